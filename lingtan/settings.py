@@ -1,0 +1,51 @@
+"""All runtime settings, read once from ``LINGTAN_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("lingtan", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINGTAN_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy/psycopg URL; unset means `lingtan demo` starts an embedded PostgreSQL",
+    )
+    mqtt_url: str | None = Field(
+        default=None,
+        description="mqtt://[user:pass@]host:port; unset means `lingtan demo` starts an embedded broker",
+    )
+    mqtt_protocol: str = Field(default="5", pattern=r"^(5|3\.1\.1)$")
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    site_id: str = "demo-plant"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8050, ge=1, le=65535)
+    dashboard_refresh_seconds: float = Field(default=5.0, ge=5.0)
+
+    sim_host: str = "127.0.0.1"
+    sim_modbus_port: int = Field(default=5020, ge=1, le=65535)
+    sim_seed: int = 42
+    sim_speed: float = Field(default=1.0, gt=0)
+    embedded_mqtt_port: int = Field(default=11883, ge=1, le=65535)
+
+    raw_retention_days: int = Field(default=730, ge=1)
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern=r"^(json|text)$")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Alembic migrations for the Lingtan schema (run with `lingtan db upgrade`)."""
