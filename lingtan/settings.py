@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
+    # As root the embedded PostgreSQL runs as a separate system user that must be able to reach
+    # its data folder, so use a system location rather than root's private home.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/lingtan")
     return Path(platformdirs.user_data_dir("lingtan", appauthor=False))
 
 

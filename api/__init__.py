@@ -1,0 +1,1 @@
+"""HTTP API: routes are thin; queries and KPI logic live in api.services."""

@@ -1,0 +1,160 @@
+"""Site KPIs: power now, energy and carbon since local midnight, power series.
+
+Formulas follow DOMAIN.md: consumption = grid import − grid export + PV generation;
+PV self-consumed = PV − export (not below 0); green-power ratio = PV self-consumed ÷ consumption;
+location-based Scope 2 = grid import × regional grid factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from api.factors import Factor, grid_factor
+from api.services.queries import counter_delta, get_site, latest, meters_by_role
+
+# A power reading older than this is not "now": the tile shows the meter as offline, never 0.
+FRESH = timedelta(minutes=2)
+
+
+@dataclass
+class PowerNow:
+    grid_kw: float | None
+    pv_kw: float | None
+    load_kw: float | None
+    as_of: datetime | None
+
+
+@dataclass
+class EnergySince:
+    start: datetime
+    end: datetime
+    grid_import_kwh: float
+    grid_export_kwh: float
+    pv_kwh: float
+    consumption_kwh: float
+    pv_self_consumed_kwh: float
+    green_power_ratio: float | None
+    co2_t: float
+    carbon_intensity_kg_per_kwh: float | None
+    coverage: float  # share of minutes in the window with grid-meter data
+    factor: Factor
+
+
+@dataclass
+class Overview:
+    site_id: str
+    power: PowerNow
+    today: EnergySince
+    offline: list[str] = field(default_factory=list)
+
+
+def _power_now(conn: sa.Connection, meters: list[str], now: datetime, offline: list[str]
+               ) -> tuple[float | None, datetime | None]:
+    if not meters:
+        return None, None
+    total, newest = 0.0, None
+    for meter in meters:
+        row = latest(conn, meter, "active_power")
+        if row is None or now - row[0] > FRESH:
+            offline.append(meter)
+            return None, None
+        total += row[1]
+        newest = row[0] if newest is None else max(newest, row[0])
+    return total, newest
+
+
+def local_midnight(now: datetime, timezone: str) -> datetime:
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def energy_between(conn: sa.Connection, site_id: str, start: datetime, end: datetime) -> EnergySince:
+    site = get_site(conn, site_id)
+    factor = grid_factor(site.grid_region)
+    grid = meters_by_role(conn, site_id, "grid_import")
+    pv = meters_by_role(conn, site_id, "pv_generation")
+    imp = exp = pv_kwh = 0.0
+    minutes_with_data = 0
+    for meter in grid:
+        delta, minutes = counter_delta(conn, meter, "active_energy_import", start, end)
+        imp += delta
+        minutes_with_data = max(minutes_with_data, minutes)
+        exp += counter_delta(conn, meter, "active_energy_export", start, end)[0]
+    for meter in pv:
+        pv_kwh += counter_delta(conn, meter, "active_energy_export", start, end)[0]
+    consumption = imp - exp + pv_kwh
+    self_consumed = max(pv_kwh - exp, 0.0)
+    co2_kg = imp * factor.value
+    window_minutes = max((end - start).total_seconds() / 60.0, 1.0)
+    return EnergySince(
+        start=start,
+        end=end,
+        grid_import_kwh=imp,
+        grid_export_kwh=exp,
+        pv_kwh=pv_kwh,
+        consumption_kwh=consumption,
+        pv_self_consumed_kwh=self_consumed,
+        green_power_ratio=self_consumed / consumption if consumption > 0 else None,
+        co2_t=co2_kg / 1000.0,
+        carbon_intensity_kg_per_kwh=co2_kg / consumption if consumption > 0 else None,
+        coverage=min(minutes_with_data / window_minutes, 1.0),
+        factor=factor,
+    )
+
+
+def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None) -> Overview:
+    now = now or datetime.now(UTC)
+    site = get_site(conn, site_id)
+    offline: list[str] = []
+    grid_kw, t_grid = _power_now(conn, meters_by_role(conn, site_id, "grid_import"), now, offline)
+    pv_kw, t_pv = _power_now(conn, meters_by_role(conn, site_id, "pv_generation"), now, offline)
+    load = grid_kw + pv_kw if grid_kw is not None and pv_kw is not None else None
+    times = [t for t in (t_grid, t_pv) if t is not None]
+    power = PowerNow(grid_kw, pv_kw, load, min(times) if times else None)
+    today = energy_between(conn, site_id, local_midnight(now, site.timezone), now)
+    return Overview(site_id, power, today, offline)
+
+
+@dataclass
+class PowerSeries:
+    time: list[datetime]
+    grid_kw: list[float | None]
+    pv_kw: list[float | None]
+    load_kw: list[float | None]
+
+
+def power_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
+                 resolution: str = "1m") -> PowerSeries:
+    """Average power per bucket; a bucket with no data is None (a gap), never 0."""
+    from lingtan.rollups import RESOLUTIONS
+
+    table = RESOLUTIONS[resolution]
+    get_site(conn, site_id)
+    rows = conn.execute(
+        sa.text(
+            f"""
+            SELECT r.bucket,
+                   sum(r.avg) FILTER (WHERE m.role = 'grid_import') AS grid,
+                   sum(r.avg) FILTER (WHERE m.role = 'pv_generation') AS pv
+            FROM {table} r JOIN meters m ON m.id = r.meter_id
+            WHERE m.site_id = :s AND r.quantity = 'active_power'
+              AND m.role IN ('grid_import', 'pv_generation')
+              AND r.bucket >= :a AND r.bucket < :b
+            GROUP BY r.bucket ORDER BY r.bucket
+            """
+        ),
+        {"s": site_id, "a": start, "b": end},
+    ).all()
+    has_pv = bool(meters_by_role(conn, site_id, "pv_generation"))
+    series = PowerSeries([], [], [], [])
+    for bucket, grid, pv in rows:
+        pv_value = pv if has_pv else 0.0  # a site without PV has 0 kW of it, not a gap
+        series.time.append(bucket)
+        series.grid_kw.append(grid)
+        series.pv_kw.append(pv_value)
+        series.load_kw.append(grid + pv_value if grid is not None and pv_value is not None else None)
+    return series

@@ -1,0 +1,122 @@
+"""Reads from the database: sites, meters, readings series."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from lingtan.rollups import RESOLUTIONS
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass
+class Site:
+    id: str
+    name: str
+    timezone: str
+    grid_region: str
+
+
+@dataclass
+class Meter:
+    id: str
+    site_id: str
+    name: str
+    role: str | None
+    protocol: str | None
+
+
+def list_sites(conn: sa.Connection) -> list[Site]:
+    rows = conn.execute(sa.text("SELECT id, name, timezone, grid_region FROM sites ORDER BY id"))
+    return [Site(*row) for row in rows]
+
+
+def get_site(conn: sa.Connection, site_id: str) -> Site:
+    row = conn.execute(
+        sa.text("SELECT id, name, timezone, grid_region FROM sites WHERE id = :id"), {"id": site_id}
+    ).first()
+    if row is None:
+        raise NotFound(f"site {site_id!r} not found")
+    return Site(*row)
+
+
+def list_meters(conn: sa.Connection, site_id: str) -> list[Meter]:
+    get_site(conn, site_id)
+    rows = conn.execute(
+        sa.text("SELECT id, site_id, name, role, protocol FROM meters WHERE site_id = :s ORDER BY id"),
+        {"s": site_id},
+    )
+    return [Meter(*row) for row in rows]
+
+
+def meters_by_role(conn: sa.Connection, site_id: str, role: str) -> list[str]:
+    rows = conn.execute(
+        sa.text("SELECT id FROM meters WHERE site_id = :s AND role = :r ORDER BY id"),
+        {"s": site_id, "r": role},
+    )
+    return [r[0] for r in rows]
+
+
+def readings_series(conn: sa.Connection, meter_id: str, quantity: str, start: datetime,
+                    end: datetime, resolution: str = "raw", limit: int = 100_000
+                    ) -> list[tuple[datetime, float, float | None, float | None, int]]:
+    """(time, value, min, max, quality-or-count) rows; raw rows or rollup averages."""
+    if resolution == "raw":
+        rows = conn.execute(
+            sa.text(
+                "SELECT time, value, NULL, NULL, quality FROM readings WHERE meter_id = :m"
+                " AND quantity = :q AND time >= :a AND time < :b ORDER BY time LIMIT :n"
+            ),
+            {"m": meter_id, "q": quantity, "a": start, "b": end, "n": limit},
+        )
+    else:
+        table = RESOLUTIONS[resolution]
+        rows = conn.execute(
+            sa.text(
+                f"SELECT bucket, avg, min, max, count FROM {table} WHERE meter_id = :m"
+                " AND quantity = :q AND bucket >= :a AND bucket < :b ORDER BY bucket LIMIT :n"
+            ),
+            {"m": meter_id, "q": quantity, "a": start, "b": end, "n": limit},
+        )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def latest(conn: sa.Connection, meter_id: str, quantity: str) -> tuple[datetime, float] | None:
+    row = conn.execute(
+        sa.text(
+            "SELECT time, value FROM readings WHERE meter_id = :m AND quantity = :q"
+            " ORDER BY time DESC LIMIT 1"
+        ),
+        {"m": meter_id, "q": quantity},
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def counter_delta(conn: sa.Connection, meter_id: str, quantity: str, start: datetime,
+                  end: datetime) -> tuple[float, int]:
+    """Energy counted in [start, end) from 1-minute rollups, and the minutes that had data.
+
+    Drops (meter replaced, counter reset) are not counted as negative energy.
+    """
+    row = conn.execute(
+        sa.text(
+            """
+            WITH b AS (
+                SELECT bucket, first, last, lag(last) OVER (ORDER BY bucket) AS prev_last
+                FROM readings_1m
+                WHERE meter_id = :m AND quantity = :q AND bucket >= :a AND bucket < :b
+            )
+            SELECT coalesce(sum(greatest(last - first, 0)
+                                + greatest(coalesce(first - prev_last, 0), 0)), 0), count(*)
+            FROM b
+            """
+        ),
+        {"m": meter_id, "q": quantity, "a": start, "b": end},
+    ).first()
+    assert row is not None
+    return float(row[0]), int(row[1])

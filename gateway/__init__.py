@@ -1,0 +1,1 @@
+"""Field gateway: collectors → decode/validate → durable buffer → sinks."""

@@ -1,0 +1,117 @@
+"""Durable on-disk buffer (SQLite, WAL) between collectors and sinks.
+
+A reading is deleted only after a sink has committed it. When the file outgrows its bound
+the oldest readings are dropped first and counted, never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lingtan.reading import Reading
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_us  INTEGER NOT NULL,
+    meter_id TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    value    REAL NOT NULL,
+    quality  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _to_us(t: datetime) -> int:
+    delta = t - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+class DiskBuffer:
+    def __init__(self, path: Path, max_bytes: int = 2 * 10**9) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process; only an OS crash can lose the tail.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+
+    def append(self, readings: list[Reading]) -> None:
+        if not readings:
+            return
+        rows = [(_to_us(r.time), r.meter_id, r.quantity, r.value, int(r.quality)) for r in readings]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT INTO pending (time_us, meter_id, quantity, value, quality) VALUES (?,?,?,?,?)",
+                rows,
+            )
+            self._db.execute("COMMIT")
+            self._enforce_bound()
+
+    def peek(self, limit: int) -> tuple[int, list[Reading]]:
+        """Oldest readings first; returns the last id to pass to ``ack``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, time_us, meter_id, quantity, value, quality FROM pending"
+                " ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        if not rows:
+            return 0, []
+        return rows[-1][0], [Reading(_from_us(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    def ack(self, last_id: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM pending WHERE id <= ?", (last_id,))
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM pending").fetchone()[0]
+
+    def counter(self, name: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _enforce_bound(self) -> None:
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        used = (pages - free) * self._page_size
+        if used <= self.max_bytes:
+            return
+        # Drop the oldest tenth of what is pending: newest data matters most to a live plant.
+        total = self._db.execute("SELECT count(*) FROM pending").fetchone()[0]
+        drop = max(1, total // 10)
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(
+            "DELETE FROM pending WHERE id IN (SELECT id FROM pending ORDER BY id LIMIT ?)", (drop,)
+        )
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES ('dropped', ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (drop,),
+        )
+        self._db.execute("COMMIT")
+        log.warning("buffer full: dropped oldest readings", extra={"dropped": drop,
+                                                                  "max_bytes": self.max_bytes})
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

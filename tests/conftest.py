@@ -1,0 +1,113 @@
+"""Shared fixtures: a real PostgreSQL database and a real MQTT broker.
+
+The database is the one LINGTAN_TEST_DATABASE_URL names (a fresh database is created on that
+server for the session), or an embedded PostgreSQL when the variable is unset. The broker is
+LINGTAN_TEST_MQTT_URL, else a Mosquitto on 127.0.0.1:1883 if one answers, else the embedded one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from lingtan.db import get_engine, has_timescaledb, libpq_url
+from lingtan.migrate import upgrade
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _replace_database(url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(libpq_url(url)).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A URL of a PostgreSQL server the tests may create databases on."""
+    url = os.environ.get("LINGTAN_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from lingtan.embedded import EmbeddedPostgres
+
+    with tempfile.TemporaryDirectory(prefix="lingtan-test-pg-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pgdata")
+        yield pg.start()
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for this test session, dropped afterwards."""
+    name = f"lingtan_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _replace_database(server_url, name)
+    upgrade(url)
+    yield url
+    get_engine(url).dispose()
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[str]:
+    """The session database, emptied before the test."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE readings, readings_1m, readings_15m, readings_1h, readings_1d, meters, sites"
+        )
+    yield database_url
+
+
+@pytest.fixture(scope="session")
+def timescaledb(database_url: str) -> bool:
+    with get_engine(database_url).connect() as conn:
+        return has_timescaledb(conn)
+
+
+def _broker_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker() -> Iterator[tuple[str, str]]:
+    """(url, protocol) of a running broker."""
+    url = os.environ.get("LINGTAN_TEST_MQTT_URL")
+    if url:
+        yield url, os.environ.get("LINGTAN_TEST_MQTT_PROTOCOL", "5")
+        return
+    if _broker_answers("127.0.0.1", 1883):
+        yield "mqtt://127.0.0.1:1883", "5"
+        return
+    from lingtan.embedded import EmbeddedBroker
+
+    port = free_port()
+    broker = EmbeddedBroker("127.0.0.1", port)
+    broker.start()
+    yield f"mqtt://127.0.0.1:{port}", "3.1.1"
+    broker.stop()
+
+
+@pytest.fixture
+def engine(db: str) -> sa.Engine:
+    return get_engine(db)

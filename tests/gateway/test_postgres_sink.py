@@ -1,0 +1,48 @@
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from gateway.sinks.postgres import PostgresSink, register_devices
+from lingtan.db import libpq_url
+from lingtan.reading import Reading
+
+T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+
+
+def fetch(url: str, sql: str, *args):
+    with psycopg.connect(libpq_url(url)) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def test_writes_are_idempotent(db):
+    sink = PostgresSink(db)
+    rows = [Reading(T0 + timedelta(seconds=i), "m1", "active_power", float(i)) for i in range(100)]
+    assert sink.write(rows) == 100
+    assert sink.write(rows) == 0  # a replay after a crash adds nothing
+    assert sink.write(rows[50:] + [Reading(T0 + timedelta(seconds=100), "m1", "active_power", 1.0)]) == 1
+    assert fetch(db, "SELECT count(*), sum(value) FROM readings") == [(101, 4951.0)]
+    sink.close()
+
+
+def test_rollups_follow_the_raw_rows_including_late_data(db):
+    sink = PostgresSink(db)
+    # two minutes of 1 Hz data, values 0..119
+    sink.write([Reading(T0 + timedelta(seconds=i), "m1", "active_power", float(i)) for i in range(120)])
+    got = fetch(db, "SELECT bucket, count, min, max, avg, first, last FROM readings_1m ORDER BY bucket")
+    assert got == [(T0, 60, 0.0, 59.0, 29.5, 0.0, 59.0),
+                   (T0 + timedelta(minutes=1), 60, 60.0, 119.0, 89.5, 60.0, 119.0)]
+    assert fetch(db, "SELECT count, avg, first, last FROM readings_15m") == [(120, 59.5, 0.0, 119.0)]
+    # a late reading in the first minute re-materialises that minute and the levels above
+    sink.write([Reading(T0 + timedelta(milliseconds=500), "m1", "active_power", 1000.0)])
+    assert fetch(db, "SELECT count, max FROM readings_1m WHERE bucket = %s", T0) == [(61, 1000.0)]
+    assert fetch(db, "SELECT count, max FROM readings_1h") == [(121, 1000.0)]
+    # day buckets start at midnight China time (16:00 UTC)
+    assert fetch(db, "SELECT bucket FROM readings_1d") == [(datetime(2026, 11, 19, 16, tzinfo=UTC),)]
+    sink.close()
+
+
+def test_register_devices_creates_site_and_updates_meters(db):
+    register_devices(db, "gw-1", "plant", "Plant", [("m1", "Meter 1", "grid_import", "modbus-tcp")])
+    register_devices(db, "gw-2", "plant", "Plant", [("m1", "Meter 1", "load", "modbus-tcp")])
+    assert fetch(db, "SELECT id, name FROM sites") == [("plant", "Plant")]
+    assert fetch(db, "SELECT id, role, gateway_id FROM meters") == [("m1", "load", "gw-2")]
