@@ -19,11 +19,13 @@ class BrokerAddress:
 
 def parse_mqtt_url(url: str) -> BrokerAddress:
     parsed = urlparse(url)
-    if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+    if parsed.scheme not in ("mqtt", "mqtts"):
         raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
-    tls = parsed.scheme in ("mqtts", "ssl")
+    if not parsed.hostname:
+        raise ValueError(f"MQTT URL must look like mqtt://[user:pass@]host:port, got {url!r}")
+    tls = parsed.scheme == "mqtts"
     return BrokerAddress(
-        host=parsed.hostname or "127.0.0.1",
+        host=parsed.hostname,
         port=parsed.port or (8883 if tls else 1883),
         username=unquote(parsed.username) if parsed.username else None,
         password=unquote(parsed.password) if parsed.password else None,

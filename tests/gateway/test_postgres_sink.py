@@ -19,7 +19,7 @@ def test_writes_are_idempotent(db):
     rows = [Reading(T0 + timedelta(seconds=i), "m1", "active_power", float(i)) for i in range(100)]
     assert sink.write(rows) == 100
     assert sink.write(rows) == 0  # a replay after a crash adds nothing
-    assert sink.write(rows[50:] + [Reading(T0 + timedelta(seconds=100), "m1", "active_power", 1.0)]) == 1
+    assert sink.write([*rows[50:], Reading(T0 + timedelta(seconds=100), "m1", "active_power", 1.0)]) == 1
     assert fetch(db, "SELECT count(*), sum(value) FROM readings") == [(101, 4951.0)]
     sink.close()
 

@@ -1,0 +1,1 @@
+"""Simulated demo plant: physical models and the Modbus/MQTT servers that expose them."""

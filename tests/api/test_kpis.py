@@ -1,0 +1,114 @@
+"""KPIs from seeded readings, checked against hand-worked figures (DOMAIN.md formulas)."""
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from gateway.sinks.postgres import PostgresSink, register_devices
+from lingtan.db import libpq_url
+from lingtan.reading import Reading
+
+# 10:00–12:00 China time on 2026-11-20 (02:00–04:00 UTC)
+START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+NOW = START + timedelta(hours=2, seconds=30)  # just after the last reading at 12:00:00
+
+
+def seed(url: str) -> None:
+    register_devices(url, "gw", "plant", "Plant", [
+        ("grid", "Grid incomer", "grid_import", "modbus-tcp"),
+        ("pv", "PV inverter", "pv_generation", "modbus-tcp"),
+    ])
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute("UPDATE sites SET grid_region = 'north_east' WHERE id = 'plant'")
+    rows = []
+    for i in range(0, 7200 + 1, 10):  # every 10 s for two hours
+        t = START + timedelta(seconds=i)
+        hours = i / 3600
+        # grid imports a steady 300 kW and exports nothing; PV makes a steady 100 kW
+        rows += [
+            Reading(t, "grid", "active_power", 300.0),
+            Reading(t, "grid", "active_energy_import", 10_000.0 + 300.0 * hours),
+            Reading(t, "grid", "active_energy_export", 50.0),
+            Reading(t, "pv", "active_power", 100.0),
+            Reading(t, "pv", "active_energy_export", 2_000.0 + 100.0 * hours),
+        ]
+    PostgresSink(url).write(rows)
+
+
+@pytest.fixture
+def client(db, monkeypatch):
+    seed(db)
+    monkeypatch.setenv("LINGTAN_DATABASE_URL", db)
+    from lingtan.settings import get_settings
+
+    get_settings.cache_clear()
+    yield TestClient(create_app())
+    get_settings.cache_clear()
+
+
+def test_energy_and_carbon_since_midnight(db):
+    from api.services.kpi import site_overview
+    from lingtan.db import get_engine
+
+    with get_engine(db).connect() as conn:
+        seed(db)
+        o = site_overview(conn, "plant", now=NOW)
+    # 2 h × 300 kW = 600 kWh imported; 2 h × 100 kW = 200 kWh of PV; nothing exported
+    assert o.today.grid_import_kwh == pytest.approx(600.0, rel=1e-9)
+    assert o.today.pv_kwh == pytest.approx(200.0, rel=1e-9)
+    assert o.today.consumption_kwh == pytest.approx(800.0, rel=1e-9)
+    assert o.today.green_power_ratio == pytest.approx(0.25)  # 200 / 800
+    # location-based: 600 kWh × 0.5122 kgCO2/kWh (North-East grid, MEE/NBS 2023) = 307.32 kg
+    assert o.today.co2_t == pytest.approx(0.30732)
+    assert o.today.carbon_intensity_kg_per_kwh == pytest.approx(307.32 / 800)
+    assert o.today.factor.value == 0.5122 and "MEE/NBS" in o.today.factor.source
+    # the window runs from local midnight; data covers only 10:00–12:00 of it
+    assert o.today.start == datetime(2026, 11, 19, 16, 0, tzinfo=UTC)
+    assert o.today.coverage == pytest.approx(121 / 720, abs=0.01)
+    assert o.power.grid_kw == 300.0 and o.power.pv_kw == 100.0 and o.power.load_kw == 400.0
+
+
+def test_a_silent_meter_is_offline_not_zero(db):
+    from api.services.kpi import site_overview
+    from lingtan.db import get_engine
+
+    seed(db)
+    with get_engine(db).connect() as conn:
+        o = site_overview(conn, "plant", now=NOW + timedelta(minutes=10))
+    assert o.power.grid_kw is None and o.power.load_kw is None
+    assert set(o.offline) == {"grid", "pv"}
+
+
+def test_api_routes(client):
+    assert client.get("/api/v1/health").json()["database"] == "ok"
+    assert [s["id"] for s in client.get("/api/v1/sites").json()] == ["plant"]
+    meters = client.get("/api/v1/sites/plant/meters").json()
+    assert {m["id"]: m["role"] for m in meters} == {"grid": "grid_import", "pv": "pv_generation"}
+    r = client.get("/api/v1/meters/grid/readings", params={
+        "quantity": "active_power", "start": START.isoformat(),
+        "end": (START + timedelta(minutes=1)).isoformat()})
+    body = r.json()
+    assert r.status_code == 200 and body["unit"] == "kW" and len(body["points"]) == 6
+    r = client.get("/api/v1/meters/grid/readings", params={
+        "quantity": "active_energy_import", "resolution": "15m",
+        "start": START.isoformat(), "end": NOW.isoformat()})
+    points = r.json()["points"]
+    assert [p["count"] for p in points] == [90] * 8 + [1]  # 12:00:00 opens the ninth bucket
+    series = client.get("/api/v1/sites/plant/power", params={
+        "start": START.isoformat(), "end": NOW.isoformat(), "resolution": "15m"}).json()
+    assert series["load_kw"] == [400.0] * 9
+
+
+def test_api_errors_name_the_problem(client):
+    r = client.get("/api/v1/sites/nowhere")
+    assert r.status_code == 404 and "nowhere" in r.json()["detail"]
+    r = client.get("/api/v1/meters/grid/readings", params={"quantity": "bogus"})
+    assert r.status_code == 422 and "bogus" in r.json()["detail"]
+    r = client.get("/api/v1/meters/grid/readings",
+                   params={"quantity": "active_power", "start": "2026-11-20T00:00:00"})
+    assert r.status_code == 422 and "time zone" in r.json()["detail"]
+    r = client.get("/api/v1/sites/plant/power", params={"resolution": "5s"})
+    assert r.status_code == 422

@@ -1,0 +1,169 @@
+"""The refresh callback's logic against a real database, and its failure path."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from dash import Patch, no_update
+
+from api.services.kpi import power_series, site_overview
+from dashboard.callbacks import make_loader
+from dashboard.chart import (
+    FULL_RELOAD_EVERY,
+    TRACES,
+    WINDOW_MINUTES,
+    ChartPoints,
+    densify,
+    empty_figure,
+    window,
+)
+from dashboard.formatting import local_time
+from dashboard.refresh import OUTPUTS, error_outputs, ordered, refresh
+from gateway.sinks.postgres import PostgresSink
+from lingtan.db import get_engine
+from lingtan.reading import Reading
+from tests.dashboard.seed import GRID_METER, PV_METER, SITE_ID, SITE_NAME, Seeded, database_unreachable
+
+
+def apply_patch(target: dict[str, Any], patch: Patch) -> dict[str, Any]:
+    """The renderer's Assign/Extend/Delete, enough to check what the browser ends up with."""
+    out = copy.deepcopy(target)
+    for op in patch.to_plotly_json()["operations"]:
+        *parents, last = op["location"]
+        node: Any = out
+        for key in parents:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else node[key]
+        if op["operation"] == "Assign":
+            node[last] = copy.deepcopy(op["params"]["value"])  # JSON never shares lists
+        elif op["operation"] == "Extend":
+            node[last] = list(node[last]) + list(op["params"]["value"])
+        elif op["operation"] == "Delete":
+            del node[last]
+        else:
+            raise AssertionError(f"unexpected patch operation {op['operation']}")
+    return out
+
+
+def test_refresh_matches_kpi_service(demo_plant: tuple[str, Seeded]) -> None:
+    url, seeded = demo_plant
+    now = seeded.end + timedelta(seconds=5)
+    out = refresh(make_loader(url, SITE_ID), None, now)
+    with get_engine(url).connect() as conn:
+        overview = site_overview(conn, SITE_ID, now)
+    assert out[("site-name", "children")] == SITE_NAME
+    assert out[("status-badge", "children")] == "live"
+    assert out[("db-banner", "className")] == "banner hidden"
+    assert float(out[("tile-grid-kw", "data-value")]) == pytest.approx(overview.power.grid_kw)
+    assert float(out[("tile-pv-kw", "data-value")]) == pytest.approx(overview.power.pv_kw)
+    assert float(out[("tile-today-kwh", "data-value")]) == pytest.approx(overview.today.consumption_kwh)
+    assert float(out[("tile-today-tco2", "data-value")]) == pytest.approx(overview.today.co2_t)
+    assert "data coverage" in out[("today-note", "children")]  # 2 h of data in a longer day
+    assert len(ordered(out)) == len(OUTPUTS)
+
+
+def _operations(patch: Patch) -> set[str]:
+    return {op["operation"] for op in patch.to_plotly_json()["operations"] if op["location"][0] == "data"}
+
+
+def _full_chart(url: str, now: datetime) -> ChartPoints:
+    first, last = window(now)
+    with get_engine(url).connect() as conn:
+        series = power_series(conn, SITE_ID, first, last + timedelta(minutes=1))
+    return densify(series, first, last, "Asia/Shanghai")
+
+
+def _assert_figure_is(figure: dict[str, Any], full: ChartPoints) -> None:
+    for i, (attr, _, _) in enumerate(TRACES):
+        assert len(figure["data"][i]["x"]) == WINDOW_MINUTES
+        assert figure["data"][i]["x"] == full.x
+        assert figure["data"][i]["y"] == full.y[attr]
+
+
+def test_chart_patch_stays_equal_to_a_full_reload(demo_plant: tuple[str, Seeded]) -> None:
+    url, seeded = demo_plant
+    load = make_loader(url, SITE_ID)
+    figure = empty_figure().to_plotly_json()
+    now = seeded.end + timedelta(seconds=5)
+    out = refresh(load, None, now)
+    assert _operations(out[("power-chart", "figure")]) == {"Assign"}
+    figure = apply_patch(figure, out[("power-chart", "figure")])
+    state = out[("chart-state", "data")]
+    # incremental ticks: same minute, the next minutes, a few minutes' jump (a slow tab)
+    for step in (5, 60, 120, 240):
+        now += timedelta(seconds=step)
+        out = refresh(load, state, now)
+        assert _operations(out[("power-chart", "figure")]) == {"Delete", "Extend"}
+        figure = apply_patch(figure, out[("power-chart", "figure")])
+        state = out[("chart-state", "data")]
+    _assert_figure_is(figure, _full_chart(url, now))
+
+    # the outage is a gap (None), not a run of zeros
+    full = _full_chart(url, now)
+    idx = full.x.index(local_time(seeded.gap[0] + timedelta(minutes=2), "Asia/Shanghai", "%Y-%m-%d %H:%M"))
+    assert all(full.y[attr][idx] is None for attr, _, _ in TRACES)
+    assert figure["data"][0]["y"][idx - 10] is not None
+
+    # late data (a gateway replaying its buffer) lands in the gap; the periodic full reload shows it
+    late = seeded.gap[0] + timedelta(minutes=2, seconds=10)
+    sink = PostgresSink(url)
+    try:
+        sink.write([Reading(late, GRID_METER, "active_power", 400.0),
+                    Reading(late, PV_METER, "active_power", 100.0)])
+    finally:
+        sink.close()
+    now += timedelta(seconds=FULL_RELOAD_EVERY.total_seconds())
+    out = refresh(load, state, now)
+    assert _operations(out[("power-chart", "figure")]) == {"Assign"}
+    figure = apply_patch(figure, out[("power-chart", "figure")])
+    _assert_figure_is(figure, _full_chart(url, now))
+    idx = figure["data"][0]["x"].index(local_time(late, "Asia/Shanghai", "%Y-%m-%d %H:%M"))
+    assert figure["data"][0]["y"][idx] == 100.0
+    assert figure["data"][2]["y"][idx] == 500.0
+
+
+def test_database_outage_mid_session(demo_plant: tuple[str, Seeded]) -> None:
+    url, seeded = demo_plant
+    load = make_loader(url, SITE_ID)
+    now = seeded.end + timedelta(seconds=5)
+    first = refresh(load, None, now)
+    with database_unreachable(url):
+        out = refresh(load, first[("chart-state", "data")], now + timedelta(seconds=5))
+    assert "Database unreachable" in out[("db-banner", "children")]
+    assert (("tile-grid-kw", "children")) not in out  # no_update: the browser keeps the last value
+    # and it recovers on the next tick once the database is back
+    back = refresh(load, first[("chart-state", "data")], now + timedelta(seconds=10))
+    assert back[("db-banner", "className")] == "banner hidden"
+    assert back[("tile-grid-kw", "children")] == first[("tile-grid-kw", "children")]
+
+
+def test_database_unreachable_keeps_last_values() -> None:
+    load = make_loader("postgresql://nobody@127.0.0.1:1/nothing", SITE_ID)
+    out = refresh(load, None, datetime.now(UTC))
+    assert out == error_outputs(out[("db-banner", "children")])
+    assert "Database unreachable" in out[("db-banner", "children")]
+    assert out[("db-banner", "className")] == "banner"
+    values = dict(zip(OUTPUTS, ordered(out), strict=True))
+    assert values[("tile-grid-kw", "children")] is no_update
+    assert values[("power-chart", "figure")] is no_update
+
+
+def test_unknown_site_is_a_banner(db: str) -> None:
+    out = refresh(make_loader(db, "no-such-site"), None, datetime.now(UTC))
+    assert "Site not found" in out[("db-banner", "children")]
+
+
+def test_missing_database_url_is_a_banner() -> None:
+    out = refresh(make_loader(None, SITE_ID), None, datetime.now(UTC))
+    assert "LINGTAN_DATABASE_URL" in out[("db-banner", "children")]
+
+
+def test_query_error_is_a_banner() -> None:
+    def load(*_: object) -> Any:
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    out = refresh(load, None, datetime.now(UTC))
+    assert out[("status-badge", "children")] == "stale"
