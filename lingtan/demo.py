@@ -142,6 +142,44 @@ def gateway_config(settings: Settings, demo_dir: Path) -> dict:
     }
 
 
+def backfill_history(settings: Settings, config: dict, state_file: Path,
+                     hours: float = 24.0) -> int:
+    """On the first start, give the plant a past: the last ``hours`` of the same simulated
+    trajectory, one sample a minute, queued in the gateway's own buffer (so it reaches the
+    database through the one writer path), and the model state for the live simulator to
+    continue from — its counters carry on without a jump."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.buffer import DiskBuffer
+    from gateway.config import parse_config
+    from lingtan.reading import Reading
+    from simulators import history, statefile
+    from simulators.site import SiteModel
+
+    if state_file.exists():
+        return 0
+    cfg = parse_config(yaml.safe_dump(config), "demo gateway config")
+    wanted = {(d.id, p.quantity) for d in cfg.devices for p in d.points}
+    end = datetime.now(UTC).replace(microsecond=0)
+    model = SiteModel(settings.sim_seed, end - timedelta(hours=hours))
+    buffer = DiskBuffer(cfg.buffer.path, cfg.buffer.max_bytes)
+    batch: list[Reading] = []
+    written = 0
+    try:
+        for t, device, quantity, value in history.sample(model, end, 60.0):
+            if (device, quantity) in wanted:
+                batch.append(Reading(t, device, quantity, value))
+            if len(batch) >= 10_000:
+                buffer.append(batch)
+                written, batch = written + len(batch), []
+        buffer.append(batch)
+        written += len(batch)
+    finally:
+        buffer.close()
+    statefile.save(model, state_file)
+    return written
+
+
 def _die_with_parent() -> None:
     # Children get SIGTERM if the demo itself is killed, so nothing is left behind.
     with contextlib.suppress(Exception):
@@ -274,8 +312,14 @@ def run_demo(settings: Settings) -> int:
                  broker.start)
             mqtt_url, protocol = f"mqtt://127.0.0.1:{settings.embedded_mqtt_port}", "3.1.1"
 
+        config = gateway_config(settings, demo_dir)
         config_path = demo_dir / "gateway.yaml"
-        config_path.write_text(yaml.safe_dump(gateway_config(settings, demo_dir), sort_keys=False))
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        state_file = demo_dir / "sim-state.json"
+        if not state_file.exists():
+            count = step("first start: simulating the plant's last 24 hours",
+                         lambda: backfill_history(settings, config, state_file))
+            say(f"    {count:,} readings queued for the database")
 
         env = dict(os.environ)
         env.update({
@@ -288,8 +332,7 @@ def run_demo(settings: Settings) -> int:
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
 
-        supervisor.spawn("simulators", ["simulate", "--state", str(demo_dir / "sim-state.json")],
-                         log_dir)
+        supervisor.spawn("simulators", ["simulate", "--state", str(state_file)], log_dir)
         step("starting simulated meters (Modbus TCP + MQTT)", lambda: wait_for(
             lambda: port_in_use(settings.sim_host, settings.sim_modbus_port) is not False,
             30, "simulators", supervisor))

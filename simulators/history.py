@@ -24,15 +24,28 @@ def generate(
     moves in whole seconds, so a fractional step is sampled at its last whole second
     but reported at the exact instant.
     """
+    yield from sample(SiteModel(seed, start), end, step_seconds, max_step=max_step)
+
+
+def sample(
+    model: SiteModel,
+    end: datetime,
+    step_seconds: float,
+    *,
+    max_step: int = 1,
+) -> Iterator[tuple[datetime, str, str, float]]:
+    """Like ``generate``, on a model the caller keeps: afterwards it stands at ``end``,
+    ready to be saved for the live simulator to continue from."""
     if step_seconds <= 0:
         raise ValueError("step_seconds must be positive")
-    model = SiteModel(seed, start)
+    start = model.now
     k = 0
     while (t := start + timedelta(seconds=k * step_seconds)) <= end:
         model.advance_to(t, max_step=max_step)
         for (device, quantity), value in model.truth().items():
             yield t, device, quantity, value
         k += 1
+    model.advance_to(end, max_step=max_step)
 
 
 def model_at(seed: int, start: datetime, t: datetime, *, max_step: int = 1) -> SiteModel:

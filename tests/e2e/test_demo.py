@@ -1,0 +1,170 @@
+"""`lingtan demo` as a new user runs it: embedded PostgreSQL and broker, live dashboard in
+headless Chromium, Ctrl-C leaves nothing behind, and a second start reuses the data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from tests.conftest import free_port
+from tests.dashboard.browser import (
+    chromium,
+    collect_console_errors,
+    save_screenshot,
+    wait_for_chart_points,
+    wait_for_tile_numbers,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+READY = "Press Ctrl-C to stop."
+# The product's promise: live values on the dashboard within 60 s of `lingtan demo`.
+PROMISED_SECONDS = 60
+
+
+@dataclass
+class Demo:
+    proc: subprocess.Popen
+    output: list[str]
+    env: dict[str, str]
+
+    def wait_ready(self, timeout: float) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if any(READY in line for line in self.output):
+                return time.monotonic() - started
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError("demo did not become ready:\n" + "".join(self.output))
+
+    def processes(self) -> list[psutil.Process]:
+        """The demo, its children, and the embedded PostgreSQL serving its data folder."""
+        found = [psutil.Process(self.proc.pid)]
+        found += found[0].children(recursive=True)
+        data_dir = self.env["LINGTAN_DATA_DIR"]
+        for p in psutil.process_iter(["cmdline"]):
+            if any(data_dir in part for part in (p.info["cmdline"] or [])) and p not in found:
+                found.append(p)
+        return found
+
+    def ctrl_c(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=60)
+
+
+def start_demo(env: dict[str, str]) -> Demo:
+    proc = subprocess.Popen([sys.executable, "-m", "lingtan.cli", "demo"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    assert proc.stdout is not None
+    stream = proc.stdout
+    threading.Thread(target=lambda: output.extend(iter(stream.readline, "")), daemon=True).start()
+    return Demo(proc, output, env)
+
+
+@pytest.fixture
+def demo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINGTAN_")}
+    env.update({
+        "LINGTAN_DATA_DIR": str(tmp_path_factory.mktemp("demo-data")),
+        "LINGTAN_API_PORT": str(free_port()),
+        "LINGTAN_DASHBOARD_PORT": str(free_port()),
+        "LINGTAN_SIM_MODBUS_PORT": str(free_port()),
+        "LINGTAN_EMBEDDED_MQTT_PORT": str(free_port()),
+    })
+    yield env
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def database_url(data_dir: str) -> str:
+    socket_dir = Path(data_dir) / "postgres"
+    return f"postgresql://postgres@/lingtan?host={socket_dir}"
+
+
+def count_readings(data_dir: str) -> tuple[int, object]:
+    with psycopg.connect(database_url(data_dir)) as conn:
+        row = conn.execute("SELECT count(*), min(time) FROM readings").fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+@pytest.mark.browser
+def test_demo_runs_shows_live_numbers_stops_cleanly_and_reuses_its_data(demo_env):
+    started = time.monotonic()
+    demo = start_demo(demo_env)
+    try:
+        demo.wait_ready(timeout=120)
+        dash = f"http://127.0.0.1:{demo_env['LINGTAN_DASHBOARD_PORT']}/"
+        api = f"http://127.0.0.1:{demo_env['LINGTAN_API_PORT']}/api/v1"
+        text = "".join(demo.output)
+        assert dash in text and api in text  # the URLs are printed
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            errors = collect_console_errors(page)
+            page.goto(dash)
+            tiles = wait_for_tile_numbers(page, timeout_ms=60_000)
+            live_after = time.monotonic() - started
+            assert tiles["tile-grid-kw"] != 0 and tiles["tile-load-kw"] > 0
+            assert tiles["tile-today-kwh"] >= 0
+            traces = wait_for_chart_points(page, timeout_ms=60_000)
+            assert {t["name"] for t in traces} >= {"PV", "Grid"} or len(traces) >= 2
+            save_screenshot(page, "demo-overview.png")
+            assert errors == []
+        print(f"dashboard live with numbers {live_after:.1f} s after `lingtan demo`")
+        assert live_after < PROMISED_SECONDS
+        overview = get_json(f"{api}/sites/demo-plant/kpis/now")
+        assert overview["power"]["grid_kw"] is not None and overview["power"]["load_kw"] > 0
+        before_stop = demo.processes()
+        assert len(before_stop) >= 6  # demo, simulators, gateway, api, dashboard, postgres
+        assert any(p.name() == "postgres" for p in before_stop)
+        count_1, first_1 = count_readings(demo_env["LINGTAN_DATA_DIR"])
+        assert count_1 > 0
+    finally:
+        code = demo.ctrl_c()
+    assert code == 0, "".join(demo.output)
+    assert "done" in "".join(demo.output)
+    leftover = [p for p in before_stop if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert leftover == [], f"processes left behind: {[p.cmdline() for p in leftover]}"
+
+    # started again, it reuses the same database: the old readings are still there
+    demo = start_demo(demo_env)
+    try:
+        demo.wait_ready(timeout=120)
+        count_2, first_2 = count_readings(demo_env["LINGTAN_DATA_DIR"])
+        assert first_2 == first_1 and count_2 >= count_1
+        time.sleep(3)
+        assert count_readings(demo_env["LINGTAN_DATA_DIR"])[0] > count_2  # and keeps adding
+        before_stop = demo.processes()
+    finally:
+        assert demo.ctrl_c() == 0
+    assert [p for p in before_stop if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_a_taken_port_is_named_with_the_setting_that_moves_it(demo_env):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", int(demo_env["LINGTAN_API_PORT"])))
+        s.listen()
+        proc = subprocess.run([sys.executable, "-m", "lingtan.cli", "demo"], cwd=ROOT,
+                              env=demo_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"port {demo_env['LINGTAN_API_PORT']}" in proc.stdout
+    assert "LINGTAN_API_PORT" in proc.stdout
