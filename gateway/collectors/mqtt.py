@@ -84,9 +84,12 @@ class MqttCollector:
         self.emit = emit
         self.malformed = 0
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker acknowledged every subscription
+        self._pending_subs: set[int] = set()
         self.client, self.address = make_client(url, protocol, client_id)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
@@ -101,11 +104,17 @@ class MqttCollector:
         if reason.is_failure:
             log.warning("mqtt connect refused", extra={"reason": str(reason)})
             return
-        for topic in self.mappings:
-            client.subscribe(topic, qos=1)
+        self.subscribed.clear()
+        self._pending_subs = {client.subscribe(topic, qos=1)[1] for topic in self.mappings}
         self.connected.set()
         log.info("mqtt connected", extra={"broker": f"{self.address.host}:{self.address.port}",
                                           "topics": list(self.mappings)})
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int,
+                      reason_codes: list[mqtt.ReasonCode], properties: object = None) -> None:
+        self._pending_subs.discard(mid)
+        if not self._pending_subs:
+            self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         # An exception escaping a paho callback kills its loop thread: catch everything here.

@@ -141,7 +141,8 @@ def test_demo_runs_shows_live_numbers_stops_cleanly_and_reuses_its_data(demo_env
     assert code == 0, "".join(demo.output)
     assert "done" in "".join(demo.output)
     leftover = [p for p in before_stop if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert leftover == [], f"processes left behind: {[p.cmdline() for p in leftover]}"
+    assert leftover == [], (f"processes left behind: {[p.cmdline() for p in leftover]}\n"
+                            + "".join(demo.output))
 
     # started again, it reuses the same database: the old readings are still there
     demo = start_demo(demo_env)

@@ -99,7 +99,7 @@ def test_simulated_values_reach_the_api_exactly(db, mqtt_broker, plant, tmp_path
     expected = [(d.id, p) for d in cfg.devices for p in d.points]
     try:
         gateway.start()
-        assert gateway.mqtt is not None and gateway.mqtt.connected.wait(10)
+        assert gateway.mqtt is not None and gateway.mqtt.subscribed.wait(10)
         for step in range(2):
             if step == 1:  # the plant moves on; the API must follow
                 plant.model.advance_to(NOON + timedelta(minutes=1))

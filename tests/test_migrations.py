@@ -1,0 +1,76 @@
+"""The schema on plain PostgreSQL, and the TimescaleDB features whenever the extension is there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from lingtan.db import libpq_url
+from lingtan.migrate import current_revision
+from tests.conftest import _replace_database
+
+
+def test_schema_is_at_head_with_the_unique_reading_key(database_url):
+    assert current_revision(database_url) == "0001"
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        tables = {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        assert {"sites", "meters", "readings", "readings_1m", "readings_15m", "readings_1h",
+                "readings_1d"} <= tables
+        conn.execute("INSERT INTO readings VALUES (%s, 'm', 'active_power', 1.0, 0)",
+                     (datetime(2026, 1, 1, tzinfo=UTC),))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO readings VALUES (%s, 'm', 'active_power', 2.0, 0)",
+                         (datetime(2026, 1, 1, tzinfo=UTC),))
+        conn.rollback()
+
+
+def test_db_upgrade_command_on_a_new_database_and_again(server_url):
+    name = f"lingtan_cli_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _replace_database(server_url, name)
+    env = {**os.environ, "LINGTAN_DATABASE_URL": url}
+    try:
+        for _ in range(2):  # idempotent
+            out = subprocess.run([sys.executable, "-m", "lingtan.cli", "db", "upgrade"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            assert "up to date" in out.stdout
+        assert current_revision(url) == "0001"
+    finally:
+        from lingtan.db import get_engine
+
+        get_engine(url).dispose()
+        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_db_upgrade_without_a_url_says_what_to_set():
+    env = {k: v for k, v in os.environ.items() if k != "LINGTAN_DATABASE_URL"}
+    out = subprocess.run([sys.executable, "-m", "lingtan.cli", "db", "upgrade"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "LINGTAN_DATABASE_URL" in out.stderr
+
+
+@pytest.mark.timescaledb
+def test_timescaledb_hypertables_compression_and_retention(database_url, timescaledb):
+    if not timescaledb:
+        pytest.skip("the test database has no timescaledb extension")
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        hypertables = {r[0] for r in conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables")}
+        assert {"readings", "readings_1m", "readings_1d"} <= hypertables
+        segment = {r[0] for r in conn.execute(
+            "SELECT attname FROM timescaledb_information.compression_settings"
+            " WHERE hypertable_name = 'readings' AND segmentby_column_index IS NOT NULL")}
+        assert segment == {"meter_id", "quantity"}
+        jobs = {r[0] for r in conn.execute(
+            "SELECT proc_name FROM timescaledb_information.jobs WHERE hypertable_name = 'readings'")}
+        assert {"policy_compression", "policy_retention"} <= jobs
