@@ -173,7 +173,7 @@ def table_counts(url: str) -> dict[str, int]:
 def environment(url: str) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
         settings = dict(conn.execute(
-            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s)",
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
             (["shared_buffers", "synchronous_commit", "fsync", "max_wal_size", "work_mem"],),
         ).fetchall())
         timescaledb = conn.execute(

@@ -1,3 +1,3 @@
-"""Lingtan shared kernel: settings, quantities, readings, schema, CLI."""
+"""Lingtan shared kernel: settings, quantities, readings, database, rollups, CLI, demo."""
 
 __version__ = "0.1.0"

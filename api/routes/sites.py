@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -8,7 +7,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.deps import get_conn
-from api.schemas import MeterOut, OverviewOut, Point, PowerSeriesOut, Series, SiteOut
+from api.schemas import Point, Series
 from api.services import kpi, queries
 from lingtan.quantities import QUANTITIES
 
@@ -29,38 +28,38 @@ def _window(start: datetime | None, end: datetime | None, default: timedelta
     return start, end
 
 
-@router.get("/sites", response_model=list[SiteOut])
-def list_sites(conn: Conn) -> list[SiteOut]:
-    return [SiteOut(**asdict(s)) for s in queries.list_sites(conn)]
+@router.get("/sites")
+def list_sites(conn: Conn) -> list[queries.Site]:
+    return queries.list_sites(conn)
 
 
-@router.get("/sites/{site_id}", response_model=SiteOut)
-def get_site(site_id: str, conn: Conn) -> SiteOut:
-    return SiteOut(**asdict(queries.get_site(conn, site_id)))
+@router.get("/sites/{site_id}")
+def get_site(site_id: str, conn: Conn) -> queries.Site:
+    return queries.get_site(conn, site_id)
 
 
-@router.get("/sites/{site_id}/meters", response_model=list[MeterOut])
-def list_meters(site_id: str, conn: Conn) -> list[MeterOut]:
-    return [MeterOut(**asdict(m)) for m in queries.list_meters(conn, site_id)]
+@router.get("/sites/{site_id}/meters")
+def list_meters(site_id: str, conn: Conn) -> list[queries.Meter]:
+    return queries.list_meters(conn, site_id)
 
 
-@router.get("/sites/{site_id}/kpis/now", response_model=OverviewOut)
-def kpis_now(site_id: str, conn: Conn) -> OverviewOut:
+@router.get("/sites/{site_id}/kpis/now")
+def kpis_now(site_id: str, conn: Conn) -> kpi.Overview:
     """Power now, and energy, carbon and green-power ratio since local midnight."""
-    return OverviewOut.model_validate(asdict(kpi.site_overview(conn, site_id)))
+    return kpi.site_overview(conn, site_id)
 
 
-@router.get("/sites/{site_id}/power", response_model=PowerSeriesOut)
+@router.get("/sites/{site_id}/power")
 def power(
     site_id: str,
     conn: Conn,
     start: datetime | None = None,
     end: datetime | None = None,
     resolution: Literal["1m", "15m", "1h", "1d"] = "1m",
-) -> PowerSeriesOut:
+) -> kpi.PowerSeries:
     """Grid, PV and site-load power averaged per bucket (default: the last 24 h by minute)."""
     a, b = _window(start, end, timedelta(hours=24))
-    return PowerSeriesOut(**asdict(kpi.power_series(conn, site_id, a, b, resolution)))
+    return kpi.power_series(conn, site_id, a, b, resolution)
 
 
 @router.get("/meters/{meter_id}/readings", response_model=Series)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from pydantic import Field
 
 from api.factors import Factor, grid_factor
 from api.services.queries import counter_delta, get_site, latest, meters_by_role
@@ -22,7 +24,7 @@ FRESH = timedelta(minutes=2)
 
 @dataclass
 class PowerNow:
-    grid_kw: float | None
+    grid_kw: Annotated[float | None, Field(description="signed: positive import, negative export")]
     pv_kw: float | None
     load_kw: float | None
     as_of: datetime | None
@@ -38,9 +40,9 @@ class EnergySince:
     consumption_kwh: float
     pv_self_consumed_kwh: float
     green_power_ratio: float | None
-    co2_t: float
+    co2_t: Annotated[float, Field(description="Scope 2, location-based")]
     carbon_intensity_kg_per_kwh: float | None
-    coverage: float  # share of minutes in the window with grid-meter data
+    coverage: Annotated[float, Field(description="share of the window with grid-meter data, 0..1")]
     factor: Factor
 
 
