@@ -372,6 +372,12 @@ def render(config: dict[str, Any], env: dict[str, Any], baseline: Phase,
             row(f"  drain (peek {config['sink_batch']:,} → sink.write → ack)", run.drain),
             row("  end-to-end (append + drain)", run.end_to_end),
         ]
+    by_rollups = {r.refresh_rollups: r for r in runs}
+    if len(by_rollups) == 2:
+        extra = by_rollups[True].drain.seconds - by_rollups[False].drain.seconds
+        slower = by_rollups[False].drain.rate / by_rollups[True].drain.rate
+        lines.append(f"cost of maintaining rollups: +{extra:.2f} s of drain "
+                     f"({extra / n * 1e6:.1f} µs/reading), drain {slower:.1f}× slower")
     lines += [
         "",
         f"{'drain breakdown':<24}{'peek s':>9}{'write s':>9}{'ack s':>9}"
@@ -409,6 +415,7 @@ def result_json(config: dict[str, Any], env: dict[str, Any], baseline: Phase,
         return {"drain": run.drain.rate / baseline.rate,
                 "end_to_end": run.end_to_end.rate / baseline.rate}
 
+    by_rollups = {r.refresh_rollups: r for r in runs}
     return {
         "benchmark": "ingest",
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -426,6 +433,10 @@ def result_json(config: dict[str, Any], env: dict[str, Any], baseline: Phase,
             }
             for r in runs
         },
+        "rollup_cost_s": (
+            on.drain.seconds - off.drain.seconds
+            if (on := by_rollups.get(True)) and (off := by_rollups.get(False)) else None
+        ),
         "targets": {"readings_per_s": TARGET_RATE, "ratio_to_copy": TARGET_RATIO},
         "correct": ok,
     }

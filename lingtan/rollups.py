@@ -28,7 +28,8 @@ SELECT date_bin(%(width)s, time, %(origin)s) AS b, meter_id, quantity, count(*),
        max(value), avg(value), (array_agg(value ORDER BY time))[1],
        (array_agg(value ORDER BY time DESC))[1]
 FROM readings
-WHERE time >= %(start)s AND time < %(end)s AND meter_id = ANY(%(meters)s)
+WHERE meter_id = ANY(%(meters)s) AND quantity = ANY(%(quantities)s)
+  AND time >= %(start)s AND time < %(end)s
 GROUP BY b, meter_id, quantity
 ON CONFLICT (meter_id, quantity, bucket) DO UPDATE SET
   count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max, avg = EXCLUDED.avg,
@@ -41,7 +42,8 @@ SELECT date_bin(%(width)s, bucket, %(origin)s) AS b, meter_id, quantity, sum(cou
        max(max), sum(avg * count) / sum(count), (array_agg(first ORDER BY bucket))[1],
        (array_agg(last ORDER BY bucket DESC))[1]
 FROM {source}
-WHERE bucket >= %(start)s AND bucket < %(end)s AND meter_id = ANY(%(meters)s)
+WHERE meter_id = ANY(%(meters)s) AND quantity = ANY(%(quantities)s)
+  AND bucket >= %(start)s AND bucket < %(end)s
 GROUP BY b, meter_id, quantity
 ON CONFLICT (meter_id, quantity, bucket) DO UPDATE SET
   count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max, avg = EXCLUDED.avg,
@@ -64,14 +66,21 @@ def _runs(buckets: set[datetime], width: timedelta) -> list[tuple[datetime, date
     return runs
 
 
-def refresh(conn: psycopg.Connection, times: set[datetime], meters: list[str]) -> None:
-    """Re-materialise every rollup bucket that contains one of ``times`` for ``meters``."""
+def refresh(conn: psycopg.Connection, times: set[datetime], meters: list[str],
+            quantities: list[str]) -> None:
+    """Re-materialise every rollup bucket that contains one of ``times`` for these series.
+
+    Naming meters and quantities lets PostgreSQL use the (meter_id, quantity, time) key
+    instead of scanning the whole table.
+    """
     if not times:
         return
+    # the per-bucket first/last aggregates sort; keep that sort in memory
+    conn.execute("SET LOCAL work_mem = '32MB'")
     for table, width, source in LEVELS:
         buckets = {floor_time(t, width) for t in times}
         sql = _FROM_RAW.format(table=table) if source is None else _FROM_LEVEL.format(
             table=table, source=source)
         for start, end in _runs(buckets, width):
             conn.execute(sql, {"width": width, "origin": ORIGIN, "start": start, "end": end,
-                               "meters": meters})
+                               "meters": meters, "quantities": quantities})

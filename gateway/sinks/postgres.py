@@ -56,8 +56,9 @@ class PostgresSink:
                 inserted = cur.rowcount
                 if self.refresh_rollups:
                     minute = timedelta(minutes=1)
-                    times = {rollups.floor_time(r.time, minute) for r in readings}
-                    rollups.refresh(conn, times, sorted({r.meter_id for r in readings}))
+                    times = {rollups.floor_time(t, minute) for t in {r.time for r in readings}}
+                    rollups.refresh(conn, times, sorted({r.meter_id for r in readings}),
+                                    sorted({r.quantity for r in readings}))
             conn.commit()
             return inserted
         except BaseException:
