@@ -50,6 +50,13 @@ class Point(_Strict):
     # SunSpec: address is the offset inside `model`; the scale factor register is another offset
     model: int | None = None
     scale_factor: int | None = None
+    # Validation: values outside [min, max] are flagged OUT_OF_RANGE (still stored)
+    min: float | None = None
+    max: float | None = None
+    # Transformer ratios: the value is multiplied by these device params, e.g. [ct_ratio, pt_ratio]
+    ratios: list[str] = Field(default_factory=list)
+    # One bit of a register (0 = least significant), for status words
+    bit: int | None = Field(default=None, ge=0, le=15)
     # MQTT
     path: str | None = None
 
@@ -84,6 +91,8 @@ class GatewayInfo(_Strict):
 class BufferConfig(_Strict):
     path: Path = Path("./var/buffer.db")
     max_bytes: int = 2 * 10**9
+    # What a full buffer gives up: the oldest readings (default) or the newest ones.
+    when_full: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
 
     @field_validator("max_bytes", mode="before")
     @classmethod
@@ -92,16 +101,41 @@ class BufferConfig(_Strict):
 
 
 class SinkConfig(_Strict):
-    type: Literal["postgres"]
+    type: Literal["postgres", "mqtt"]
     batch: int = Field(default=5000, ge=1)
+    # mqtt uplink only; the URL defaults to LINGTAN_MQTT_URL
+    url: str | None = None
+    topic: str = "lingtan/v1/{site}/{gateway}/readings"
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class SerialConfig(_Strict):
+    port: str = Field(min_length=1, description="e.g. /dev/ttyUSB0")
+    baudrate: int = Field(default=9600, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+
+
+class HealthConfig(_Strict):
+    listen: str | None = Field(default="127.0.0.1:9108", description="host:port for /metrics")
+    heartbeat: float = 30.0
+
+    @field_validator("heartbeat", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 class Device(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     name: str | None = None
     role: str | None = None
-    protocol: Literal["modbus-tcp", "mqtt"]
+    protocol: Literal["modbus-tcp", "modbus-rtu", "modbus-rtu-over-tcp", "mqtt"]
     host: str | None = None
+    serial: SerialConfig | None = None
     port: int = Field(default=502, ge=1, le=65535)
     unit: int = Field(default=1, ge=0, le=255)
     poll: float = 5.0
@@ -112,11 +146,21 @@ class Device(_Strict):
     sunspec_base: int = 40000
     max_registers: int = Field(default=125, ge=1, le=125)
     max_gap: int = Field(default=10, ge=0, le=124)
+    # Values for the profile's parameters, e.g. {ct_ratio: 40, pt_ratio: 1}
+    params: dict[str, float] = Field(default_factory=dict)
+    # Validation: a counter step above rated power × elapsed time is a spike, not energy
+    rated_power_kw: float | None = Field(default=None, gt=0)
+    # A value unchanged for longer than this is flagged STALE
+    stale_after: float | None = None
+    # MQTT: take the device id from this topic segment (0-based) of a wildcard topic
+    device_id_from_topic: int | None = Field(default=None, ge=0)
     points: list[Point] = Field(default_factory=list)
 
-    @field_validator("poll", "timeout", mode="before")
+    @field_validator("poll", "timeout", "stale_after", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> float:
+    def _duration(cls, value: Any) -> float | None:
+        if value is None:
+            return None
         seconds = parse_duration(value)
         if seconds <= 0:
             raise ValueError("must be longer than 0 s")
@@ -124,9 +168,11 @@ class Device(_Strict):
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> Device:
-        if self.protocol == "modbus-tcp":
-            if not self.host:
-                raise ValueError("a modbus-tcp device needs `host`")
+        if self.protocol in ("modbus-tcp", "modbus-rtu-over-tcp") and not self.host:
+            raise ValueError(f"a {self.protocol} device needs `host`")
+        if self.protocol == "modbus-rtu" and self.serial is None:
+            raise ValueError("a modbus-rtu device needs `serial: {port: /dev/ttyUSB0, baudrate: …}`")
+        if self.protocol.startswith("modbus"):
             for i, point in enumerate(self.points):
                 if point.address is None:
                     raise ValueError(f"points[{i}] ({point.quantity}) needs `address`")
@@ -138,6 +184,10 @@ class Device(_Strict):
                     raise ValueError(f"points[{i}] ({point.quantity}) needs a JSON `path`")
         if not self.points:
             raise ValueError("has no points: give `profile` or `points`")
+        for i, point in enumerate(self.points):
+            missing = [r for r in point.ratios if r not in self.params]
+            if missing:
+                raise ValueError(f"points[{i}] ({point.quantity}) needs params {missing}")
         return self
 
     @property
@@ -147,6 +197,9 @@ class Device(_Strict):
 
 class GatewayConfig(_Strict):
     gateway: GatewayInfo
+    # Extra folders of profile YAML files, searched before the built-in ones
+    profile_dirs: list[Path] = Field(default_factory=list)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     sinks: list[SinkConfig] = Field(default_factory=lambda: [SinkConfig(type="postgres")])
     devices: list[Device] = Field(min_length=1)
@@ -161,13 +214,16 @@ class GatewayConfig(_Strict):
         return self
 
 
-def _expand_profiles(data: dict[str, Any], lines: dict[Loc, int], source: str) -> None:
+def _expand_profiles(data: dict[str, Any], lines: dict[Loc, int], source: str,
+                     base_dir: Path) -> None:
     """Replace `profile:` by the profile's points (device points come after and may add more)."""
+    # profile folders are relative to the config file, so a site folder can travel as a whole
+    dirs = tuple(base_dir / d for d in (data.get("profile_dirs") or []) if isinstance(d, str))
     for i, device in enumerate(data.get("devices") or []):
         if not isinstance(device, dict) or not device.get("profile"):
             continue
         try:
-            profile = load_profile(str(device["profile"]))
+            profile = load_profile(str(device["profile"]), dirs)
         except ProfileError as exc:
             line = line_for(("devices", i, "profile"), lines)
             raise ConfigError(
@@ -176,6 +232,9 @@ def _expand_profiles(data: dict[str, Any], lines: dict[Loc, int], source: str) -
         device["points"] = [dict(p) for p in profile.points] + list(device.get("points") or [])
         for key, value in profile.defaults.items():
             device.setdefault(key, value)
+        if profile.params:
+            given = device.get("params") if isinstance(device.get("params"), dict) else {}
+            device["params"] = {**profile.params, **given}
 
 
 def _describe(loc: Loc, data: Any) -> str:
@@ -199,14 +258,14 @@ def _describe(loc: Loc, data: Any) -> str:
     return out or "(top level)"
 
 
-def parse_config(text: str, source: str = "<config>") -> GatewayConfig:
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> GatewayConfig:
     try:
         data, lines = load_with_lines(text)
     except Exception as exc:  # yaml.YAMLError carries its own line info
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the config must be a mapping with `gateway` and `devices`")
-    _expand_profiles(data, lines, source)
+    _expand_profiles(data, lines, source, base_dir or Path.cwd())
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
@@ -226,4 +285,4 @@ def load_config(path: Path) -> GatewayConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), path.parent)
