@@ -45,7 +45,8 @@ from sqlalchemy.engine import make_url
 
 from gateway.buffer import DiskBuffer
 from gateway.config import SinkConfig
-from gateway.sinks.postgres import PostgresSink
+from gateway.drain import Drainer
+from gateway.sinks.postgres import PostgresSink, RollupRefresher
 from lingtan.db import get_engine, libpq_url
 from lingtan.migrate import upgrade
 from lingtan.reading import Reading
@@ -226,6 +227,7 @@ class GatewayRun:
     write_ms_p50: float
     write_ms_p95: float
     write_ms_max: float
+    rollups_caught_up_s: float = 0.0
     checks: list[Check] = field(default_factory=list)
 
 
@@ -270,14 +272,33 @@ def check_replay(url: str, sink: PostgresSink, batches: list[Sequence[Reading]],
 
 
 def gateway_path(url: str, readings: list[Reading], *, rollups: bool, append_batch: int,
-                 sink_batch: int, buffer_dir: Path, progress: Progress) -> GatewayRun:
+                 sink_batch: int, buffer_dir: Path, progress: Progress,
+                 concurrent: bool = False) -> GatewayRun:
+    """Append then drain; or, ``concurrent``, as a running gateway does: collectors append
+    while the drain commits, timed from the first append to the last commit."""
     n = len(readings)
-    label = "rollups on" if rollups else "rollups off"
-    buffer = DiskBuffer(buffer_dir / f"buffer-{'rollups' if rollups else 'plain'}.db")
+    label = ("rollups on" if rollups else "rollups off") + (", concurrent" if concurrent else "")
+    buffer = DiskBuffer(buffer_dir / f"buffer-{label.replace(' ', '-').replace(',', '')}.db")
     sink = PostgresSink(url, refresh_rollups=rollups)
     try:
         report_every = max(1, n // 5)
         next_report = report_every
+        refresher = RollupRefresher(url) if rollups else None
+        written_box: list[int] = []
+        write_times: list[float] = []
+
+        def write_rows(rows: list) -> int:  # type: ignore[type-arg]
+            a = time.perf_counter()
+            new = sink.write_rows(rows)
+            write_times.append(time.perf_counter() - a)
+            written_box.append(new)
+            return new
+
+        drainer = Drainer(buffer, write_rows, batch=sink_batch,
+                          refresh=refresher.refresh if refresher else None, refresh_every=1.0)
+        t_start = time.perf_counter()
+        if concurrent:
+            drainer.start()
         t0 = time.perf_counter()
         for done, part in enumerate(chunks(readings, append_batch), start=1):
             buffer.append(list(part))
@@ -286,36 +307,29 @@ def gateway_path(url: str, readings: list[Reading], *, rollups: bool, append_bat
                 next_report += report_every
         append = phase(n, time.perf_counter() - t0)
 
-        # Exactly Gateway._sink_loop minus its retry: any failure here should stop the run.
-        peek_s = write_s = ack_s = 0.0
-        write_times: list[float] = []
-        first: list[Reading] = []
-        last: list[Reading] = []
-        written = delivered = 0
+        # The gateway's own drain: prefetching reader, committing writer, rollup refresher.
+        t0 = t_start if concurrent else time.perf_counter()
+        if not concurrent:
+            drainer.start()
         next_report = report_every
-        t0 = time.perf_counter()
-        while True:
-            a = time.perf_counter()
-            last_id, batch = buffer.peek(sink_batch)
-            b = time.perf_counter()
-            peek_s += b - a
-            if not batch:
-                break
-            written += sink.write(batch)
-            c = time.perf_counter()
-            buffer.ack(last_id)
-            d = time.perf_counter()
-            write_s += c - b
-            ack_s += d - c
-            write_times.append(c - b)
-            first = first or batch
-            last = batch
-            delivered += len(batch)
-            if delivered >= next_report:
-                rate = delivered / (d - t0)
-                progress(f"  {label}: drained {delivered:,} ({rate:,.0f} readings/s so far)")
+        while buffer.pending() > 0 or drainer.delivered < n:
+            if drainer.last_error:
+                raise RuntimeError(f"drain failed: {drainer.last_error}")
+            if drainer.delivered >= next_report:
+                rate = drainer.delivered / (time.perf_counter() - t0)
+                progress(f"  {label}: drained {drainer.delivered:,} ({rate:,.0f} readings/s so far)")
                 next_report += report_every
+            time.sleep(0.01)
         drain = phase(n, time.perf_counter() - t0)
+        drainer.stop(drain_seconds=0)  # stops threads and refreshes every remaining mark
+        caught_up = time.perf_counter() - t0
+        if refresher:
+            refresher.close()
+        written = sum(written_box)
+        peek_s = ack_s = 0.0
+        write_s = sum(write_times)
+        first_batch = [readings[i] for i in range(min(sink_batch, n))]
+        last_batch = [readings[i] for i in range(max(0, n - sink_batch), n)]
 
         checks = [
             Check("buffer empty", buffer.pending() == 0, f"{buffer.pending()} readings pending"),
@@ -323,12 +337,14 @@ def gateway_path(url: str, readings: list[Reading], *, rollups: bool, append_bat
                   f"buffer dropped {buffer.counter('dropped')} readings"),
             Check("sink count", written == n, f"sink reported {written:,} new rows"),
             *check_load(url, n, rollups),
-            *check_replay(url, sink, [first, last], n, rollups),
+            *check_replay(url, sink, [first_batch, last_batch], n, rollups),
         ]
         ms = sorted(t * 1000 for t in write_times)
         return GatewayRun(
             label=label, refresh_rollups=rollups, append=append, drain=drain,
-            end_to_end=phase(n, append.seconds + drain.seconds), batches=len(write_times),
+            end_to_end=drain if concurrent else phase(n, append.seconds + drain.seconds),
+            batches=len(write_times),
+            rollups_caught_up_s=caught_up,
             peek_s=peek_s, write_s=write_s, ack_s=ack_s,
             write_ms_p50=statistics.median(ms), write_ms_p95=ms[int(0.95 * (len(ms) - 1))],
             write_ms_max=ms[-1], checks=checks,
@@ -369,10 +385,13 @@ def render(config: dict[str, Any], env: dict[str, Any], baseline: Phase,
         lines += [
             f"gateway, {run.label}",
             row(f"  buffer append ({config['append_batch']:,}/append)", run.append),
-            row(f"  drain (peek {config['sink_batch']:,} → sink.write → ack)", run.drain),
-            row("  end-to-end (append + drain)", run.end_to_end),
+            row(f"  drain (Drainer, batches of {config['sink_batch']:,})", run.drain),
+            row("  end-to-end (append + drain)" if "concurrent" not in run.label
+                else "  end-to-end (appending while draining)", run.end_to_end),
         ]
-    by_rollups = {r.refresh_rollups: r for r in runs}
+        if run.refresh_rollups:
+            lines.append(f"  rollups caught up {run.rollups_caught_up_s:.2f} s after the drain began")
+    by_rollups = {r.refresh_rollups: r for r in runs if "concurrent" not in r.label}
     if len(by_rollups) == 2:
         extra = by_rollups[True].drain.seconds - by_rollups[False].drain.seconds
         slower = by_rollups[False].drain.rate / by_rollups[True].drain.rate
@@ -415,7 +434,7 @@ def result_json(config: dict[str, Any], env: dict[str, Any], baseline: Phase,
         return {"drain": run.drain.rate / baseline.rate,
                 "end_to_end": run.end_to_end.rate / baseline.rate}
 
-    by_rollups = {r.refresh_rollups: r for r in runs}
+    by_rollups = {r.refresh_rollups: r for r in runs if "concurrent" not in r.label}
     return {
         "benchmark": "ingest",
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -506,11 +525,13 @@ def main(argv: list[str] | None = None) -> int:
             replay_sink.close()
 
         runs: list[GatewayRun] = []
-        for rollups in (False, True):
+        for rollups, concurrent in ((False, False), (True, False), (True, True)):
             reset(url)
-            progress(f"gateway path, rollups {'on' if rollups else 'off'}")
+            progress(f"gateway path, rollups {'on' if rollups else 'off'}"
+                     f"{', concurrent append and drain' if concurrent else ''}")
             run = gateway_path(url, readings, rollups=rollups, append_batch=args.append_batch,
-                               sink_batch=args.sink_batch, buffer_dir=Path(tmp), progress=progress)
+                               sink_batch=args.sink_batch, buffer_dir=Path(tmp), progress=progress,
+                               concurrent=concurrent)
             progress(f"  {run.label}: append {run.append.rate:,.0f}/s, drain {run.drain.rate:,.0f}/s,"
                      f" end-to-end {run.end_to_end.rate:,.0f}/s")
             runs.append(run)

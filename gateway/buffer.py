@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lingtan.reading import Reading
@@ -36,7 +36,7 @@ def _to_us(t: datetime) -> int:
 
 
 def _from_us(us: int) -> datetime:
-    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return _EPOCH + timedelta(microseconds=us)
 
 
 class DiskBuffer:
@@ -76,6 +76,27 @@ class DiskBuffer:
         if not rows:
             return 0, []
         return rows[-1][0], [Reading(_from_us(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    def peek_rows(self, limit: int, after_id: int = 0
+                  ) -> tuple[int, list[tuple[datetime, str, str, float, int]]]:
+        """Like ``peek`` after ``after_id``, as (time, meter, quantity, value, quality) tuples:
+        the drain path, where building a Reading per row would cost more than the COPY."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, time_us, meter_id, quantity, value, quality FROM pending"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        if not rows:
+            return after_id, []
+        times: dict[int, datetime] = {}
+        out = []
+        for _, us, meter, quantity, value, quality in rows:
+            t = times.get(us)
+            if t is None:  # one poll's readings share a timestamp: convert it once
+                t = times[us] = _from_us(us)
+            out.append((t, meter, quantity, value, quality))
+        return rows[-1][0], out
 
     def ack(self, last_id: int) -> None:
         with self._lock:

@@ -102,13 +102,23 @@ class BufferConfig(_Strict):
 
 class SinkConfig(_Strict):
     type: Literal["postgres", "mqtt"]
-    batch: int = Field(default=5000, ge=1)
+    # Readings per commit. Larger batches amortise the commit and the rollup marks (the ingest
+    # benchmark: 5,000 → 0.42 × raw COPY, 20,000 → 0.63 ×); at low rates a batch is simply
+    # whatever is pending, so this adds no latency.
+    batch: int = Field(default=20_000, ge=1)
     # mqtt uplink only; the URL defaults to LINGTAN_MQTT_URL
     url: str | None = None
     topic: str = "lingtan/v1/{site}/{gateway}/readings"
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _uplink_batch(self) -> SinkConfig:
+        # an uplink batch is one MQTT message: keep it a few tens of kB unless told otherwise
+        if self.type == "mqtt" and "batch" not in self.model_fields_set:
+            self.batch = 2000
+        return self
 
 
 class SerialConfig(_Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 
 from gateway.config import Point
 from lingtan.quantities import conversion
@@ -51,8 +52,32 @@ def is_not_implemented(registers: list[int], datatype: str) -> bool:
     return int.from_bytes(registers_to_bytes(registers), "big") == sentinel
 
 
-def to_canonical(point: Point, raw: float | int, scale_exponent: int = 0) -> float:
-    """raw × scale + offset (× 10^SF for SunSpec), then into the quantity's canonical unit."""
+def bit_of(registers: list[int], bit: int, byte_order: str = "big") -> int:
+    """One bit of a status register, 0 = least significant (after any byte swap)."""
+    if not registers:
+        raise DecodeError("a bit point needs one register")
+    word = int.from_bytes(registers_to_bytes(registers[:1], "big", byte_order), "big")
+    return (word >> bit) & 1
+
+
+def ratio_factor(point: Point, params: Mapping[str, float] | None) -> float:
+    """The product of the device params the point names in `ratios` (CT × PT, pulse weight …)."""
+    factor = 1.0
+    for name in point.ratios:
+        if params is None or name not in params:
+            # never fall back to 1: a secondary-side value stored as primary is off by the
+            # whole transformer ratio (×40 for a 200/5 A CT) and still looks plausible
+            raise DecodeError(f"point {point.quantity} needs device param {name!r}")
+        factor *= float(params[name])
+    return factor
+
+
+def to_canonical(point: Point, raw: float | int, scale_exponent: int = 0, *,
+                 params: Mapping[str, float] | None = None) -> float:
+    """raw × scale + offset (× 10^SF for SunSpec), × the point's `ratios` taken from the device
+    `params` (secondary → primary side), then into the quantity's canonical unit."""
     value = float(raw) * point.scale * (10.0 ** scale_exponent) + point.offset
+    if point.ratios:
+        value *= ratio_factor(point, params)
     factor, offset = conversion(point.unit, point.quantity)
     return value * factor + offset

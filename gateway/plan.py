@@ -80,8 +80,10 @@ def describe_plan(cfg: GatewayConfig) -> str:
             points = ", ".join(f"{p.quantity}←{p.path}" for p in device.points)
             lines.append(f"  {device.id}  mqtt topic {device.topic}  points: {points}")
             continue
-        where = f"{device.host}:{device.port} unit {device.unit}, every {device.poll:g}s"
-        lines.append(f"  {device.id}  modbus-tcp {where}")
+        endpoint = device.serial.port if device.serial and device.protocol == "modbus-rtu" \
+            else f"{device.host}:{device.port}"
+        where = f"{endpoint} unit {device.unit}, every {device.poll:g}s"
+        lines.append(f"  {device.id}  {device.protocol} {where}")
         if device.sunspec:
             lines.append(
                 f"    SunSpec: model chain walked from {device.sunspec_base} at connect;"

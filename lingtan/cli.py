@@ -15,6 +15,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Field gateway: collect meter readings.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(gateway_app, name="gateway")
+probe_app = typer.Typer(help="Commissioning: one look at a device.", no_args_is_help=True)
+app.add_typer(probe_app, name="probe")
 
 
 def _setup_logging() -> None:
@@ -73,6 +75,23 @@ def gateway_check(
     typer.echo(describe_plan(cfg))
 
 
+@gateway_app.command("status")
+def gateway_status(
+    config: Annotated[Path, typer.Option("--config", "-c", help="gateway YAML file")],
+    from_db: Annotated[bool, typer.Option("--from-db", help="read the last heartbeat instead")] = False,
+) -> None:
+    """Per-device health of the running gateway (its /metrics), or its last heartbeat."""
+    from gateway.config import ConfigError, load_config
+    from gateway.metrics import NotAnswering, status_text
+
+    try:
+        cfg = load_config(config)
+        typer.echo(status_text(cfg.gateway.id, cfg.health.listen, _database_url() if from_db else None))
+    except (ConfigError, NotAnswering) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1 if isinstance(exc, NotAnswering) else 2) from None
+
+
 @app.command("simulate")
 def simulate(
     site: Annotated[Path | None, typer.Option(help="site file (default: the built-in demo-plant)")] = None,
@@ -127,6 +146,107 @@ def demo() -> None:
     from lingtan.demo import run_demo
 
     raise typer.Exit(run_demo(get_settings()))
+
+
+
+@app.command("ingest")
+def ingest(
+    client_id: Annotated[str | None, typer.Option(
+        "--id", help="fixed MQTT client id; a restarted worker with the same id gets its queued "
+                     "messages (default: hostname-pid)")] = None,
+    buffer: Annotated[Path | None, typer.Option(
+        help="durable buffer file (default: <data dir>/ingest-<id>.db)")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="readings per database write")] = 20_000,
+) -> None:
+    """Central worker: MQTT uplink (shared subscription) → database."""
+    import signal
+    import threading
+
+    from gateway.ingest import default_client_id, run_ingest
+
+    _setup_logging()
+    s = get_settings()
+    database_url = _database_url()
+    if not s.mqtt_url:
+        typer.echo("LINGTAN_MQTT_URL is not set (e.g. mqtt://central:1883)", err=True)
+        raise typer.Exit(2)
+    worker_id = client_id or default_client_id()
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        run_ingest(s.mqtt_url, s.mqtt_protocol, database_url, worker_id,
+                   buffer or s.data_dir / f"ingest-{worker_id}.db", stopping, batch)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@probe_app.command("modbus")
+def probe_modbus(
+    target: Annotated[str | None, typer.Argument(
+        metavar="HOST[:PORT]", help="TCP device or gateway (omit with --serial)")] = None,
+    unit: Annotated[int, typer.Option(min=0, max=255, help="unit (slave) id")] = 1,
+    address: Annotated[str, typer.Option(help="first register, 0-based: 52 or 0x34")] = "0",
+    count: Annotated[int | None, typer.Option(help="registers to read (default: the datatype's)")] = None,
+    table: Annotated[str, typer.Option(help="holding | input | coil | discrete")] = "holding",
+    datatype: Annotated[str, typer.Option(help="uint16 int16 uint32 int32 float32 … string")] = "uint16",
+    word_order: Annotated[str, typer.Option(help="big | little")] = "big",
+    byte_order: Annotated[str, typer.Option(help="big | little")] = "big",
+    rtu_over_tcp: Annotated[bool, typer.Option(help="RTU frames over TCP (serial device server)")] = False,
+    serial: Annotated[str | None, typer.Option(help="serial port for Modbus RTU, e.g. /dev/ttyUSB0")] = None,
+    baudrate: Annotated[int, typer.Option(help="serial speed")] = 9600,
+    parity: Annotated[str, typer.Option(help="N | E | O")] = "N",
+    stopbits: Annotated[int, typer.Option(help="1 | 2")] = 1,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the reply")] = 3.0,
+) -> None:
+    """One Modbus read, printed raw and decoded in every word/byte order."""
+    from gateway.probe import ProbeError, ProbeRequest, default_count, parse_address, parse_host, probe
+    from gateway.transports import BusKey
+
+    try:
+        if serial:
+            key = BusKey("modbus-rtu", serial, 0, baudrate, parity.upper(), stopbits)
+        elif target:
+            host, port = parse_host(target)
+            key = BusKey("modbus-rtu-over-tcp" if rtu_over_tcp else "modbus-tcp", host, port)
+        else:
+            raise ProbeError("give HOST[:PORT] or --serial PORT")
+        if word_order not in ("big", "little") or byte_order not in ("big", "little"):
+            raise ProbeError("--word-order and --byte-order take big or little")
+        req = ProbeRequest(unit, parse_address(address), count or default_count(datatype, table),
+                           table, datatype, word_order, byte_order, timeout)
+        typer.echo(probe(key, req))
+    except ProbeError as exc:
+        typer.echo(f"probe failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@probe_app.command("mqtt")
+def probe_mqtt(
+    topic: Annotated[str, typer.Option(help="topic filter, wildcards allowed")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="gateway YAML: also show what its mappings make of each message")] = None,
+    count: Annotated[int | None, typer.Option(min=1, help="stop after N messages")] = None,
+    seconds: Annotated[float | None, typer.Option(min=0, help="stop after S seconds")] = None,
+) -> None:
+    """Show messages on a topic and what the device mapping makes of them."""
+    from gateway.collectors.mqtt import probe
+    from gateway.config import ConfigError, Device, load_config
+
+    s = get_settings()
+    if not s.mqtt_url:
+        typer.echo("LINGTAN_MQTT_URL is not set (e.g. mqtt://broker:1883)", err=True)
+        raise typer.Exit(2)
+    devices: list[Device] = []
+    if config is not None:
+        try:
+            devices = [d for d in load_config(config).devices if d.protocol == "mqtt"]
+        except ConfigError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+    seen = probe(s.mqtt_url, s.mqtt_protocol, topic, devices, typer.echo, count=count, seconds=seconds)
+    typer.echo(f"{seen} message(s)")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Both are for one machine and no configuration; production uses a real TimescaleD
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import signal
 import subprocess
@@ -62,6 +63,9 @@ class EmbeddedPostgres:
                     break
                 except psutil.TimeoutExpired:
                     continue
+        # the library caches one handle per folder; a later start() must really start again
+        type(self._server)._instances.pop(self._server.pgdata, None)
+        atexit.unregister(self._server._cleanup)
         self._server = None
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: headless Chromium for the browser tests.
+# System packages the test suite needs: headless Chromium for the browser tests, socat for RTU.
 set -euo pipefail
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v socat >/dev/null || missing+=(socat)  # pty pairs for the Modbus RTU tests
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing system packages for the tests: ${missing[*]}"

@@ -1,9 +1,16 @@
-"""PostgreSQL sink: binary COPY into a temporary staging table, then an idempotent insert."""
+"""PostgreSQL sink: binary COPY straight into `readings`, idempotent on replay.
+
+The fast path copies a batch directly into `readings` inside a savepoint. A batch that repeats
+rows already stored (a replay after a crash or an outage) violates the unique key; it is then
+copied into a temporary staging table and inserted with ON CONFLICT DO NOTHING, so a replay
+never double-counts. The rollup buckets a batch touches are marked in the same transaction.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
 import psycopg
 
@@ -13,6 +20,10 @@ from lingtan.reading import Reading
 
 log = logging.getLogger(__name__)
 
+Row = tuple[datetime, str, str, float, int]  # (time, meter_id, quantity, value, quality)
+COLUMNS = "(time, meter_id, quantity, value, quality)"
+TYPES = ["timestamptz", "text", "text", "float8", "int2"]
+
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS readings_staging (
     time timestamptz NOT NULL, meter_id text NOT NULL, quantity text NOT NULL,
@@ -21,10 +32,17 @@ CREATE TEMP TABLE IF NOT EXISTS readings_staging (
 """
 
 
+def _copy(cur: psycopg.Cursor, table: str, rows: Sequence[Row]) -> None:
+    with cur.copy(f"COPY {table} {COLUMNS} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
 class PostgresSink:
     def __init__(self, database_url: str, *, refresh_rollups: bool = True) -> None:
         self.url = libpq_url(database_url)
-        self.refresh_rollups = refresh_rollups
+        self.refresh_rollups = refresh_rollups  # mark touched rollup buckets for refreshing
         self._conn: psycopg.Connection | None = None
 
     def _connection(self) -> psycopg.Connection:
@@ -34,36 +52,66 @@ class PostgresSink:
             self._conn.commit()
         return self._conn
 
-    def write(self, readings: list[Reading]) -> int:
+    def write(self, readings: Sequence[Reading]) -> int:
         """Commit ``readings``; returns how many were new. Safe to call again with the same rows."""
-        if not readings:
+        return self.write_rows([(r.time, r.meter_id, r.quantity, r.value, int(r.quality))
+                                for r in readings])
+
+    def write_rows(self, rows: Sequence[Row]) -> int:
+        """Like ``write``, for rows already in COPY column order (the buffer's drain path)."""
+        if not rows:
             return 0
         conn = self._connection()
         try:
-            with conn.cursor() as cur:
-                with cur.copy(
-                    "COPY readings_staging (time, meter_id, quantity, value, quality)"
-                    " FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(["timestamptz", "text", "text", "float8", "int2"])
-                    for r in readings:
-                        copy.write_row((r.time, r.meter_id, r.quantity, r.value, int(r.quality)))
-                cur.execute(
-                    "INSERT INTO readings (time, meter_id, quantity, value, quality)"
-                    " SELECT time, meter_id, quantity, value, quality FROM readings_staging"
-                    " ON CONFLICT (meter_id, quantity, time) DO NOTHING"
-                )
-                inserted = cur.rowcount
+            with conn.transaction(), conn.cursor() as cur:  # readings and marks commit together
+                try:
+                    with conn.transaction():  # nested: a savepoint that undoes only the COPY
+                        _copy(cur, "readings", rows)
+                    inserted = len(rows)
+                except psycopg.errors.UniqueViolation:
+                    _copy(cur, "readings_staging", rows)
+                    cur.execute(
+                        f"INSERT INTO readings {COLUMNS} SELECT * FROM readings_staging"
+                        " ON CONFLICT (meter_id, quantity, time) DO NOTHING"
+                    )
+                    inserted = cur.rowcount
                 if self.refresh_rollups:
-                    minute = timedelta(minutes=1)
-                    times = {rollups.floor_time(t, minute) for t in {r.time for r in readings}}
-                    rollups.refresh(conn, times, sorted({r.meter_id for r in readings}),
-                                    sorted({r.quantity for r in readings}))
-            conn.commit()
+                    rollups.mark_dirty(conn, rollups.touched(rows))
             return inserted
         except BaseException:
             self.close()
             raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+class RollupRefresher:
+    """Re-materialises marked rollup buckets over its own connection (run it in its own thread)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = libpq_url(database_url)
+        self._conn: psycopg.Connection | None = None
+
+    def refresh(self, limit: int = 20_000) -> int:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, connect_timeout=5)
+        try:
+            return rollups.refresh_dirty(self._conn, limit)
+        except BaseException:
+            self.close()
+            raise
+
+    def refresh_all(self) -> int:
+        """Refresh until no marks are left (seeding, backfills, tests)."""
+        total = 0
+        while n := self.refresh():
+            total += n
+        return total
 
     def close(self) -> None:
         if self._conn is not None:

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from gateway.sinks.postgres import PostgresSink, register_devices
+from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
 from lingtan.db import libpq_url
 from lingtan.reading import Reading
 
@@ -36,6 +36,7 @@ def seed(url: str) -> None:
             Reading(t, "pv", "active_energy_export", 2_000.0 + 100.0 * hours),
         ]
     PostgresSink(url).write(rows)
+    RollupRefresher(url).refresh_all()
 
 
 @pytest.fixture

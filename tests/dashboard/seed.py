@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from sqlalchemy.engine import make_url
 
-from gateway.sinks.postgres import PostgresSink, register_devices
+from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
 from lingtan.db import libpq_url
 from lingtan.reading import Reading
 
@@ -66,7 +66,17 @@ def seed_demo_plant(url: str, end: datetime | None = None, hours: float = 2.0, s
         sink.write(readings)
     finally:
         sink.close()
+    refresh_rollups(url)
     return Seeded(end, gap)
+
+
+def refresh_rollups(url: str) -> None:
+    """Bring the rollups up to date, as the gateway's refresher would within seconds."""
+    refresher = RollupRefresher(url)
+    try:
+        refresher.refresh_all()
+    finally:
+        refresher.close()
 
 
 @contextmanager

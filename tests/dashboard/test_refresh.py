@@ -26,7 +26,15 @@ from dashboard.refresh import OUTPUTS, error_outputs, ordered, refresh
 from gateway.sinks.postgres import PostgresSink
 from lingtan.db import get_engine
 from lingtan.reading import Reading
-from tests.dashboard.seed import GRID_METER, PV_METER, SITE_ID, SITE_NAME, Seeded, database_unreachable
+from tests.dashboard.seed import (
+    GRID_METER,
+    PV_METER,
+    SITE_ID,
+    SITE_NAME,
+    Seeded,
+    database_unreachable,
+    refresh_rollups,
+)
 
 
 def apply_patch(target: dict[str, Any], patch: Patch) -> dict[str, Any]:
@@ -115,6 +123,7 @@ def test_chart_patch_stays_equal_to_a_full_reload(demo_plant: tuple[str, Seeded]
                     Reading(late, PV_METER, "active_power", 100.0)])
     finally:
         sink.close()
+    refresh_rollups(url)
     now += timedelta(seconds=FULL_RELOAD_EVERY.total_seconds())
     out = refresh(load, state, now)
     assert _operations(out[("power-chart", "figure")]) == {"Assign"}

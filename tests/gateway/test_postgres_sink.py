@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from gateway.sinks.postgres import PostgresSink, register_devices
+from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
 from lingtan.db import libpq_url
 from lingtan.reading import Reading
 
@@ -26,18 +26,40 @@ def test_writes_are_idempotent(db):
 
 def test_rollups_follow_the_raw_rows_including_late_data(db):
     sink = PostgresSink(db)
+    refresher = RollupRefresher(db)
     # two minutes of 1 Hz data, values 0..119
     sink.write([Reading(T0 + timedelta(seconds=i), "m1", "active_power", float(i)) for i in range(120)])
+    # the write marks the two minutes; nothing is aggregated until the refresher runs
+    assert fetch(db, "SELECT count(*) FROM rollup_dirty") == [(2,)]
+    assert fetch(db, "SELECT count(*) FROM readings_1m") == [(0,)]
+    assert refresher.refresh_all() == 2
+    assert fetch(db, "SELECT count(*) FROM rollup_dirty") == [(0,)]
     got = fetch(db, "SELECT bucket, count, min, max, avg, first, last FROM readings_1m ORDER BY bucket")
     assert got == [(T0, 60, 0.0, 59.0, 29.5, 0.0, 59.0),
                    (T0 + timedelta(minutes=1), 60, 60.0, 119.0, 89.5, 60.0, 119.0)]
     assert fetch(db, "SELECT count, avg, first, last FROM readings_15m") == [(120, 59.5, 0.0, 119.0)]
     # a late reading in the first minute re-materialises that minute and the levels above
     sink.write([Reading(T0 + timedelta(milliseconds=500), "m1", "active_power", 1000.0)])
+    refresher.refresh_all()
     assert fetch(db, "SELECT count, max FROM readings_1m WHERE bucket = %s", T0) == [(61, 1000.0)]
     assert fetch(db, "SELECT count, max FROM readings_1h") == [(121, 1000.0)]
     # day buckets start at midnight China time (16:00 UTC)
     assert fetch(db, "SELECT bucket FROM readings_1d") == [(datetime(2026, 11, 19, 16, tzinfo=UTC),)]
+    sink.close()
+    refresher.close()
+
+
+def test_a_replayed_batch_with_new_rows_takes_the_conflict_path_atomically(db):
+    sink = PostgresSink(db)
+    first = [Reading(T0 + timedelta(seconds=i), "m1", "active_power", 1.0) for i in range(10)]
+    sink.write(first)
+    # half old, half new: the fast COPY hits the unique key, the fallback keeps only new rows
+    mixed = first[5:] + [Reading(T0 + timedelta(seconds=10 + i), "m1", "active_power", 2.0)
+                         for i in range(5)]
+    assert sink.write(mixed) == 5
+    assert fetch(db, "SELECT count(*), sum(value) FROM readings") == [(15, 20.0)]
+    # the marks of the failed fast path were rolled back with it and written once by the fallback
+    assert fetch(db, "SELECT count(*) FROM rollup_dirty") == [(1,)]
     sink.close()
 
 
