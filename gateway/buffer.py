@@ -40,10 +40,14 @@ def _from_us(us: int) -> datetime:
 
 
 class DiskBuffer:
-    def __init__(self, path: Path, max_bytes: int = 2 * 10**9) -> None:
+    def __init__(self, path: Path, max_bytes: int = 2 * 10**9,
+                 when_full: str = "drop_oldest") -> None:
+        if when_full not in ("drop_oldest", "drop_newest"):
+            raise ValueError(f"when_full must be drop_oldest or drop_newest, not {when_full!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_bytes = max_bytes
+        self.when_full = when_full
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -55,8 +59,19 @@ class DiskBuffer:
     def append(self, readings: list[Reading]) -> None:
         if not readings:
             return
-        rows = [(_to_us(r.time), r.meter_id, r.quantity, r.value, int(r.quality)) for r in readings]
+        us_of: dict[datetime, int] = {}
+        rows = []
+        for r in readings:
+            us = us_of.get(r.time)
+            if us is None:  # one poll's readings share a timestamp: convert it once
+                us = us_of[r.time] = _to_us(r.time)
+            rows.append((us, r.meter_id, r.quantity, r.value, int(r.quality)))
         with self._lock:
+            if self.when_full == "drop_newest" and self._used_bytes() > self.max_bytes:
+                self._count_dropped(len(rows))
+                log.warning("buffer full: dropped newest readings",
+                            extra={"dropped": len(rows), "max_bytes": self.max_bytes})
+                return
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
                 "INSERT INTO pending (time_us, meter_id, quantity, value, quality) VALUES (?,?,?,?,?)",
@@ -111,11 +126,20 @@ class DiskBuffer:
             row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
-    def _enforce_bound(self) -> None:
+    def _used_bytes(self) -> int:
         pages = self._db.execute("PRAGMA page_count").fetchone()[0]
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        used = (pages - free) * self._page_size
-        if used <= self.max_bytes:
+        return int((pages - free) * self._page_size)
+
+    def _count_dropped(self, n: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES ('dropped', ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (n,),
+        )
+
+    def _enforce_bound(self) -> None:
+        if self.when_full != "drop_oldest" or self._used_bytes() <= self.max_bytes:
             return
         # Drop the oldest tenth of what is pending: newest data matters most to a live plant.
         total = self._db.execute("SELECT count(*) FROM pending").fetchone()[0]
@@ -124,11 +148,7 @@ class DiskBuffer:
         self._db.execute(
             "DELETE FROM pending WHERE id IN (SELECT id FROM pending ORDER BY id LIMIT ?)", (drop,)
         )
-        self._db.execute(
-            "INSERT INTO counters (name, value) VALUES ('dropped', ?)"
-            " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-            (drop,),
-        )
+        self._count_dropped(drop)
         self._db.execute("COMMIT")
         log.warning("buffer full: dropped oldest readings", extra={"dropped": drop,
                                                                   "max_bytes": self.max_bytes})

@@ -52,7 +52,7 @@ class Gateway:
                  mqtt_protocol: str = "5") -> None:
         self.cfg = cfg
         self.database_url = database_url
-        self.buffer = DiskBuffer(cfg.buffer.path, cfg.buffer.max_bytes)
+        self.buffer = DiskBuffer(cfg.buffer.path, cfg.buffer.max_bytes, cfg.buffer.when_full)
         self.validator = Validator(cfg.devices)
         self.sink = make_sink(cfg, database_url, mqtt_url, mqtt_protocol)
         self.dead_letters = DeadLetterStore(sibling_path(cfg.buffer.path))

@@ -76,6 +76,7 @@ def check_ports(settings: Settings) -> None:
         (settings.api_host, settings.api_port, "API", "LINGTAN_API_PORT"),
         (settings.dashboard_host, settings.dashboard_port, "dashboard", "LINGTAN_DASHBOARD_PORT"),
         (settings.sim_host, settings.sim_modbus_port, "Modbus simulator", "LINGTAN_SIM_MODBUS_PORT"),
+        ("127.0.0.1", settings.gateway_metrics_port, "gateway metrics", "LINGTAN_GATEWAY_METRICS_PORT"),
     ]
     if not settings.mqtt_url:
         wanted.append(("127.0.0.1", settings.embedded_mqtt_port, "embedded MQTT broker",
@@ -118,6 +119,7 @@ def gateway_config(settings: Settings, demo_dir: Path) -> dict:
 
     return {
         "gateway": {"id": "demo-gw-1", "site": DEMO_SITE["id"], "site_name": DEMO_SITE["name"]},
+        "health": {"listen": f"127.0.0.1:{settings.gateway_metrics_port}"},
         "buffer": {"path": str(demo_dir / "buffer.db"), "max_bytes": "1GB"},
         "sinks": [{"type": "postgres"}],
         "devices": [
@@ -353,6 +355,8 @@ def run_demo(settings: Settings) -> int:
         say("")
         say(f"  Dashboard  {dash_url}")
         say(f"  API        {api_url}/api/v1  (OpenAPI: {api_url}/docs)")
+        say(f"  Gateway    http://127.0.0.1:{settings.gateway_metrics_port}/metrics"
+            f"  (lingtan gateway status --config {config_path})")
         say(f"  Logs       {log_dir}")
         say("Press Ctrl-C to stop.")
         while not stop.wait(1.0):

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     sim_seed: int = 42
     sim_speed: float = Field(default=1.0, gt=0)
     embedded_mqtt_port: int = Field(default=11883, ge=1, le=65535)
+    gateway_metrics_port: int = Field(default=9108, ge=1, le=65535)
 
     raw_retention_days: int = Field(default=730, ge=1)
     log_level: str = "INFO"

@@ -84,6 +84,7 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "LINGTAN_DASHBOARD_PORT": str(free_port()),
         "LINGTAN_SIM_MODBUS_PORT": str(free_port()),
         "LINGTAN_EMBEDDED_MQTT_PORT": str(free_port()),
+        "LINGTAN_GATEWAY_METRICS_PORT": str(free_port()),
     })
     yield env
 

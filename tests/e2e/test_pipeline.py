@@ -25,6 +25,7 @@ from lingtan.settings import Settings, get_settings
 from simulators.modbus_server import start_modbus_server
 from simulators.mqtt_publisher import start_line_publisher
 from simulators.site import SiteModel
+from tests.conftest import free_port
 
 # 12:00 in Shenyang on midsummer day: the PV inverter is producing.
 NOON = datetime(2026, 6, 20, 4, 0, tzinfo=UTC)
@@ -82,7 +83,8 @@ def latest_values(client: TestClient, meter: str, quantity: str) -> list[dict]:
 
 def test_simulated_values_reach_the_api_exactly(db, mqtt_broker, plant, tmp_path: Path, monkeypatch):
     mqtt_url, protocol = mqtt_broker
-    settings = Settings(sim_host="127.0.0.1", sim_modbus_port=plant.handle.port)
+    settings = Settings(sim_host="127.0.0.1", sim_modbus_port=plant.handle.port,
+                        gateway_metrics_port=free_port())
     raw = gateway_config(settings, tmp_path)
     raw["devices"][-1]["topic"] = f"e2e-{plant.handle.port}/line-1/telemetry"
     for device in raw["devices"]:

@@ -48,3 +48,21 @@ def test_full_buffer_drops_oldest_and_counts_them(tmp_path):
     # the newest readings are the ones kept
     assert kept[-1].value == 40 * 200 - 1
     assert kept[0].value == dropped
+
+
+def test_drop_newest_policy_keeps_the_oldest_and_counts_the_rest(tmp_path):
+    buf = DiskBuffer(tmp_path / "small.db", max_bytes=200_000, when_full="drop_newest")
+    for batch in range(40):
+        buf.append(readings(200, start=batch * 200))
+    dropped = buf.counter("dropped")
+    assert dropped > 0 and dropped % 200 == 0  # whole incoming batches are refused
+    _, kept = buf.peek(10**6)
+    assert len(kept) + dropped == 40 * 200
+    assert [r.value for r in kept] == [float(i) for i in range(len(kept))]  # the oldest, in order
+
+
+def test_unknown_policy_is_refused(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="drop_oldest or drop_newest"):
+        DiskBuffer(tmp_path / "b.db", when_full="drop_random")
