@@ -147,19 +147,23 @@ class HealthRegistry:
 
     # --- reporting (collectors) ---
 
+    def _succeeded(self, device_id: str, n_readings: int) -> _Device:
+        d = self._device(device_id)
+        d.polls += 1
+        d.readings += n_readings
+        d.consecutive_failures = 0
+        d.last_error = None
+        d.last_success = self._wall()
+        d.rate.add(self._clock())
+        return d
+
     def poll_ok(self, device_id: str, latency_s: float, n_readings: int) -> None:
         with self._lock:
-            d = self._device(device_id)
-            d.polls += 1
-            d.readings += n_readings
-            d.consecutive_failures = 0
-            d.last_error = None
-            d.last_success = self._wall()
+            d = self._succeeded(device_id, n_readings)
             d.latency_last = latency_s
             d.latency_sum += latency_s
             d.latency_count += 1
             d.latencies.append(latency_s)
-            d.rate.add(self._clock())
 
     def poll_failed(self, device_id: str, error: str) -> None:
         with self._lock:
@@ -171,13 +175,7 @@ class HealthRegistry:
 
     def message_ok(self, device_id: str, n_readings: int) -> None:
         with self._lock:
-            d = self._device(device_id)
-            d.polls += 1
-            d.readings += n_readings
-            d.consecutive_failures = 0
-            d.last_error = None
-            d.last_success = self._wall()
-            d.rate.add(self._clock())
+            self._succeeded(device_id, n_readings)
 
     def message_bad(self, device_id: str | None, reason: str) -> None:
         """A payload that could not be used; without a device it only counts gateway-wide."""

@@ -127,10 +127,3 @@ def refresh_dirty(conn: psycopg.Connection, limit: int = 20_000) -> int:
         refresh_keys(conn, keys)
     return len(keys)
 
-
-def refresh_all_dirty(conn: psycopg.Connection) -> int:
-    """Refresh until no marks are left (tests, backfills, shutdown)."""
-    total = 0
-    while n := refresh_dirty(conn):
-        total += n
-    return total

@@ -39,18 +39,38 @@ def _copy(cur: psycopg.Cursor, table: str, rows: Sequence[Row]) -> None:
             copy.write_row(row)
 
 
-class PostgresSink:
-    def __init__(self, database_url: str, *, refresh_rollups: bool = True) -> None:
+class _Connected:
+    """One lazily (re)opened connection; any failure closes it so the next call reconnects."""
+
+    def __init__(self, database_url: str) -> None:
         self.url = libpq_url(database_url)
-        self.refresh_rollups = refresh_rollups  # mark touched rollup buckets for refreshing
         self._conn: psycopg.Connection | None = None
+
+    def _setup(self, conn: psycopg.Connection) -> None:
+        """Per-connection preparation, run once after each (re)connect."""
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.url, connect_timeout=5)
-            self._conn.execute(_STAGING)
-            self._conn.commit()
+            self._setup(self._conn)
         return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+class PostgresSink(_Connected):
+    def __init__(self, database_url: str, *, refresh_rollups: bool = True) -> None:
+        super().__init__(database_url)
+        self.refresh_rollups = refresh_rollups  # mark touched rollup buckets for refreshing
+
+    def _setup(self, conn: psycopg.Connection) -> None:
+        conn.execute(_STAGING)
+        conn.commit()
 
     def write(self, readings: Sequence[Reading]) -> int:
         """Commit ``readings``; returns how many were new. Safe to call again with the same rows."""
@@ -82,26 +102,13 @@ class PostgresSink:
             self.close()
             raise
 
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
 
-
-class RollupRefresher:
+class RollupRefresher(_Connected):
     """Re-materialises marked rollup buckets over its own connection (run it in its own thread)."""
 
-    def __init__(self, database_url: str) -> None:
-        self.url = libpq_url(database_url)
-        self._conn: psycopg.Connection | None = None
-
     def refresh(self, limit: int = 20_000) -> int:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.url, connect_timeout=5)
         try:
-            return rollups.refresh_dirty(self._conn, limit)
+            return rollups.refresh_dirty(self._connection(), limit)
         except BaseException:
             self.close()
             raise
@@ -112,13 +119,6 @@ class RollupRefresher:
         while n := self.refresh():
             total += n
         return total
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
 
 
 def register_devices(database_url: str, gateway_id: str, site_id: str, site_name: str,
