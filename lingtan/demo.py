@@ -276,6 +276,17 @@ def has_readings(database_url: str) -> bool:
     return bool(row and row[0] >= 2)
 
 
+def history_ready(database_url: str, backfilled: int) -> bool:
+    """The backfill is stored and its rollups refreshed (older marks cleared), so the first
+    page load shows the whole day."""
+    with psycopg.connect(libpq_url(database_url), connect_timeout=3) as conn:
+        stored = conn.execute("SELECT count(*) FROM readings").fetchone()
+        stale = conn.execute(
+            "SELECT count(*) FROM rollup_dirty WHERE bucket < now() - interval '2 minutes'"
+        ).fetchone()
+    return bool(stored and stale and stored[0] >= backfilled and stale[0] == 0)
+
+
 def run_demo(settings: Settings) -> int:
     from lingtan import logs
 
@@ -322,10 +333,11 @@ def run_demo(settings: Settings) -> int:
         config_path = demo_dir / "gateway.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         state_file = demo_dir / "sim-state.json"
+        backfilled = 0
         if not state_file.exists():
-            count = step("first start: simulating the plant's last 24 hours",
-                         lambda: backfill_history(settings, config, state_file))
-            say(f"    {count:,} readings queued for the database")
+            backfilled = int(step("first start: simulating the plant's last 24 hours",
+                                  lambda: backfill_history(settings, config, state_file)))
+            say(f"    {backfilled:,} readings queued for the database")
 
         env = dict(os.environ)
         env.update({
@@ -351,6 +363,9 @@ def run_demo(settings: Settings) -> int:
                                                        supervisor))
         step("waiting for the first meter readings", lambda: wait_for(
             lambda: has_readings(database_url), 60, "meter readings", supervisor))
+        if backfilled:
+            step("storing the last 24 hours and their rollups", lambda: wait_for(
+                lambda: history_ready(database_url, backfilled), 120, "the history", supervisor))
 
         say("")
         say(f"  Dashboard  {dash_url}")

@@ -125,7 +125,9 @@ def test_demo_runs_shows_live_numbers_stops_cleanly_and_reuses_its_data(demo_env
             assert tiles["tile-grid-kw"] != 0 and tiles["tile-load-kw"] > 0
             assert tiles["tile-today-kwh"] >= 0
             traces = wait_for_chart_points(page, timeout_ms=60_000)
-            assert {t["name"] for t in traces} >= {"PV", "Grid"} or len(traces) >= 2
+            assert len(traces) >= 2
+            # a first start backfills the last 24 h: the first page load already shows the day
+            assert min(t["values"] for t in traces) > 1000, traces
             save_screenshot(page, "demo-overview.png")
             assert errors == []
         print(f"dashboard live with numbers {live_after:.1f} s after `lingtan demo`")
