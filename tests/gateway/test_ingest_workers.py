@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 
 from gateway import uplink
+from gateway.buffer import DiskBuffer
 from lingtan.db import libpq_url
 from lingtan.mqtt import make_client
 from lingtan.reading import Reading
@@ -97,3 +98,9 @@ def test_two_workers_share_the_stream_and_a_killed_worker_loses_nothing(db: str,
         codes = {w: p.wait(20) for w, p in workers.items()}
         broker.stop()
     assert codes == {"ingest-a": 0, "ingest-b": 0}
+    for w in ("ingest-a", "ingest-b"):  # nothing dropped, nothing left behind in either buffer
+        buffer = DiskBuffer(tmp_path / f"{w}.db")
+        try:
+            assert (buffer.counter("dropped"), buffer.pending()) == (0, 0)
+        finally:
+            buffer.close()
