@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import os
 import platform
 import random
@@ -43,6 +42,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
+from benchmarks.report import Check, finish
 from gateway.buffer import DiskBuffer
 from gateway.config import SinkConfig
 from gateway.drain import Drainer
@@ -194,13 +194,6 @@ def environment(url: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # measurements
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
 
 
 @dataclass
@@ -538,14 +531,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ok = all(c.ok for c in baseline_checks) and all(c.ok for r in runs for c in r.checks)
     print(render(config, env, baseline, baseline_checks, runs))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        json.dumps(result_json(config, env, baseline, baseline_checks, runs, ok), indent=2) + "\n")
-    print(f"\nresult written to {args.output}")
-    if not ok:
-        print("CORRECTNESS FAILURE: see the FAIL lines above", file=sys.stderr)
-        return 1
-    return 0
+    return finish(args.output, result_json(config, env, baseline, baseline_checks, runs, ok), ok)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ import yaml
 
 from benchmarks.ingest import DEFAULT_URL, Progress, _redact, scratch_database
 from benchmarks.modbus_sim import HOST, QUANTITIES, SimServers, point_value, yaml_points
+from benchmarks.report import Check, add_layout_args, finish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,13 +56,6 @@ MIB = 1024 * 1024
 STARTUP_TIMEOUT_S = 60.0
 # After SIGTERM the gateway drains for up to 5 s (Gateway.stop); allow for that and shutdown.
 STOP_TIMEOUT_S = 30.0
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
 
 
 @dataclass
@@ -268,11 +262,7 @@ def render(config: dict[str, Any], env: dict[str, Any], base: Series, gw: Series
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.split("\n")[0])
-    p.add_argument("--devices", type=int, default=200, help="simulated Modbus meters")
-    p.add_argument("--registers", type=int, default=20,
-                   help="holding registers per meter, read as float32 points (even)")
-    p.add_argument("--per-server", type=int, default=20, help="unit ids per Modbus TCP server")
-    p.add_argument("--poll", type=float, default=1.0, help="poll period (s)")
+    add_layout_args(p)
     p.add_argument("--seconds", type=float, default=60.0,
                    help="sampling time, from the first stored readings (s)")
     p.add_argument("--interval", type=float, default=1.0, help="between RSS samples (s)")
@@ -386,13 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "checks": [asdict(c) for c in checks],
         "correct": ok,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nresult written to {args.output}")
-    if not ok:
-        print("CORRECTNESS FAILURE: see the FAIL lines above", file=sys.stderr)
-        return 1
-    return 0
+    return finish(args.output, result, ok)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import math
 import os
 import platform
@@ -51,6 +50,7 @@ import yaml
 from pymodbus.client import AsyncModbusTcpClient
 
 from benchmarks.modbus_sim import HOST, QUANTITIES, SimMeter, SimServers, point_value, yaml_points
+from benchmarks.report import Check, add_layout_args, finish
 from gateway.collectors.modbus import group_by_bus, run_bus
 from gateway.config import Device, parse_config
 from gateway.health import HealthRegistry
@@ -74,13 +74,6 @@ class Progress:
 
     def __call__(self, message: str) -> None:
         print(f"[{time.perf_counter() - self.t0:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
 
 
 @dataclass
@@ -478,12 +471,7 @@ def render(config: dict[str, Any], env: dict[str, Any], base: Figures, gw: Figur
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.modbus", description=__doc__.split("\n")[0])
-    p.add_argument("--devices", type=int, default=200, help="simulated meters")
-    p.add_argument("--registers", type=int, default=20,
-                   help="holding registers per meter, read as float32 points (even)")
-    p.add_argument("--per-server", type=int, default=20,
-                   help="unit ids per Modbus TCP server (one bus, one connection each)")
-    p.add_argument("--poll", type=float, default=1.0, help="poll period (s)")
+    add_layout_args(p)
     p.add_argument("--seconds", type=float, default=30.0, help="measured window per client (s)")
     p.add_argument("--warmup", type=float, default=2.0,
                    help="before the window: connects and each device's first (planning) poll")
@@ -545,13 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         "checks": {k: [asdict(c) for c in v] for k, v in checks.items()},
         "correct": ok,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nresult written to {args.output}")
-    if not ok:
-        print("CORRECTNESS FAILURE: see the FAIL lines above", file=sys.stderr)
-        return 1
-    return 0
+    return finish(args.output, result, ok)
 
 
 if __name__ == "__main__":
