@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routes import gateways, health, sites
+from api.routes import carbon, gateways, health, sites
 from api.services.queries import NotFound
 from lingtan import __version__
 
@@ -15,6 +15,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router, prefix="/api/v1")
     app.include_router(sites.router, prefix="/api/v1")
     app.include_router(gateways.router, prefix="/api/v1")
+    app.include_router(carbon.router, prefix="/api/v1")
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:

@@ -35,4 +35,4 @@ def factor_caption(factor: Factor) -> str:
     """Short form for the tile, e.g. "North-East China grid 0.5122 kgCO₂/kWh, MEE/NBS 2023"."""
     publisher = factor.source.split(" ", 1)[0]
     unit = factor.unit.replace("CO2", "CO₂")
-    return f"{factor.region} {factor.value:.4f} {unit}, {publisher} {factor.year}"
+    return f"{factor.label} {factor.value:.4f} {unit}, {publisher} {factor.year}"
