@@ -19,6 +19,9 @@ _ureg.define("m3 = meter ** 3")
 _ureg.define("Nm3 = meter ** 3")
 _ureg.define("units = [production]")
 _ureg.define("code = [state]")
+# The one registry every component converts with, so the project's extra units mean the same
+# everywhere.
+ureg = _ureg
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Literal
 import pint
 
 from api.factors import DEFAULT_SET, REGIONS, Factor, FactorError, factor
-from lingtan.quantities import _ureg
+from lingtan.quantities import ureg
 
 Carrier = Literal["electricity", "natural_gas", "diesel", "gasoline", "lpg", "heat", "steam",
                   "raw_coal", "coke", "fuel_oil"]
@@ -70,7 +70,7 @@ class Conversion:
 def _canonical(carrier: str, amount: float, unit: str) -> float:
     target = CANONICAL[carrier]
     try:
-        return float(_ureg.Quantity(amount, unit).to(target).magnitude)
+        return float(ureg.Quantity(amount, unit).to(target).magnitude)
     except pint.DimensionalityError:
         raise ConversionError("unit", f"unit {unit!r} does not fit carrier {carrier!r} "
                                       f"(expects something convertible to {target})") from None
