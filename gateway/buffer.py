@@ -82,15 +82,8 @@ class DiskBuffer:
 
     def peek(self, limit: int) -> tuple[int, list[Reading]]:
         """Oldest readings first; returns the last id to pass to ``ack``."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, time_us, meter_id, quantity, value, quality FROM pending"
-                " ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
-        if not rows:
-            return 0, []
-        return rows[-1][0], [Reading(_from_us(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+        last_id, rows = self.peek_rows(limit)
+        return last_id, [Reading(*row) for row in rows]
 
     def peek_rows(self, limit: int, after_id: int = 0
                   ) -> tuple[int, list[tuple[datetime, str, str, float, int]]]:

@@ -57,7 +57,6 @@ class IngestWorker:
         self.buffered = 0  # readings
         self.malformed = 0
         self.subscribed = threading.Event()
-        self._stop = threading.Event()
         self._closing = False
         self.client, self.address = make_client(mqtt_url, protocol, client_id, persistent=True)
         self.protocol = protocol
@@ -81,7 +80,6 @@ class IngestWorker:
         self.client.loop_stop()
         # what is buffered but not written by then stays on disk for the next start with this id
         self.drainer.stop(drain_seconds)
-        self._stop.set()
         if self.refresher is not None:
             self.refresher.close()
         self.sink.close()

@@ -74,11 +74,10 @@ def touched(rows: Sequence[tuple[datetime, str, str, float, int]]) -> set[Key]:
     """
     if not rows:
         return set()
-    series = {(r[1], r[2]) for r in rows}
     minutes = {floor_time(t, MINUTE) for t in {r[0] for r in rows}}
     if len(minutes) > 3:  # a replayed backlog spanning many minutes: mark exactly
         return {(r[1], r[2], floor_time(r[0], MINUTE)) for r in rows}
-    return {(m, q, b) for m, q in series for b in minutes}
+    return {(m, q, b) for m, q in {(r[1], r[2]) for r in rows} for b in minutes}
 
 
 def mark_dirty(conn: psycopg.Connection, keys: set[Key]) -> None:
