@@ -1,0 +1,93 @@
+"""Bearer API keys with roles: viewer reads, engineer changes devices, sites and rules, admin manages keys.
+
+A key is ``lt_<prefix>_<secret>``. Only the prefix (to find the row) and a SHA-256 of the whole
+key are stored: the secret has 256 bits of entropy, so a slow password hash would add nothing
+but latency to every request. Comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import get_conn
+
+RoleName = Literal["viewer", "engineer", "admin"]
+RANK: dict[str, int] = {"viewer": 0, "engineer": 1, "admin": 2}
+PREFIX = "lt_"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    prefix: str
+    role: str
+    name: str
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(conn: sa.Connection, role: str, name: str = "") -> tuple[ApiKey, str]:
+    """Store a new key and return it with its plain text, which is never stored or shown again."""
+    if role not in RANK:
+        raise ValueError(f"unknown role {role!r} (known: {', '.join(RANK)})")
+    prefix = secrets.token_hex(4)
+    key = f"{PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = conn.execute(
+        sa.text("INSERT INTO api_keys (prefix, hash, role, name) VALUES (:p, :h, :r, :n) RETURNING id"),
+        {"p": prefix, "h": _digest(key), "r": role, "n": name},
+    ).one()
+    return ApiKey(row[0], prefix, role, name), key
+
+
+def verify_key(conn: sa.Connection, key: str) -> ApiKey | None:
+    parts = key.split("_")
+    if len(parts) < 3 or f"{parts[0]}_" != PREFIX:
+        return None
+    row = conn.execute(
+        sa.text("SELECT id, prefix, hash, role, name FROM api_keys WHERE prefix = :p AND revoked_at IS NULL"),
+        {"p": parts[1]},
+    ).first()
+    if row is None or not hmac.compare_digest(row[2], _digest(key)):
+        return None
+    return ApiKey(row[0], row[1], row[3], row[4])
+
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer lt_…`")
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def require(role: RoleName) -> Callable[..., ApiKey]:
+    """Dependency: a valid key whose role is at least ``role``; 401 without one, 403 below it."""
+
+    def dependency(
+        conn: Annotated[sa.Connection, Depends(get_conn)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKey:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(401, "an API key is required: Authorization: Bearer <key>",
+                                headers=_CHALLENGE)
+        key = verify_key(conn, credentials.credentials)
+        if key is None:
+            raise HTTPException(401, "the API key is not valid or has been revoked", headers=_CHALLENGE)
+        if RANK[key.role] < RANK[role]:
+            raise HTTPException(403, f"this needs the {role} role; the key has {key.role}")
+        return key
+
+    return dependency
+
+
+Viewer = Annotated[ApiKey, Depends(require("viewer"))]
+Engineer = Annotated[ApiKey, Depends(require("engineer"))]
+Admin = Annotated[ApiKey, Depends(require("admin"))]
