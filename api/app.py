@@ -2,26 +2,62 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from typing import Any
 
-from api.routes import carbon, gateways, health, sites
-from api.services.queries import NotFound
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import problems
+from api.auth import require
+from api.routes import carbon, gateways, health, keys, sites
 from lingtan import __version__
+from lingtan.settings import get_settings
+
+PREFIX = "/api/v1"
+
+TAGS = [
+    {"name": "health", "description": "Liveness and database reachability. The only route without a key."},
+    {"name": "sites", "description": "Sites, their meters, live KPIs and reading series."},
+    {"name": "gateways", "description": "Field gateways: last heartbeat, per-device health, online state."},
+    {"name": "carbon", "description": "Emission and standard-coal factors and the unit/carbon calculator."},
+    {"name": "keys", "description": "API keys (admin role): list, create, revoke."},
+]
+
+DESCRIPTION = """Energy metering, KPIs and carbon figures for factories.
+
+Every route except `GET /api/v1/health` needs an API key: `Authorization: Bearer lt_…`
+(make one with `lingtan keys create --role viewer`). `viewer` reads, `engineer` also changes
+devices, sites and rules, `admin` also manages keys. Errors are RFC 9457 problem details
+(`application/problem+json`).
+"""
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="Lingtan API", version=__version__, openapi_url="/openapi.json")
-    app.include_router(health.router, prefix="/api/v1")
-    app.include_router(sites.router, prefix="/api/v1")
-    app.include_router(gateways.router, prefix="/api/v1")
-    app.include_router(carbon.router, prefix="/api/v1")
+    app = FastAPI(title="Lingtan API", version=__version__, openapi_url="/openapi.json",
+                  description=DESCRIPTION, openapi_tags=TAGS)
+    viewer = [Depends(require("viewer"))]
+    app.include_router(health.router, prefix=PREFIX)
+    for router in (sites.router, gateways.router, carbon.router):
+        app.include_router(router, prefix=PREFIX, dependencies=viewer, responses=problems.PROTECTED)
+    app.include_router(keys.router, prefix=PREFIX, dependencies=[Depends(require("admin"))],
+                       responses=problems.PROTECTED)
+    problems.install(app)
+    _problem_openapi(app)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse(
-            {"type": "about:blank", "title": "Not Found", "status": 404, "detail": str(exc)},
-            status_code=404, media_type="application/problem+json",
-        )
-
+    origins = get_settings().cors_origins
+    if origins:
+        # Keys travel in the Authorization header, never in cookies, so no credentials mode.
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type"])
     return app
+
+
+def _problem_openapi(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.problem_media_type(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -12,6 +12,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
@@ -48,6 +49,41 @@ def create_key(conn: sa.Connection, role: str, name: str = "") -> tuple[ApiKey, 
         {"p": prefix, "h": _digest(key), "r": role, "n": name},
     ).one()
     return ApiKey(row[0], prefix, role, name), key
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A stored key as an admin sees it: never its hash, never its secret."""
+
+    id: int
+    prefix: str
+    role: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+_KEY_INFO = "SELECT id, prefix, role, name, created_at, revoked_at FROM api_keys"
+
+
+def list_keys(conn: sa.Connection, limit: int | None = None, offset: int = 0) -> tuple[list[KeyInfo], int]:
+    """One page of keys, oldest first, revoked ones included (an audit wants them), and the total."""
+    rows = conn.execute(sa.text(_KEY_INFO + " ORDER BY id LIMIT :n OFFSET :o"),
+                        {"n": limit, "o": offset})
+    total = conn.execute(sa.text("SELECT count(*) FROM api_keys")).scalar_one()
+    return [KeyInfo(*row) for row in rows], total
+
+
+def get_key(conn: sa.Connection, key_id: int) -> KeyInfo | None:
+    row = conn.execute(sa.text(_KEY_INFO + " WHERE id = :id"), {"id": key_id}).first()
+    return None if row is None else KeyInfo(*row)
+
+
+def revoke_key(conn: sa.Connection, key_id: int) -> KeyInfo | None:
+    """Revoke a key at once; revoking it again keeps the first time. None if there is no such key."""
+    conn.execute(sa.text("UPDATE api_keys SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
+                 {"id": key_id})
+    return get_key(conn, key_id)
 
 
 def verify_key(conn: sa.Connection, key: str) -> ApiKey | None:

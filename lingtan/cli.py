@@ -17,6 +17,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(gateway_app, name="gateway")
 probe_app = typer.Typer(help="Commissioning: one look at a device.", no_args_is_help=True)
 app.add_typer(probe_app, name="probe")
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _setup_logging() -> None:
@@ -247,6 +249,56 @@ def probe_mqtt(
             raise typer.Exit(2) from None
     seen = probe(s.mqtt_url, s.mqtt_protocol, topic, devices, typer.echo, count=count, seconds=seconds)
     typer.echo(f"{seen} message(s)")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer | engineer | admin")],
+    name: Annotated[str, typer.Option(help="what the key is for")] = "",
+) -> None:
+    """Make an API key and print it; it cannot be shown again."""
+    from api.auth import RANK, create_key
+    from lingtan.db import get_engine
+
+    if role not in RANK:
+        typer.echo(f"--role takes {' | '.join(RANK)}", err=True)
+        raise typer.Exit(2)
+    with get_engine(_database_url()).begin() as conn:
+        key, plain = create_key(conn, role, name)
+    typer.echo(plain)
+    typer.echo(f"key {key.id} ({role}) created; it will not be shown again, store it now", err=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every API key, without its secret."""
+    from api.auth import list_keys
+    from lingtan.db import get_engine
+
+    with get_engine(_database_url()).connect() as conn:
+        keys, _ = list_keys(conn)
+    typer.echo(f"{'id':>5}  {'prefix':8}  {'role':8}  {'created':16}  {'revoked':16}  name")
+    for k in keys:
+        revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
+        created = f"{k.created_at:%Y-%m-%d %H:%M}"
+        typer.echo(f"{k.id:>5}  {k.prefix:8}  {k.role:8}  {created:16}  {revoked:16}  {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=2**63 - 1,
+                                          help="the key's id (lingtan keys list)")],
+) -> None:
+    """Revoke an API key at once."""
+    from api.auth import revoke_key
+    from lingtan.db import get_engine
+
+    with get_engine(_database_url()).begin() as conn:
+        info = revoke_key(conn, key_id)
+    if info is None:
+        typer.echo(f"no API key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {info.id} ({info.role}, {info.name or 'unnamed'}) revoked")
 
 
 if __name__ == "__main__":

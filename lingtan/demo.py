@@ -109,6 +109,21 @@ def ensure_demo_site(database_url: str) -> None:
         )
 
 
+def ensure_demo_key(database_url: str) -> str | None:
+    """An admin API key named "demo" on the first start; None when one already exists, because
+    only a key's hash is stored and the old one cannot be shown again."""
+    import sqlalchemy as sa
+
+    from api.auth import create_key
+    from lingtan.db import get_engine
+
+    with get_engine(database_url).begin() as conn:
+        exists = conn.execute(sa.text(
+            "SELECT 1 FROM api_keys WHERE name = 'demo' AND role = 'admin' AND revoked_at IS NULL"
+        )).first()
+        return None if exists else create_key(conn, "admin", "demo")[1]
+
+
 def gateway_config(settings: Settings, demo_dir: Path) -> dict:
     """The demo site's gateway config: six Modbus meters on one bus and the line over MQTT."""
     host, port = settings.sim_host, settings.sim_modbus_port
@@ -319,6 +334,7 @@ def run_demo(settings: Settings) -> int:
             database_url = ensure_database(server_url)
         step("applying database migrations", lambda: upgrade(database_url))
         ensure_demo_site(database_url)
+        api_key = ensure_demo_key(database_url)
 
         if settings.mqtt_url:
             mqtt_url, protocol = settings.mqtt_url, settings.mqtt_protocol
@@ -370,6 +386,13 @@ def run_demo(settings: Settings) -> int:
         say("")
         say(f"  Dashboard  {dash_url}")
         say(f"  API        {api_url}/api/v1  (OpenAPI: {api_url}/docs)")
+        if api_key:
+            say(f"  API key (admin, shown once): {api_key}")
+        else:
+            # The embedded database is reachable only through the URL the demo made up.
+            env_prefix = "" if settings.database_url else f"LINGTAN_DATABASE_URL='{database_url}' "
+            say("  API key    the demo's admin key was shown on its first start; make another with:"
+                f" {env_prefix}lingtan keys create --role viewer")
         say(f"  Gateway    http://127.0.0.1:{settings.gateway_metrics_port}/metrics"
             f"  (lingtan gateway status --config {config_path})")
         say(f"  Logs       {log_dir}")

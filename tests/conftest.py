@@ -11,8 +11,9 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -20,6 +21,9 @@ import sqlalchemy as sa
 
 from lingtan.db import get_engine, has_timescaledb, libpq_url
 from lingtan.migrate import upgrade
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -71,7 +75,7 @@ def db(database_url: str) -> Iterator[str]:
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute(
             "TRUNCATE readings, readings_1m, readings_15m, readings_1h, readings_1d, rollup_dirty,"
-        " meters, sites"
+        " meters, sites, green_purchases, factor_overrides, api_keys"
         )
     yield database_url
 
@@ -112,3 +116,37 @@ def mqtt_broker() -> Iterator[tuple[str, str]]:
 @pytest.fixture
 def engine(db: str) -> sa.Engine:
     return get_engine(db)
+
+
+@pytest.fixture
+def api_db(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The emptied test database, named in LINGTAN_DATABASE_URL for an in-process API app."""
+    from lingtan.settings import get_settings
+
+    monkeypatch.setenv("LINGTAN_DATABASE_URL", db)
+    get_settings.cache_clear()
+    yield db
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def auth_headers(api_db: str) -> Callable[..., dict[str, str]]:
+    """``auth_headers("engineer")``: an Authorization header with a new key of that role."""
+    from api.auth import create_key
+
+    def make(role: str = "viewer") -> dict[str, str]:
+        with get_engine(api_db).begin() as conn:
+            _, key = create_key(conn, role, f"test {role}")
+        return {"Authorization": f"Bearer {key}"}
+
+    return make
+
+
+@pytest.fixture
+def api_client(auth_headers: Callable[..., dict[str, str]]) -> TestClient:
+    """The API app in-process, sending a viewer key (reads and the calculator need no more)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    return TestClient(create_app(), headers=auth_headers("viewer"))

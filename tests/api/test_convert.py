@@ -1,14 +1,19 @@
 """POST /api/v1/carbon/convert and GET /api/v1/factors, against hand-worked examples (DOMAIN.md)."""
 
+import math
+
 import pytest
-from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from api.app import create_app
+from api.routes.carbon import ConvertRequest
+from api.services import carbon
 
 
-@pytest.fixture(scope="module")
-def client():
-    return TestClient(create_app())
+@pytest.fixture
+def client(api_client):
+    return api_client
 
 
 def convert(client, **body):
@@ -103,18 +108,42 @@ def test_zero_amount(client):
 def test_bad_inputs_name_the_field(client, body, field, mention):
     r = client.post("/api/v1/carbon/convert", json=body)
     assert r.status_code == 422
-    err = r.json()["detail"][0]
-    assert err["loc"] == ["body", field] and mention in err["msg"]
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == 422 and problem["instance"] == "/api/v1/carbon/convert"
+    # schema errors name the field in `detail`; the calculator's own errors say what is wrong with it
+    assert f"body.{field}" in problem["detail"] or (mention and mention in problem["detail"])
+    err = problem["errors"][0]
+    assert err["field"] == f"body.{field}" and mention in err["message"]
 
 
 def test_list_factors(client):
     r = client.get("/api/v1/factors", params={"set": "mee-2023", "kind": "grid", "region": "south"})
     assert r.status_code == 200
-    assert [(f["year"], f["value"]) for f in r.json()] == [(2021, 0.4326), (2022, 0.3869), (2023, 0.4042)]
-    assert all("MEE/NBS" in f["source"] for f in r.json())
+    rows = r.json()["items"]
+    assert [(f["year"], f["value"]) for f in rows] == [(2021, 0.4326), (2022, 0.3869), (2023, 0.4042)]
+    assert all("MEE/NBS" in f["source"] for f in rows)
     r = client.get("/api/v1/factors", params={"set": "mee-2023", "kind": "tce"})
-    assert {f["key"] for f in r.json()} >= {"mee-2023:tce:electricity", "mee-2023:tce:steam"}
+    assert {f["key"] for f in r.json()["items"]} >= {"mee-2023:tce:electricity", "mee-2023:tce:steam"}
     r = client.get("/api/v1/factors", params={"set": "mee-2023", "region": "north", "year": 2022})
-    assert [f["value"] for f in r.json()] == [0.6776]
+    assert [f["value"] for f in r.json()["items"]] == [0.6776]
     r = client.get("/api/v1/factors", params={"kind": "nope"})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "kind"]
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.kind"
+    assert "nope" in r.json()["detail"]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+@given(unit=st.text(alphabet=st.characters(codec="utf-8"), max_size=12))
+def test_any_unit_text_is_converted_or_refused_never_a_crash(unit):
+    # pint's expression parser raises assorted exception types on malformed text
+    try:
+        req = ConvertRequest(carrier="electricity", amount=1, unit=unit)
+    except ValidationError as exc:
+        assert exc.errors()[0]["loc"] == ("unit",)
+        return
+    try:
+        result = carbon.convert(**req.model_dump())
+    except carbon.ConversionError as exc:
+        assert exc.field == "unit"
+        return
+    assert result.tco2e is not None and math.isfinite(result.tco2e)

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from gateway.health import HealthRegistry, HeartbeatWriter
 from lingtan.db import libpq_url
-from lingtan.settings import get_settings
 
 
 @pytest.fixture
-def client(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("LINGTAN_DATABASE_URL", db)
-    get_settings.cache_clear()
-    yield TestClient(create_app())
-    get_settings.cache_clear()
+def client(api_client: TestClient) -> TestClient:
+    return api_client
 
 
 def beat(db: str, gateway_id: str, heartbeat_s: float = 30.0) -> HealthRegistry:
@@ -46,7 +40,7 @@ def test_a_fresh_heartbeat_is_online_with_its_snapshot(client: TestClient, db: s
     assert devices["meter-b"]["consecutive_failures"] == 1
     assert devices["meter-b"]["last_error"] == "meter-b: no reply"
     assert body["status"]["buffer_pending"] == 3 and body["status"]["sink_written"] == 5
-    assert gw in [g["id"] for g in client.get("/api/v1/gateways").json()]
+    assert gw in [g["id"] for g in client.get("/api/v1/gateways").json()["items"]]
 
 
 def test_upsert_keeps_one_row_and_the_latest_snapshot(client: TestClient, db: str):
@@ -54,7 +48,7 @@ def test_upsert_keeps_one_row_and_the_latest_snapshot(client: TestClient, db: st
     health = beat(db, gw)
     health.poll_ok("meter-b", 0.03, 2)
     assert HeartbeatWriter(db, health, 30).beat()
-    listed = [g for g in client.get("/api/v1/gateways").json() if g["id"] == gw]
+    listed = [g for g in client.get("/api/v1/gateways").json()["items"] if g["id"] == gw]
     assert len(listed) == 1
     devices = {d["device"]: d for d in listed[0]["status"]["devices"]}
     assert devices["meter-b"]["up"] is True

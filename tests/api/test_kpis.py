@@ -6,7 +6,6 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
 from lingtan.db import libpq_url
 from lingtan.reading import Reading
@@ -40,14 +39,9 @@ def seed(url: str) -> None:
 
 
 @pytest.fixture
-def client(db, monkeypatch):
-    seed(db)
-    monkeypatch.setenv("LINGTAN_DATABASE_URL", db)
-    from lingtan.settings import get_settings
-
-    get_settings.cache_clear()
-    yield TestClient(create_app())
-    get_settings.cache_clear()
+def client(api_db: str, api_client: TestClient) -> TestClient:
+    seed(api_db)
+    return api_client
 
 
 def test_energy_and_carbon_since_midnight(db):
@@ -85,8 +79,8 @@ def test_a_silent_meter_is_offline_not_zero(db):
 
 def test_api_routes(client):
     assert client.get("/api/v1/health").json()["database"] == "ok"
-    assert [s["id"] for s in client.get("/api/v1/sites").json()] == ["plant"]
-    meters = client.get("/api/v1/sites/plant/meters").json()
+    assert [s["id"] for s in client.get("/api/v1/sites").json()["items"]] == ["plant"]
+    meters = client.get("/api/v1/sites/plant/meters").json()["items"]
     assert {m["id"]: m["role"] for m in meters} == {"grid": "grid_import", "pv": "pv_generation"}
     r = client.get("/api/v1/meters/grid/readings", params={
         "quantity": "active_power", "start": START.isoformat(),

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,9 +91,16 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     yield env
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as r:
+def get_json(url: str, key: str | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
         return json.loads(r.read())
+
+
+def printed_key(output: str) -> str:
+    found = re.search(r"API key \(admin, shown once\): (lt_\S+)", output)
+    assert found, "the first start prints an admin API key:\n" + output
+    return found.group(1)
 
 
 def database_url(data_dir: str) -> str:
@@ -132,8 +141,13 @@ def test_demo_runs_shows_live_numbers_stops_cleanly_and_reuses_its_data(demo_env
             assert errors == []
         print(f"dashboard live with numbers {live_after:.1f} s after `lingtan demo`")
         assert live_after < PROMISED_SECONDS
-        overview = get_json(f"{api}/sites/demo-plant/kpis/now")
+        key = printed_key(text)
+        overview = get_json(f"{api}/sites/demo-plant/kpis/now", key)
         assert overview["power"]["grid_kw"] is not None and overview["power"]["load_kw"] > 0
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get_json(f"{api}/sites/demo-plant/kpis/now")
+        assert refused.value.code == 401
+        assert refused.value.headers["Content-Type"] == "application/problem+json"
         before_stop = demo.processes()
         assert len(before_stop) >= 6  # demo, simulators, gateway, api, dashboard, postgres
         assert any(p.name() == "postgres" for p in before_stop)
@@ -151,6 +165,10 @@ def test_demo_runs_shows_live_numbers_stops_cleanly_and_reuses_its_data(demo_env
     demo = start_demo(demo_env)
     try:
         demo.wait_ready(timeout=120)
+        # the first key is not shown again (only its hash is stored), but it still works
+        assert "lingtan keys create --role viewer" in "".join(demo.output)
+        assert "shown once" not in "".join(demo.output)
+        assert get_json(f"{api}/sites", key)["items"][0]["id"] == "demo-plant"
         count_2, first_2 = count_readings(demo_env["LINGTAN_DATA_DIR"])
         assert first_2 == first_1 and count_2 >= count_1
         time.sleep(3)

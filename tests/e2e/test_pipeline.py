@@ -81,7 +81,8 @@ def latest_values(client: TestClient, meter: str, quantity: str) -> list[dict]:
     return r.json()["points"]
 
 
-def test_simulated_values_reach_the_api_exactly(db, mqtt_broker, plant, tmp_path: Path, monkeypatch):
+def test_simulated_values_reach_the_api_exactly(db, mqtt_broker, plant, tmp_path: Path, monkeypatch,
+                                                auth_headers):
     mqtt_url, protocol = mqtt_broker
     settings = Settings(sim_host="127.0.0.1", sim_modbus_port=plant.handle.port,
                         gateway_metrics_port=free_port())
@@ -97,7 +98,7 @@ def test_simulated_values_reach_the_api_exactly(db, mqtt_broker, plant, tmp_path
     publisher = start_line_publisher(mqtt_url, protocol, topic=raw["devices"][-1]["topic"])
     monkeypatch.setenv("LINGTAN_DATABASE_URL", db)
     get_settings.cache_clear()
-    client = TestClient(create_app())
+    client = TestClient(create_app(), headers=auth_headers("viewer"))
     expected = [(d.id, p) for d in cfg.devices for p in d.points]
     try:
         gateway.start()
