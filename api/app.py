@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
 from api.auth import require
-from api.routes import carbon, gateways, health, keys, sites
+from api.routes import carbon, gateways, health, keys, site_model, sites
 from lingtan import __version__
 from lingtan.settings import get_settings
 
@@ -37,7 +37,7 @@ def create_app() -> FastAPI:
                   description=DESCRIPTION, openapi_tags=TAGS)
     viewer = [Depends(require("viewer"))]
     app.include_router(health.router, prefix=PREFIX)
-    for router in (sites.router, gateways.router, carbon.router):
+    for router in (sites.router, gateways.router, carbon.router, site_model.router):
         app.include_router(router, prefix=PREFIX, dependencies=viewer, responses=problems.PROTECTED)
     app.include_router(keys.router, prefix=PREFIX, dependencies=[Depends(require("admin"))],
                        responses=problems.PROTECTED)

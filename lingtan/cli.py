@@ -14,6 +14,8 @@ app = typer.Typer(help="Lingtan: energy metering gateway and carbon dashboard.",
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Field gateway: collect meter readings.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+site_app = typer.Typer(help="Site energy model: import and show site files.", no_args_is_help=True)
+app.add_typer(site_app, name="site")
 app.add_typer(gateway_app, name="gateway")
 probe_app = typer.Typer(help="Commissioning: one look at a device.", no_args_is_help=True)
 app.add_typer(probe_app, name="probe")
@@ -92,6 +94,36 @@ def gateway_status(
     except (ConfigError, NotAnswering) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1 if isinstance(exc, NotAnswering) else 2) from None
+
+
+@site_app.command("import")
+def site_import(file: Annotated[Path, typer.Argument(metavar="FILE", help="site YAML file")]) -> None:
+    """Apply a site file (site, energy parameters, meter roles, green power, factor overrides)."""
+    from api.services.site_model import apply_site_file
+    from api.site_file import SiteFileError
+
+    try:
+        result = apply_site_file(_database_url(), file)
+    except SiteFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(result.summary())
+
+
+@site_app.command("show")
+def site_show(site_id: Annotated[str, typer.Argument(metavar="SITE_ID")]) -> None:
+    """Print a site's energy model as a site file, ready to edit and import again."""
+    from api.services.queries import NotFound
+    from api.services.site_model import export_site_file
+    from api.site_file import dump_site_file
+    from lingtan.db import get_engine
+
+    try:
+        with get_engine(_database_url()).connect() as conn:
+            typer.echo(dump_site_file(export_site_file(conn, site_id)), nl=False)
+    except NotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command("simulate")

@@ -36,6 +36,9 @@ DEMO_SITE = {
     "timezone": "Asia/Shanghai",
     "grid_region": "north_east",
 }
+# The demo site's energy model (meter roles, tariffs, green power); a source checkout has it,
+# an installed wheel does not ship deploy/.
+DEMO_SITE_FILE = Path(__file__).resolve().parents[1] / "deploy" / "site-demo-plant.yaml"
 
 
 class DemoError(RuntimeError):
@@ -334,6 +337,11 @@ def run_demo(settings: Settings) -> int:
             database_url = ensure_database(server_url)
         step("applying database migrations", lambda: upgrade(database_url))
         ensure_demo_site(database_url)
+        if DEMO_SITE_FILE.exists():
+            from api.services.site_model import apply_site_file
+
+            step(f"applying the demo site's energy model ({DEMO_SITE_FILE.name})",
+                 lambda: apply_site_file(database_url, DEMO_SITE_FILE))
         api_key = ensure_demo_key(database_url)
 
         if settings.mqtt_url:

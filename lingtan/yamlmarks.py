@@ -1,4 +1,4 @@
-"""Load YAML while remembering the line of every key, so errors can say where."""
+"""Load YAML while remembering the line of every key, so errors can say where (gateway and site files)."""
 
 from __future__ import annotations
 
@@ -43,3 +43,11 @@ def line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 
 def read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
+
+
+def dotted(loc: Loc) -> str:
+    """`meters[2].params.compressor.rated_kw` for a pydantic location."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or "(top level)"

@@ -1,0 +1,175 @@
+"""The site energy model over HTTP: sites, meter roles and parameters, green power, factor overrides.
+
+Reads need a viewer key, changes an engineer key. Each write commits on success; on any error
+the request's connection closes uncommitted, so nothing of a failed request is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Response
+
+from api.auth import Engineer, Viewer
+from api.deps import get_conn
+from api.services import site_model as svc
+from api.site_file import FactorOverride, MeterPatch, SiteFile, SiteWrite
+from api.site_model import GreenPurchase
+
+router = APIRouter(tags=["site model"])
+Conn = Annotated[sa.Connection, Depends(get_conn)]
+SiteId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _rejected(exc: svc.ModelError) -> HTTPException:
+    # The detail starts with the field's path, written as validation errors name fields:
+    # "body.meters.0.params.fuel: …".
+    field = ".".join(str(part) for part in ("body", *exc.loc))
+    return HTTPException(exc.status, f"{field}: {exc.message}")
+
+
+_SITE_EXAMPLE = {
+    "name": "Demo plant, Shenyang", "timezone": "Asia/Shanghai", "grid_region": "north_east",
+    "factor_set": "mee-2023",
+    "params": {"boiler_efficiency": 0.92, "gas_price_cny_per_m3": 3.6,
+               "tariff": {"flat_cny_per_kwh": 0.65}, "production_unit": "pcs"},
+}
+_PURCHASE_EXAMPLES = {
+    "gec": {"summary": "green certificates (1 GEC = 1000 kWh)",
+            "value": {"kind": "gec", "period_start": "2026-11-01", "period_end": "2026-12-01",
+                      "certificates": 40, "reference": "GEC order 2026-11"}},
+    "trade": {"summary": "green-power trade",
+              "value": {"kind": "trade", "period_start": "2026-11-01", "period_end": "2026-12-01",
+                        "kwh": 60000, "reference": "Liaoning green-power trade, November"}},
+}
+_OVERRIDE_EXAMPLE = {
+    "kind": "co2", "subject": "natural_gas", "value": 21.4, "unit": "tCO2/10^4 Nm3",
+    "source": "supplier gas analysis 2026 (measured carbon content)", "valid_from": "2026-01-01",
+}
+_IMPORT_EXAMPLE: dict[str, Any] = {
+    "site": {"id": "demo-plant", **{k: v for k, v in _SITE_EXAMPLE.items() if k != "params"}},
+    "energy": _SITE_EXAMPLE["params"],
+    "meters": [
+        {"id": "grid-incomer", "role": "grid_import"},
+        {"id": "compressor-1", "role": "compressor",
+         "params": {"compressor": {"rated_kw": 75, "pressure_mpa": 0.8}}},
+        {"id": "boiler", "role": "boiler_fuel", "params": {"fuel": "natural_gas"}},
+    ],
+    "green_power": [_PURCHASE_EXAMPLES["trade"]["value"]],
+    "factor_overrides": [],
+}
+
+
+@router.put("/sites/{site_id}", response_model=svc.SiteView, summary="Create or replace a site",
+            responses={201: {"model": svc.SiteView, "description": "the site was created"}})
+def put_site(
+    site_id: SiteId,
+    body: Annotated[SiteWrite, Body(openapi_examples={"site": {"value": _SITE_EXAMPLE}})],
+    conn: Conn, response: Response, _: Engineer,
+) -> svc.SiteView:
+    """Name, time zone, grid region, factor set and energy parameters. Omitted parameters take their
+    documented defaults; meters, green power and factor overrides are kept."""
+    if svc.put_site(conn, site_id, body):
+        response.status_code = 201
+    conn.commit()
+    return svc.site_view(conn, site_id)
+
+
+@router.get("/sites/{site_id}/model", response_model=svc.SiteView, summary="The site's whole energy model")
+def get_model(site_id: str, conn: Conn, _: Viewer) -> svc.SiteView:
+    return svc.site_view(conn, site_id)
+
+
+@router.patch("/meters/{meter_id}", response_model=svc.MeterView,
+              summary="Set a meter's role, name or params")
+def patch_meter(
+    meter_id: str,
+    body: Annotated[MeterPatch, Body(openapi_examples={"compressor": {"value": {
+        "role": "compressor", "params": {"compressor": {"rated_kw": 37, "pressure_mpa": 0.7}}}}})],
+    conn: Conn, _: Engineer,
+) -> svc.MeterView:
+    """Only the fields given change; ``params`` is replaced as a whole and must fit the role."""
+    try:
+        meter = svc.update_meter(conn, meter_id, body)
+    except svc.ModelError as exc:
+        raise _rejected(exc) from None
+    conn.commit()
+    return meter
+
+
+@router.get("/sites/{site_id}/green-purchases", response_model=list[svc.StoredPurchase],
+            summary="Green certificates and green-power trades of a site")
+def list_purchases(site_id: str, conn: Conn, _: Viewer) -> list[svc.StoredPurchase]:
+    return svc.list_purchases(conn, site_id)
+
+
+@router.post("/sites/{site_id}/green-purchases", response_model=svc.StoredPurchase, status_code=201,
+             summary="Record a green-power purchase")
+def add_purchase(
+    site_id: str,
+    body: Annotated[GreenPurchase, Body(openapi_examples=_PURCHASE_EXAMPLES)],
+    conn: Conn, _: Engineer,
+) -> svc.StoredPurchase:
+    purchase = svc.add_purchase(conn, site_id, body)
+    conn.commit()
+    return purchase
+
+
+@router.delete("/sites/{site_id}/green-purchases/{purchase_id}", status_code=204, response_model=None,
+               summary="Delete a green-power purchase")
+def delete_purchase(site_id: str, purchase_id: int, conn: Conn, _: Engineer) -> None:
+    svc.delete_purchase(conn, site_id, purchase_id)
+    conn.commit()
+
+
+@router.get("/sites/{site_id}/factor-overrides", response_model=list[svc.StoredOverride],
+            summary="The site's own emission or standard-coal factors")
+def list_overrides(site_id: str, conn: Conn, _: Viewer) -> list[svc.StoredOverride]:
+    return svc.list_overrides(conn, site_id)
+
+
+@router.post("/sites/{site_id}/factor-overrides", response_model=svc.StoredOverride, status_code=201,
+             summary="Override a library factor for this site")
+def add_override(
+    site_id: str,
+    body: Annotated[FactorOverride, Body(openapi_examples={"gas": {"value": _OVERRIDE_EXAMPLE}})],
+    conn: Conn, _: Engineer,
+) -> svc.StoredOverride:
+    """The kind and subject must exist in the site's factor set, in the same unit, with a source;
+    periods of one kind and subject must not overlap."""
+    try:
+        override = svc.add_override(conn, site_id, body)
+    except svc.ModelError as exc:
+        raise _rejected(exc) from None
+    conn.commit()
+    return override
+
+
+@router.delete("/sites/{site_id}/factor-overrides/{override_id}", status_code=204, response_model=None,
+               summary="Delete a factor override")
+def delete_override(site_id: str, override_id: int, conn: Conn, _: Engineer) -> None:
+    svc.delete_override(conn, site_id, override_id)
+    conn.commit()
+
+
+@router.post("/sites/{site_id}/import", response_model=svc.ImportResult, summary="Apply a whole site file",
+             responses={201: {"model": svc.ImportResult, "description": "the site was created"}})
+def import_site(
+    site_id: SiteId,
+    body: Annotated[SiteFile, Body(openapi_examples={"site file": {"value": _IMPORT_EXAMPLE}})],
+    conn: Conn, response: Response, _: Engineer,
+) -> svc.ImportResult:
+    """The site file's schema as JSON (the YAML file of ``lingtan site import``). All or nothing;
+    importing the same file again changes nothing. The site's green power and factor overrides
+    become the file's lists; listed meters are created if missing, others are left alone."""
+    if body.site.id != site_id:
+        raise HTTPException(422, f"body.site.id: {body.site.id!r} does not match the URL's {site_id!r}")
+    try:
+        result = svc.import_site_file(conn, body)
+    except svc.ModelError as exc:
+        raise _rejected(exc) from None
+    conn.commit()
+    if result.site_created:
+        response.status_code = 201
+    return result

@@ -1,0 +1,156 @@
+"""Site files: line-precise errors, the demo plant's file, and `lingtan site import` / `show`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from api.services.site_model import apply_site_file, load_site_model
+from api.site_file import SiteFile, SiteFileError, parse_site_file
+from lingtan.db import get_engine, libpq_url
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_FILE = ROOT / "deploy" / "site-demo-plant.yaml"
+
+SMALL = """\
+site:
+  id: plant-y
+  name: Plant Y
+  grid_region: east
+meters:
+  - {id: y-grid, role: grid_import}
+  - id: y-boiler
+    role: boiler_fuel
+    params: {fuel: natural_gas}
+  - id: y-comp
+    role: compressor
+    params:
+      compressor:
+        rated_kw: {rated_kw}
+        pressure_mpa: 0.7
+green_power:
+  - {kind: trade, period_start: 2026-11-01, period_end: 2026-12-01, kwh: 5000}
+"""
+
+
+def small(rated_kw: str = "37") -> str:
+    return SMALL.replace("{rated_kw}", rated_kw)
+
+
+@pytest.fixture
+def site_db(database_url: str) -> Iterator[str]:
+    """The session database without sites (meters, purchases and overrides go with them)."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute("TRUNCATE sites CASCADE")
+    yield database_url
+
+
+def lingtan(db: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LINGTAN_DATABASE_URL": db}
+    return subprocess.run([sys.executable, "-m", "lingtan.cli", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_schema_errors_name_file_line_and_field():
+    with pytest.raises(SiteFileError) as err:
+        parse_site_file(small("-5"), "plant-y.yaml")
+    assert str(err.value) == (
+        "plant-y.yaml:14: meters[2].params.compressor.rated_kw: Input should be greater than 0")
+
+    text = small().replace("grid_region: east", "grid_region: east\n  timezone: Asia/Shenyang") \
+                  .replace("kwh: 5000", "certificates: 5")
+    with pytest.raises(SiteFileError) as err:
+        parse_site_file(text, "plant-y.yaml")
+    lines = str(err.value).splitlines()
+    assert lines[0].startswith("plant-y.yaml:5: site.timezone: unknown time zone 'Asia/Shenyang'")
+    assert lines[1].startswith("plant-y.yaml:18: green_power[0]: a trade gives kwh")
+
+    with pytest.raises(SiteFileError, match=r"plant-y.yaml:4: site.colour: Extra inputs"):
+        parse_site_file(small().replace("name: Plant Y", "name: Plant Y\n  colour: red"), "plant-y.yaml")
+    with pytest.raises(SiteFileError, match="not valid YAML"):
+        parse_site_file("site: [", "plant-y.yaml")
+
+
+def test_model_errors_found_on_import_name_the_line_too(site_db: str, tmp_path: Path):
+    bad = tmp_path / "plant-y.yaml"
+    bad.write_text(small().replace("role: boiler_fuel", "role: load"))
+    with pytest.raises(SiteFileError) as err:
+        apply_site_file(site_db, bad)
+    assert str(err.value).startswith(
+        f"{bad}:9: meters[1].params.fuel: applies to meters with role boiler_fuel")
+
+    bad.write_text(small() + "factor_overrides:\n"
+                   "  - {kind: grid, subject: east, value: 540, unit: gCO2/kWh, source: utility}\n")
+    expected = r"plant-y.yaml:19: factor_overrides\[0\].unit: must be kgCO2/kWh"
+    with pytest.raises(SiteFileError, match=expected):
+        apply_site_file(site_db, bad)
+    with get_engine(site_db).connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sites").scalar() == 0  # nothing applied
+
+
+def test_the_demo_plant_file_matches_the_simulated_plant_and_its_gateway(site_db: str):
+    from lingtan.demo import DEMO_SITE, DEMO_SITE_FILE, gateway_config
+    from lingtan.settings import Settings
+    from simulators.models.boiler import EFFICIENCY
+    from simulators.site import COMPRESSORS, DEVICE_IDS
+
+    assert DEMO_SITE_FILE == DEMO_FILE
+    result = apply_site_file(site_db, DEMO_FILE)
+    assert result.site_created and sorted(result.meters_created) == sorted(DEVICE_IDS)
+    with get_engine(site_db).connect() as conn:
+        model = load_site_model(conn, "demo-plant")
+    assert (model.site.id, model.site.timezone, model.site.grid_region) == (
+        DEMO_SITE["id"], DEMO_SITE["timezone"], DEMO_SITE["grid_region"])
+    assert model.factor_set == "mee-2023" and model.params.boiler_efficiency == EFFICIENCY
+    # Same roles as the demo gateway registers, so a gateway start does not change the model.
+    gateway_roles = {d["id"]: d["role"] for d in gateway_config(Settings(), Path("/tmp"))["devices"]}
+    assert {m.id: m.role for m in model.meters} == gateway_roles
+    specs = {m.id: m.params.compressor for m in model.meters_with_role("compressor")}
+    assert {k: v.rated_kw for k, v in specs.items() if v} == {c.device_id: c.rated_kw for c in COMPRESSORS}
+    [boiler] = model.meters_with_role("boiler_fuel")
+    assert boiler.params.fuel == "natural_gas" and boiler.params.boiler_output is not None
+    assert {p.kind for p in model.purchases} == {"gec", "trade"}
+    assert model.params.gas_price_cny_per_m3 == 3.6 and len(model.params.tariff.bands) == 6
+
+
+def test_cli_imports_shows_and_reimports(site_db: str, tmp_path: Path):
+    out = lingtan(site_db, "site", "import", str(DEMO_FILE))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "site demo-plant: created",
+        "  7 meter(s) (7 created: grid-incomer, pv-inverter, compressor-1, compressor-2, boiler,"
+        " heat-recovery, line-1)",
+        "  2 green-power purchase(s) (2 added, 0 removed)",
+        "  0 factor override(s) (0 added, 0 removed)",
+    ]
+    again = lingtan(site_db, "site", "import", str(DEMO_FILE))
+    assert again.returncode == 0 and again.stdout.splitlines()[0] == "site demo-plant: updated"
+    assert "(0 added, 0 removed)" in again.stdout.splitlines()[2]
+
+    shown = lingtan(site_db, "site", "show", "demo-plant")
+    assert shown.returncode == 0, shown.stderr
+    exported = SiteFile.model_validate(yaml.safe_load(shown.stdout))
+    original = parse_site_file(DEMO_FILE.read_text())[0]
+    original.meters.sort(key=lambda m: m.id)  # the database keeps no order: `show` lists by id
+    assert exported.model_dump() == original.model_dump()
+    # `show` output is a site file: importing it changes nothing.
+    (tmp_path / "shown.yaml").write_text(shown.stdout)
+    third = lingtan(site_db, "site", "import", str(tmp_path / "shown.yaml"))
+    assert third.returncode == 0 and third.stdout.count("(0 added, 0 removed)") == 2
+
+
+def test_cli_reports_a_bad_file_by_line_and_an_unknown_site(site_db: str, tmp_path: Path):
+    bad = tmp_path / "plant-y.yaml"
+    bad.write_text(small("0"))
+    out = lingtan(site_db, "site", "import", str(bad))
+    assert out.returncode == 2
+    assert f"{bad}:14: meters[2].params.compressor.rated_kw: Input should be greater than 0" in out.stderr
+    missing = lingtan(site_db, "site", "show", "nowhere")
+    assert missing.returncode == 1 and "nowhere" in missing.stderr
