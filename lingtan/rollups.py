@@ -4,6 +4,17 @@ Writers only mark the (meter, quantity, minute) buckets they touched, in `rollup
 same transaction as the readings; `refresh_dirty` re-materialises marked buckets and clears the
 marks. Late data therefore re-materialises exactly what it changed, a crash can never lose a
 mark, and writing stays cheap however many series a batch touches.
+
+Counter quantities also get interval energy per bucket — ``delta``, ``covered`` (seconds) and
+``gap_delta`` — by the rules of ``lingtan.energy``, which is the reference this SQL agrees
+with; higher levels sum them. A minute's energy depends on readings outside it: the samples
+just before it (the previous kept sample, and the neighbours that decide whether those are
+spikes) and the first sample after it (whether its last sample is a spike). So refreshing
+marked counter minutes also re-materialises the minute holding the sample before them and the
+minutes holding the next ``MAX_RUN + 1`` samples after them — found from the data rather than
+assumed to be the adjacent minutes, so sparse polling is handled too. In live operation that
+is the previous minute, whose last sample has just got its successor; this roughly doubles the
+rows a counter refresh reads. A late reading is thus never more than one refresh from correct.
 """
 
 from __future__ import annotations
@@ -12,6 +23,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import psycopg
+
+from lingtan import energy
+from lingtan.quantities import QUANTITIES
+from lingtan.reading import Quality
 
 # (table, bucket width, source table or None for raw readings)
 LEVELS: list[tuple[str, timedelta, str | None]] = [
@@ -28,35 +43,201 @@ MINUTE = timedelta(minutes=1)
 ORIGIN = datetime.fromisoformat("2000-01-01T00:00:00+08:00")
 
 _UPSERT = """
-INSERT INTO {table} (bucket, meter_id, quantity, count, min, max, avg, first, last)
+INSERT INTO {table} (bucket, meter_id, quantity, count, min, max, avg, first, last,
+                     delta, covered, gap_delta)
 {select}
 ON CONFLICT (meter_id, quantity, bucket) DO UPDATE SET
   count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max, avg = EXCLUDED.avg,
-  first = EXCLUDED.first, last = EXCLUDED.last
+  first = EXCLUDED.first, last = EXCLUDED.last,
+  delta = EXCLUDED.delta, covered = EXCLUDED.covered, gap_delta = EXCLUDED.gap_delta
 """
 
-# The marked buckets arrive as three parallel arrays; joining on them lets PostgreSQL use the
-# (meter_id, quantity, time) key of the source for each bucket.
+# The marked buckets arrive as three parallel arrays. Each bucket aggregates its own index range
+# of the source (LATERAL): joined as sets, the planner may merge on (meter, quantity) alone and
+# filter the time range row by row, which grows with the series' whole history.
 _FROM_RAW = """
-SELECT d.bucket, d.meter_id, d.quantity, count(*), min(r.value), max(r.value), avg(r.value),
-       (array_agg(r.value ORDER BY r.time))[1], (array_agg(r.value ORDER BY r.time DESC))[1]
+SELECT d.bucket, d.meter_id, d.quantity, a.count, a.min, a.max, a.avg, a.first, a.last,
+       NULL::float8, NULL::float8, NULL::float8
 FROM unnest(%(meters)s::text[], %(quantities)s::text[], %(buckets)s::timestamptz[])
      AS d(meter_id, quantity, bucket)
-JOIN readings r ON r.meter_id = d.meter_id AND r.quantity = d.quantity
-     AND r.time >= d.bucket AND r.time < d.bucket + %(width)s
-GROUP BY d.bucket, d.meter_id, d.quantity
+CROSS JOIN LATERAL (
+    SELECT count(*) AS count, min(r.value) AS min, max(r.value) AS max, avg(r.value) AS avg,
+           (array_agg(r.value ORDER BY r.time))[1] AS first,
+           (array_agg(r.value ORDER BY r.time DESC))[1] AS last
+    FROM readings r
+    WHERE r.meter_id = d.meter_id AND r.quantity = d.quantity
+      AND r.time >= d.bucket AND r.time < d.bucket + %(width)s
+) a
+WHERE a.count > 0
 """
 
 _FROM_LEVEL = """
-SELECT d.bucket, d.meter_id, d.quantity, sum(s.count), min(s.min), max(s.max),
-       sum(s.avg * s.count) / sum(s.count), (array_agg(s.first ORDER BY s.bucket))[1],
-       (array_agg(s.last ORDER BY s.bucket DESC))[1]
+SELECT d.bucket, d.meter_id, d.quantity, a.count, a.min, a.max, a.avg, a.first, a.last,
+       a.delta, a.covered, a.gap_delta
 FROM unnest(%(meters)s::text[], %(quantities)s::text[], %(buckets)s::timestamptz[])
      AS d(meter_id, quantity, bucket)
-JOIN {source} s ON s.meter_id = d.meter_id AND s.quantity = d.quantity
-     AND s.bucket >= d.bucket AND s.bucket < d.bucket + %(width)s
-GROUP BY d.bucket, d.meter_id, d.quantity
+CROSS JOIN LATERAL (
+    SELECT sum(s.count) AS count, min(s.min) AS min, max(s.max) AS max,
+           sum(s.avg * s.count) / sum(s.count) AS avg, (array_agg(s.first ORDER BY s.bucket))[1] AS first,
+           (array_agg(s.last ORDER BY s.bucket DESC))[1] AS last,
+           sum(s.delta) AS delta, sum(s.covered) AS covered, sum(s.gap_delta) AS gap_delta
+    FROM {source} s
+    WHERE s.meter_id = d.meter_id AND s.quantity = d.quantity
+      AND s.bucket >= d.bucket AND s.bucket < d.bucket + %(width)s
+) a
+WHERE a.count > 0
 """
+
+# A reading that is a counter sample (lingtan.energy rule 1): not flagged STALE or OUT_OF_RANGE,
+# finite (NaN sorts above Infinity in PostgreSQL). "< 1" rather than "= 0": the planner guesses
+# an equality on an expression matches 0.5 % of rows, and then fetches a series' whole history
+# and sorts it instead of walking the index for the few samples next to a minute.
+_SAMPLE = (f"r.quality & {int(Quality.STALE | Quality.OUT_OF_RANGE)} < 1"
+           " AND r.value > '-Infinity' AND r.value < 'Infinity'")
+
+# 1-minute buckets of counter quantities: the same aggregates as _FROM_RAW plus interval energy,
+# by the rules in lingtan/energy.py (kept in step with energy._pair: same operations, same order).
+# Work goes by time ranges of one series, not by minute: marked minutes close together form one
+# range, widened to the minutes whose energy depends on its samples; every minute in a range is
+# re-materialised from one index scan. Returns the keys written.
+_COUNTER_FROM_RAW = f"""
+WITH d AS (
+    SELECT *, bucket - lag(bucket) OVER (PARTITION BY meter_id, quantity ORDER BY bucket)
+              > %(join)s AS new
+    FROM unnest(%(meters)s::text[], %(quantities)s::text[], %(buckets)s::timestamptz[])
+         AS d(meter_id, quantity, bucket)
+),
+islands AS (
+    SELECT meter_id, quantity, min(bucket) AS lo, max(bucket) + interval '1 minute' AS hi
+    FROM (SELECT *, count(*) FILTER (WHERE new) OVER (PARTITION BY meter_id, quantity
+                                                     ORDER BY bucket) AS island FROM d) d
+    GROUP BY meter_id, quantity, island
+),
+-- an island holding samples changes the minute holding the sample before it and those holding
+-- the next MAX_RUN + 1 samples after it; no samples lie in between, so widening reads few rows
+widened AS (
+    SELECT i.meter_id, i.quantity,
+           CASE WHEN s.any THEN coalesce(date_bin('1 minute', b.time, %(origin)s), i.lo) ELSE i.lo END AS lo,
+           CASE WHEN s.any THEN coalesce(date_bin('1 minute', a.time, %(origin)s) + interval '1 minute', i.hi)
+                ELSE i.hi END AS hi
+    FROM islands i
+    CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM readings r WHERE r.meter_id = i.meter_id
+                        AND r.quantity = i.quantity AND r.time >= i.lo AND r.time < i.hi
+                        AND {_SAMPLE}) AS any) s
+    LEFT JOIN LATERAL (SELECT r.time FROM readings r
+                       WHERE r.meter_id = i.meter_id AND r.quantity = i.quantity AND r.time < i.lo
+                         AND {_SAMPLE}
+                       ORDER BY r.time DESC LIMIT 1) b ON s.any
+    LEFT JOIN LATERAL (SELECT max(n.time) AS time FROM (
+                           SELECT r.time FROM readings r
+                           WHERE r.meter_id = i.meter_id AND r.quantity = i.quantity
+                             AND r.time >= i.hi AND {_SAMPLE}
+                           ORDER BY r.time LIMIT %(ahead)s) n) a ON s.any
+),
+-- widened islands that overlap are merged, so no minute is written twice
+ranges AS (
+    SELECT row_number() OVER (ORDER BY g.meter_id, g.quantity, g.lo) AS rid, g.*,
+           (m.params->>'counter_wrap')::float8 AS wrap,
+           CASE WHEN g.quantity = ANY(%(kwh)s::text[]) THEN (m.params->>'rated_power_kw')::float8
+           END AS rated
+    FROM (
+        SELECT meter_id, quantity, min(lo) AS lo, max(hi) AS hi FROM (
+            SELECT *, count(*) FILTER (WHERE new) OVER (PARTITION BY meter_id, quantity ORDER BY lo)
+                      AS grp
+            FROM (SELECT *, lo > max(hi) OVER (PARTITION BY meter_id, quantity ORDER BY lo
+                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS new
+                  FROM widened) w
+        ) w GROUP BY meter_id, quantity, grp
+    ) g LEFT JOIN meters m ON m.id = g.meter_id
+),
+-- per range: its readings, the samples before it that can pair with or flag its first sample,
+-- the sample after it that flags its last one
+pts AS (
+    SELECT g.rid, x.time, x.value, x.sample, x.inside
+    FROM ranges g CROSS JOIN LATERAL (
+        (SELECT r.time, r.value, true AS sample, false AS inside FROM readings r
+         WHERE r.meter_id = g.meter_id AND r.quantity = g.quantity AND r.time < g.lo AND {_SAMPLE}
+         ORDER BY r.time DESC LIMIT %(behind)s)
+        UNION ALL
+        (SELECT r.time, r.value, {_SAMPLE}, true FROM readings r
+         WHERE r.meter_id = g.meter_id AND r.quantity = g.quantity
+           AND r.time >= g.lo AND r.time < g.hi)
+        UNION ALL
+        (SELECT r.time, r.value, true, false FROM readings r
+         WHERE r.meter_id = g.meter_id AND r.quantity = g.quantity AND r.time >= g.hi AND {_SAMPLE}
+         ORDER BY r.time LIMIT 1)
+    ) x
+),
+agg AS (
+    SELECT rid, date_bin('1 minute', time, %(origin)s) AS bucket, count(*) AS count,
+           min(value) AS min, max(value) AS max, avg(value) AS avg,
+           (array_agg(value ORDER BY time))[1] AS first,
+           (array_agg(value ORDER BY time DESC))[1] AS last
+    FROM pts WHERE inside GROUP BY 1, 2
+),
+-- rule 2; the earliest sample fetched has no known predecessor and counts as kept, which can only
+-- make it the partner of a pair that rule 3 breaks anyway (behind = MAX_RUN + 2)
+flagged AS (
+    SELECT rid, time, value, inside, row_number() OVER w AS rn,
+           coalesce((lag(value) OVER w <= lead(value) OVER w AND lead(value) OVER w < value)
+                    OR (lead(value) OVER w >= lag(value) OVER w AND lag(value) OVER w > value),
+                    false) AS spike
+    FROM pts WHERE sample
+    WINDOW w AS (PARTITION BY rid ORDER BY time)
+),
+pairs AS (
+    SELECT rid, time, value, inside, rn,
+           lag(time) OVER w AS ptime, lag(value) OVER w AS pvalue, lag(rn) OVER w AS prn
+    FROM flagged WHERE NOT spike
+    WINDOW w AS (PARTITION BY rid ORDER BY time)
+),
+-- rule 3: the increase of a count or rollover (counted) or of a reset; both NULL otherwise
+steps AS (
+    SELECT p.rid, date_bin('1 minute', p.time, %(origin)s) AS bucket,
+           extract(epoch FROM p.time - p.ptime)::float8 AS gap_s, g.rated,
+           CASE WHEN p.value >= p.pvalue THEN p.value - p.pvalue
+                WHEN g.wrap IS NOT NULL AND p.pvalue > g.wrap / 2 AND p.value < g.wrap / 2
+                    THEN g.wrap - p.pvalue + p.value
+           END AS counted,
+           CASE WHEN p.value >= p.pvalue THEN NULL
+                WHEN g.wrap IS NOT NULL AND p.pvalue > g.wrap / 2 AND p.value < g.wrap / 2 THEN NULL
+                WHEN p.value <= p.pvalue / 2 THEN greatest(p.value, 0)
+           END AS reset
+    FROM pairs p JOIN ranges g USING (rid)
+    WHERE p.inside AND p.ptime IS NOT NULL AND p.rn - p.prn - 1 <= %(max_run)s
+),
+-- rated power: an impossible increase counts nowhere
+possible AS (
+    SELECT rid, bucket, gap_s, reset, coalesce(counted, reset) AS increase FROM steps
+    WHERE coalesce(counted, reset) IS NOT NULL
+      AND (rated IS NULL OR coalesce(counted, reset)
+                            <= %(factor)s * rated * gap_s / 3600.0::float8 + %(allowance)s)
+),
+energy AS (
+    SELECT rid, bucket,
+           sum(increase) FILTER (WHERE reset IS NULL AND gap_s <= %(max_gap)s) AS delta,
+           sum(gap_s) FILTER (WHERE reset IS NULL AND gap_s <= %(max_gap)s) AS covered,
+           sum(increase) FILTER (WHERE reset IS NOT NULL OR gap_s > %(max_gap)s) AS gap_delta
+    FROM possible GROUP BY rid, bucket
+)
+INSERT INTO readings_1m (bucket, meter_id, quantity, count, min, max, avg, first, last,
+                         delta, covered, gap_delta)
+SELECT a.bucket, g.meter_id, g.quantity, a.count, a.min, a.max, a.avg, a.first, a.last,
+       coalesce(e.delta, 0), coalesce(e.covered, 0), coalesce(e.gap_delta, 0)
+FROM agg a JOIN ranges g USING (rid) LEFT JOIN energy e USING (rid, bucket)
+ORDER BY a.rid, a.bucket
+ON CONFLICT (meter_id, quantity, bucket) DO UPDATE SET
+  count = EXCLUDED.count, min = EXCLUDED.min, max = EXCLUDED.max, avg = EXCLUDED.avg,
+  first = EXCLUDED.first, last = EXCLUDED.last,
+  delta = EXCLUDED.delta, covered = EXCLUDED.covered, gap_delta = EXCLUDED.gap_delta
+RETURNING meter_id, quantity, bucket
+"""
+
+# Marked minutes of one counter series at most this far apart are re-materialised as one range:
+# the minutes in between are read again, but once, instead of probing the index per minute.
+JOIN_MARKS = timedelta(minutes=5)
+COUNTERS = frozenset(q.name for q in QUANTITIES.values() if q.counter)
+_KWH_COUNTERS = sorted(q.name for q in QUANTITIES.values() if q.counter and q.unit == "kWh")
 
 Key = tuple[str, str, datetime]  # (meter_id, quantity, bucket start)
 
@@ -91,21 +272,46 @@ def mark_dirty(conn: psycopg.Connection, keys: set[Key]) -> None:
     )
 
 
+def _arrays(keys: set[Key]) -> dict[str, list]:  # type: ignore[type-arg]
+    ordered = sorted(keys)
+    return {"meters": [k[0] for k in ordered], "quantities": [k[1] for k in ordered],
+            "buckets": [k[2] for k in ordered]}
+
+
+def _refresh_minutes(conn: psycopg.Connection, keys: set[Key]) -> set[Key]:
+    """Re-materialise minute buckets; returns every key written or asked for, for the level above."""
+    counters = {k for k in keys if k[1] in COUNTERS}
+    others = keys - counters
+    if others:
+        conn.execute(_UPSERT.format(table="readings_1m", select=_FROM_RAW),
+                     {**_arrays(others), "width": MINUTE})
+    written: set[Key] = set()
+    if counters:
+        rows = conn.execute(_COUNTER_FROM_RAW, {
+            **_arrays(counters), "origin": ORIGIN, "behind": energy.MAX_RUN + 2,
+            "ahead": energy.MAX_RUN + 1, "max_run": energy.MAX_RUN, "kwh": _KWH_COUNTERS,
+            "join": JOIN_MARKS,
+            "factor": energy.SPIKE_FACTOR, "allowance": energy.STEP_ALLOWANCE_KWH,
+            "max_gap": energy.MAX_GAP.total_seconds(),
+        }).fetchall()
+        written = {(r[0], r[1], r[2]) for r in rows}
+    return keys | written
+
+
 def refresh_keys(conn: psycopg.Connection, keys: set[Key]) -> None:
-    """Re-materialise the given minute buckets and every bucket above them."""
+    """Re-materialise the given minute buckets (and, for counters, the neighbours their energy
+    depends on) and every bucket above them."""
     conn.execute("SET LOCAL work_mem = '32MB'")  # first/last aggregates sort; keep it in memory
-    level_keys = keys
-    for table, width, source in LEVELS:
-        if source is not None:
-            level_keys = {(m, q, floor_time(b, width)) for m, q, b in level_keys}
+    # These statements run often over few rows each; the planner's cost guesses for the many
+    # LATERAL probes would otherwise buy seconds of JIT compilation per refresh.
+    conn.execute("SET LOCAL jit = off")
+    level_keys = _refresh_minutes(conn, set(keys)) if keys else set()
+    for table, width, source in LEVELS[1:]:
+        level_keys = {(m, q, floor_time(b, width)) for m, q, b in level_keys}
         if not level_keys:
             return
-        ordered = sorted(level_keys)
-        select = _FROM_RAW if source is None else _FROM_LEVEL.format(source=source)
-        conn.execute(_UPSERT.format(table=table, select=select), {
-            "meters": [k[0] for k in ordered], "quantities": [k[1] for k in ordered],
-            "buckets": [k[2] for k in ordered], "width": width,
-        })
+        conn.execute(_UPSERT.format(table=table, select=_FROM_LEVEL.format(source=source)),
+                     {**_arrays(level_keys), "width": width})
 
 
 def refresh_dirty(conn: psycopg.Connection, limit: int = 20_000) -> int:
