@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
 from api.auth import require
-from api.routes import carbon, gateways, health, keys, site_model, sites
+from api.routes import carbon, gateways, health, keys, kpis, reports, site_model, sites
 from lingtan import __version__
 from lingtan.settings import get_settings
 
@@ -18,6 +18,14 @@ PREFIX = "/api/v1"
 TAGS = [
     {"name": "health", "description": "Liveness and database reachability. The only route without a key."},
     {"name": "sites", "description": "Sites, their meters, live KPIs and reading series."},
+    {"name": "kpis", "description": (
+        "Site KPIs for rolling windows, calendar periods and explicit windows, and KPI time series. "
+        "Every figure carries its coverage; every factor its source.")},
+    {"name": "reports", "description": (
+        "Monthly and annual GHG inventory, energy balance and green-factory indicators; JSON, CSV or XLSX.")},
+    {"name": "site model", "description": (
+        "A site's energy model: region and factor set, boiler and gas parameters, tariff, meter roles "
+        "and nameplates, green-power purchases and the site's own factors. Writes need engineer.")},
     {"name": "gateways", "description": "Field gateways: last heartbeat, per-device health, online state."},
     {"name": "carbon", "description": "Emission and standard-coal factors and the unit/carbon calculator."},
     {"name": "keys", "description": "API keys (admin role): list, create, revoke."},
@@ -37,7 +45,8 @@ def create_app() -> FastAPI:
                   description=DESCRIPTION, openapi_tags=TAGS)
     viewer = [Depends(require("viewer"))]
     app.include_router(health.router, prefix=PREFIX)
-    for router in (sites.router, gateways.router, carbon.router, site_model.router):
+    for router in (sites.router, kpis.router, reports.router, gateways.router, carbon.router,
+                   site_model.router):
         app.include_router(router, prefix=PREFIX, dependencies=viewer, responses=problems.PROTECTED)
     app.include_router(keys.router, prefix=PREFIX, dependencies=[Depends(require("admin"))],
                        responses=problems.PROTECTED)

@@ -56,7 +56,8 @@ class Factor:
         if not self.label:
             if self.kind.startswith("grid") and self.region:
                 name = "China national" if self.region == "national" else _REGION_NAMES[self.region]
-                text = f"{name} grid"
+                text = {"grid_residual": f"{name} grid, residual mix (market-based)",
+                        "grid_fossil": f"{name} grid, fossil-fired only"}.get(self.kind, f"{name} grid")
             else:
                 text = (self.subject or self.kind).replace("_", " ")
             object.__setattr__(self, "label", text)

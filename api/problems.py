@@ -10,6 +10,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -92,6 +93,14 @@ async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
     return problem(request, 404, str(exc))
 
 
+async def _unstorable(request: Request, exc: sa.exc.DataError) -> JSONResponse:
+    # A value the schema let through but PostgreSQL cannot take, e.g. a NUL character in a
+    # text field: the client's input is at fault, so it is a 422, not a server error.
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+    return problem(request, 422, f"a value in the request cannot be stored or compared: {reason}",
+                   errors=[FieldError(field="request", message=reason)])
+
+
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     # The client learns only that it failed; the traceback goes to the structured log.
     log.error("unhandled error", exc_info=exc,
@@ -106,6 +115,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Unprocessable, _unprocessable)  # type: ignore[arg-type]
     app.add_exception_handler(NotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(sa.exc.DataError, _unstorable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)
 
 

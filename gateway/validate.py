@@ -1,9 +1,11 @@
 """Reading validation between the collectors and the buffer: it only adds Quality flags.
 
 A value is never changed or dropped: the database keeps what the meter said (counters are
-stored as read, DESIGN.md) and the KPI layer decides which deltas to trust. A flag on a
-counter reading describes the step *into* it from the previous in-order reading of the same
-series, so the KPI layer skips exactly the deltas that end on a flagged reading:
+stored as read, DESIGN.md) and the rollups decide which deltas to trust (lingtan/energy.py:
+readings flagged STALE or OUT_OF_RANGE are not counter samples there; resets and spikes are
+judged again in time order, since arrival order can differ). A flag on a counter reading
+describes the step *into* it from the previous in-order reading of the same series, as the
+gateway saw it:
 
 - COUNTER_RESET: the counter went down (meter replaced or cleared, register wrapped).
 - SPIKE: an energy counter (kWh) rose by more than the device could have counted —

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Response
 
 from api.auth import Engineer, Viewer
 from api.deps import get_conn
+from api.pagination import Page, Paging
 from api.services import site_model as svc
 from api.site_file import FactorOverride, MeterPatch, SiteFile, SiteWrite
 from api.site_model import GreenPurchase
@@ -98,10 +99,10 @@ def patch_meter(
     return meter
 
 
-@router.get("/sites/{site_id}/green-purchases", response_model=list[svc.StoredPurchase],
+@router.get("/sites/{site_id}/green-purchases", response_model=Page[svc.StoredPurchase],
             summary="Green certificates and green-power trades of a site")
-def list_purchases(site_id: str, conn: Conn, _: Viewer) -> list[svc.StoredPurchase]:
-    return svc.list_purchases(conn, site_id)
+def list_purchases(site_id: str, conn: Conn, _: Viewer, page: Paging) -> Page[svc.StoredPurchase]:
+    return Page.of(svc.list_purchases(conn, site_id), page)
 
 
 @router.post("/sites/{site_id}/green-purchases", response_model=svc.StoredPurchase, status_code=201,
@@ -123,10 +124,10 @@ def delete_purchase(site_id: str, purchase_id: int, conn: Conn, _: Engineer) -> 
     conn.commit()
 
 
-@router.get("/sites/{site_id}/factor-overrides", response_model=list[svc.StoredOverride],
+@router.get("/sites/{site_id}/factor-overrides", response_model=Page[svc.StoredOverride],
             summary="The site's own emission or standard-coal factors")
-def list_overrides(site_id: str, conn: Conn, _: Viewer) -> list[svc.StoredOverride]:
-    return svc.list_overrides(conn, site_id)
+def list_overrides(site_id: str, conn: Conn, _: Viewer, page: Paging) -> Page[svc.StoredOverride]:
+    return Page.of(svc.list_overrides(conn, site_id), page)
 
 
 @router.post("/sites/{site_id}/factor-overrides", response_model=svc.StoredOverride, status_code=201,

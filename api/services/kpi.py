@@ -16,7 +16,12 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from api.factors import Factor, grid_factor
-from api.services.queries import counter_delta, get_site, latest, meters_by_role
+from api.services import amounts, figures
+from api.services.energy import counter_energy
+from api.services.green import allocate
+from api.services.periods import split_by_year
+from api.services.queries import get_site, latest, meters_by_role
+from api.services.site_model import load_site_model
 
 # A power reading older than this is not "now": the tile shows the meter as offline, never 0.
 FRESH = timedelta(minutes=2)
@@ -79,19 +84,16 @@ def energy_between(conn: sa.Connection, site_id: str, start: datetime, end: date
     factor = grid_factor(site.grid_region)
     grid = meters_by_role(conn, site_id, "grid_import")
     pv = meters_by_role(conn, site_id, "pv_generation")
-    imp = exp = pv_kwh = 0.0
-    minutes_with_data = 0
-    for meter in grid:
-        delta, minutes = counter_delta(conn, meter, "active_energy_import", start, end)
-        imp += delta
-        minutes_with_data = max(minutes_with_data, minutes)
-        exp += counter_delta(conn, meter, "active_energy_export", start, end)[0]
-    for meter in pv:
-        pv_kwh += counter_delta(conn, meter, "active_energy_export", start, end)[0]
+    export_meters = grid + meters_by_role(conn, site_id, "grid_export")
+    imported = counter_energy(conn, grid, "active_energy_import", start, end)
+    imp = imported.value + imported.gap_value
+    exported = counter_energy(conn, export_meters, "active_energy_export", start, end)
+    exp = exported.value + exported.gap_value
+    generated = counter_energy(conn, pv, "active_energy_export", start, end)
+    pv_kwh = generated.value + generated.gap_value
     consumption = imp - exp + pv_kwh
     self_consumed = max(pv_kwh - exp, 0.0)
     co2_kg = imp * factor.value
-    window_minutes = max((end - start).total_seconds() / 60.0, 1.0)
     return EnergySince(
         start=start,
         end=end,
@@ -103,7 +105,7 @@ def energy_between(conn: sa.Connection, site_id: str, start: datetime, end: date
         green_power_ratio=self_consumed / consumption if consumption > 0 else None,
         co2_t=co2_kg / 1000.0,
         carbon_intensity_kg_per_kwh=co2_kg / consumption if consumption > 0 else None,
-        coverage=min(minutes_with_data / window_minutes, 1.0),
+        coverage=imported.coverage if grid else 0.0,
         factor=factor,
     )
 
@@ -160,3 +162,56 @@ def power_series(conn: sa.Connection, site_id: str, start: datetime, end: dateti
         series.pv_kw.append(pv_value)
         series.load_kw.append(grid + pv_value if grid is not None and pv_value is not None else None)
     return series
+
+
+# --- KPIs for any window: rolling, calendar period or explicit ---------------------------------
+
+
+@dataclass
+class WindowKpis:
+    site_id: str
+    start: datetime
+    end: datetime
+    timezone: str
+    electricity: figures.Electricity
+    carbon: figures.Carbon
+    energy: figures.Energy
+    waste_heat: figures.WasteHeat
+    compressors: list[figures.Compressor]
+    boilers: list[figures.Boiler]
+    factors: list[Factor]
+    notes: list[str]
+
+
+def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
+                now: datetime | None = None) -> WindowKpis:
+    """Every site KPI for [start, end), each figure with its coverage and each factor with its source."""
+    now = now or datetime.now(UTC)
+    model = load_site_model(conn, site_id)
+    totals = figures.Totals()
+    cons = lambda a, b: amounts.consumption(conn, model, a, b)  # noqa: E731
+    am = amounts.gather(conn, model, start, end)
+    green = allocate(model, start, end, now, cons)
+    pieces = split_by_year(start, end, model.site.timezone)
+    for year, a, b in pieces:
+        # Factors change with the year: a window across New Year is converted piece by piece.
+        piece = am if len(pieces) == 1 else amounts.gather(conn, model, a, b)
+        piece_green = green if len(pieces) == 1 else allocate(model, a, b, now, cons)
+        _, heat, _ = figures.recovered_heat(model, piece)
+        figures.piece(model, piece, piece_green, year, totals, heat.value)
+    basis, heat, heat_note = figures.recovered_heat(model, am)
+    waste = figures.waste_heat(model, totals, basis, heat, heat_note)
+    params = {m.id: m.params for m in model.meters}
+    into_boiler = basis == "measured" and model.params.heat_recovery.displaces == "boiler_fuel"
+    preheat = heat.value if into_boiler else 0.0
+    # Several boilers share the recovered heat in proportion to the fuel each burned.
+    fuel_total = sum(b.fuel_amount.value for b in am.boilers) or 1.0
+    return WindowKpis(
+        site_id=site_id, start=start, end=end, timezone=model.site.timezone,
+        electricity=figures.electricity(model, am, green), carbon=figures.carbon(model, am, totals),
+        energy=figures.energy(model, am, totals), waste_heat=waste,
+        compressors=[figures.compressor(c, params.get(c.meter_id)) for c in am.compressors],
+        boilers=[figures.boiler(model, b, preheat * b.fuel_amount.value / fuel_total) for b in am.boilers],
+        factors=sorted(totals.factors.values(), key=lambda f: f.key),
+        notes=totals.notes,
+    )

@@ -95,28 +95,3 @@ def latest(conn: sa.Connection, meter_id: str, quantity: str) -> tuple[datetime,
         {"m": meter_id, "q": quantity},
     ).first()
     return None if row is None else (row[0], row[1])
-
-
-def counter_delta(conn: sa.Connection, meter_id: str, quantity: str, start: datetime,
-                  end: datetime) -> tuple[float, int]:
-    """Energy counted in [start, end) from 1-minute rollups, and the minutes that had data.
-
-    Drops (meter replaced, counter reset) are not counted as negative energy.
-    """
-    row = conn.execute(
-        sa.text(
-            """
-            WITH b AS (
-                SELECT bucket, first, last, lag(last) OVER (ORDER BY bucket) AS prev_last
-                FROM readings_1m
-                WHERE meter_id = :m AND quantity = :q AND bucket >= :a AND bucket < :b
-            )
-            SELECT coalesce(sum(greatest(last - first, 0)
-                                + greatest(coalesce(first - prev_last, 0), 0)), 0), count(*)
-            FROM b
-            """
-        ),
-        {"m": meter_id, "q": quantity, "a": start, "b": end},
-    ).first()
-    assert row is not None
-    return float(row[0]), int(row[1])

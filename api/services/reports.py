@@ -287,7 +287,7 @@ def energy_balance(conn: sa.Connection, site_id: str, period: str = "month", day
                            _share(ln.tce, tot), ln.coverage)
 
     others = [carrier(ln) for ln in sorted(k.carbon.by_carrier, key=lambda ln: (ln.scope, ln.carrier))
-              if ln.carrier != "electricity"]
+              if not ln.carrier.startswith("electricity")]
     inputs = [elec("grid import", e.grid_import_kwh)]
     if w.model.meters_with_role("pv_generation"):
         inputs.append(elec("PV generation", e.pv_generation_kwh))

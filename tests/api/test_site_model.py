@@ -147,9 +147,9 @@ def test_green_purchases_add_list_delete(client: TestClient):
                                        "period_end": "2026-11-01", "kwh": 1})
     assert backwards.status_code == 422 and "period_end" in backwards.text
 
-    assert [p["id"] for p in client.get(url).json()] == [gec["id"]]
+    assert [p["id"] for p in client.get(url).json()["items"]] == [gec["id"]]
     assert client.delete(f"{url}/{gec['id']}").status_code == 204
-    assert client.get(url).json() == []
+    assert client.get(url).json()["items"] == []
     assert client.delete(f"{url}/{gec['id']}").status_code == 404
     assert client.get("/api/v1/sites/nowhere/green-purchases").status_code == 404
 
@@ -179,11 +179,11 @@ def test_factor_overrides_are_checked_against_the_factor_set(client: TestClient)
     gas = {"kind": "co2", "subject": "natural_gas", "value": 21.4, "unit": "tCO2/10^4 Nm3",
            "source": "supplier gas analysis"}
     assert client.post(url, json=gas).status_code == 201
-    assert [(o["kind"], o["subject"]) for o in client.get(url).json()] == [
+    assert [(o["kind"], o["subject"]) for o in client.get(url).json()["items"]] == [
         ("co2", "natural_gas"), ("grid", "north_east")]
     assert client.delete(f"{url}/{stored['id']}").status_code == 204
     assert client.delete(f"{url}/{stored['id']}").status_code == 404
-    assert [o["kind"] for o in client.get(url).json()] == ["co2"]
+    assert [o["kind"] for o in client.get(url).json()["items"]] == ["co2"]
 
 
 def test_import_creates_the_model_and_again_changes_nothing(client: TestClient):
@@ -212,7 +212,7 @@ def test_import_creates_the_model_and_again_changes_nothing(client: TestClient):
 def test_import_replaces_purchases_and_overrides_and_keeps_unlisted_meters(client: TestClient, site_db: str):
     client.post("/api/v1/sites/plant-a/import", json=SITE_FILE)
     add_meter(site_db, "a-gateway-only", "plant-a")
-    before = {p["kind"]: p["id"] for p in client.get("/api/v1/sites/plant-a/green-purchases").json()}
+    before = {p["kind"]: p["id"] for p in client.get("/api/v1/sites/plant-a/green-purchases").json()["items"]}
     changed = copy.deepcopy(SITE_FILE)
     changed["green_power"][1]["kwh"] = 70000  # the trade changes, the certificates stay
     changed["factor_overrides"] = []

@@ -1,0 +1,110 @@
+"""Site KPIs for rolling windows, calendar periods and explicit windows; KPI time series."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Path, Query
+
+from api.deps import get_conn
+from api.factors import FactorError
+from api.problems import Unprocessable
+from api.services import periods, queries, series
+from api.services.carbon import ConversionError
+from api.services.kpi import WindowKpis, window_kpis
+
+router = APIRouter(tags=["kpis"])
+Conn = Annotated[sa.Connection, Depends(get_conn)]
+SiteId = Annotated[str, Path(description="the site's id", examples=["demo-plant"])]
+MAX_SERIES_POINTS = 40_000  # a year of 15-minute buckets is 35 040
+
+
+def _aware(name: str, t: datetime | None) -> datetime | None:
+    if t is not None and t.tzinfo is None:
+        raise Unprocessable(f"query.{name}", "needs a time zone, e.g. 2026-11-21T08:00:00+08:00")
+    return t
+
+
+def resolve_window(site_tz: str, window: str | None, period: str | None, day: date | None,
+                   start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """One of: a rolling window ending at ``end`` (default now), a calendar period, or start/end."""
+    chosen = [n for n, v in (("window", window), ("period", period), ("start", start)) if v is not None]
+    if len(chosen) > 1:
+        raise Unprocessable(f"query.{chosen[1]}", f"give one of window, period or start/end, not {chosen}")
+    if period is not None:
+        local_today = now.astimezone(ZoneInfo(site_tz)).date()
+        return periods.calendar(period, day or local_today, site_tz)
+    if day is not None:
+        raise Unprocessable("query.date", "date goes with period=day|month|year")
+    end = _aware("end", end) or now
+    if start is not None:
+        start = _aware("start", start)
+        assert start is not None
+        if start >= end:
+            raise Unprocessable("query.start", "start must be before end")
+        if end - start > timedelta(days=3 * 366):
+            raise Unprocessable("query.start", "a window is at most three years")
+        return start, end
+    return periods.rolling(window or "24h", end)
+
+
+@router.get("/sites/{site_id}/kpis", summary="KPIs for a window or calendar period")
+def kpis(
+    site_id: SiteId,
+    conn: Conn,
+    window: Annotated[periods.Rolling | None, Query(description="rolling window ending at `end` (or now)",
+                                                    examples=["24h"])] = None,
+    period: Annotated[periods.Calendar | None, Query(description="calendar period in the site's time zone",
+                                                     examples=["month"])] = None,
+    date_: Annotated[date | None, Query(alias="date", description="a day inside the period; default today",
+                                        examples=["2026-11-21"])] = None,
+    start: Annotated[datetime | None, Query(examples=["2026-11-01T00:00:00+08:00"])] = None,
+    end: Annotated[datetime | None, Query(examples=["2026-11-21T00:00:00+08:00"])] = None,
+) -> WindowKpis:
+    """Electricity balance, green-power ratio, Scope 1 and 2 (location and market), intensity,
+    standard coal, waste-heat savings, compressors and boilers.
+
+    Every figure carries `coverage` (0–1: the share of the window with meter data behind it);
+    a gap is never counted as zero. Every factor used is listed with its source. Default: the
+    last 24 hours.
+    """
+    site = queries.get_site(conn, site_id)
+    now = datetime.now(UTC)
+    try:
+        a, b = resolve_window(site.timezone, window, period, date_, start, end, now)
+    except periods.PeriodError as exc:
+        raise Unprocessable(f"query.{exc.field}", str(exc)) from None
+    try:
+        return window_kpis(conn, site_id, a, b, now)
+    except (ConversionError, FactorError) as exc:
+        raise Unprocessable("query.start" if start is not None else "query.end", str(exc)) from None
+
+
+@router.get("/sites/{site_id}/kpis/series", summary="KPI time series")
+def kpi_series(
+    site_id: SiteId,
+    conn: Conn,
+    start: Annotated[datetime, Query(examples=["2026-11-14T00:00:00+08:00"])],
+    end: Annotated[datetime | None, Query(description="default now", examples=["2026-11-21T00:00:00+08:00"])]
+    = None,
+    resolution: Annotated[series.Resolution, Query(
+        description="bucket: 15m, 1h, 1d (local days) or 1mo (local months)", examples=["1h"])] = "1h",
+) -> series.KpiSeries:
+    """Energy, green power, carbon and intensity per bucket; a bucket without data has null figures."""
+    queries.get_site(conn, site_id)
+    a = _aware("start", start)
+    b = _aware("end", end) or datetime.now(UTC)
+    assert a is not None
+    if a >= b:
+        raise Unprocessable("query.start", "start must be before end")
+    width = series.WIDTH.get(resolution, timedelta(days=28))
+    if (b - a) / width > MAX_SERIES_POINTS:
+        raise Unprocessable("query.resolution", f"more than {MAX_SERIES_POINTS} points: choose a coarser "
+                                                "resolution or a shorter window")
+    try:
+        return series.kpi_series(conn, site_id, a, b, resolution)
+    except (ConversionError, FactorError) as exc:
+        raise Unprocessable("query.start", str(exc)) from None
