@@ -43,7 +43,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from benchmarks.report import Check, finish
+from benchmarks.report import Check, Progress, finish
 from lingtan.db import get_engine, libpq_url
 from lingtan.migrate import alembic_config, upgrade
 from lingtan.rollups import LEVELS, refresh_keys
@@ -61,16 +61,6 @@ TARGET_MS = 100.0  # p95 from rollups, the issue's target
 GENERATOR_VERSION = 1
 ROLLUP_TABLES = tuple(table for table, _, _ in LEVELS)
 COVER_GAP_S = 15 * 60  # a reading pair further apart than this is a gap, not covered time
-
-
-class Progress:
-    """Timestamped progress lines on stderr, so stdout holds only the result table."""
-
-    def __init__(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        print(f"[{time.perf_counter() - self.t0:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ import yaml
 from pymodbus.client import AsyncModbusTcpClient
 
 from benchmarks.modbus_sim import HOST, QUANTITIES, SimMeter, SimServers, point_value, yaml_points
-from benchmarks.report import Check, add_layout_args, finish
+from benchmarks.report import Check, Progress, add_layout_args, finish
 from gateway.collectors.modbus import group_by_bus, run_bus
 from gateway.config import Device, parse_config
 from gateway.health import HealthRegistry
@@ -64,16 +64,6 @@ TARGET_POLLS = 0.99  # of the polls the schedule asks for
 TARGET_CYCLE = 0.5  # of the poll period, p99 of per-bus cycle times
 # A device with fewer than this share of the median device's polls has been starved.
 STARVED_BELOW = 0.5
-
-
-class Progress:
-    """Timestamped progress lines on stderr, so stdout holds only the result table."""
-
-    def __init__(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        print(f"[{time.perf_counter() - self.t0:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,3 +37,13 @@ def finish(output: Path, result: dict[str, Any], ok: bool) -> int:
         print("CORRECTNESS FAILURE: see the FAIL lines above", file=sys.stderr)
         return 1
     return 0
+
+
+class Progress:
+    """Timestamped progress lines on stderr, so stdout holds only the result table."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.t0:7.1f}s] {message}", file=sys.stderr, flush=True)
