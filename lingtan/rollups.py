@@ -241,9 +241,63 @@ _KWH_COUNTERS = sorted(q.name for q in QUANTITIES.values() if q.counter and q.un
 
 Key = tuple[str, str, datetime]  # (meter_id, quantity, bucket start)
 
+# Compressor state code for "loaded" (the generic screw-compressor profile the simulators and
+# device profiles use: 0 off, 1 running unloaded, 2 loaded).
+COMPRESSOR_LOADED = 2
+HOUR = timedelta(hours=1)
+COMPRESSOR_QUANTITIES = frozenset({"air_flow", "active_power", "state"})
+
+# Per compressor hour, from the 1-minute rollups of air flow, power and state: the air delivered
+# (a minute's mean flow in m³/min is that minute's air) and the sums behind mean power and flow
+# over the minutes loaded throughout. Specific power needs power, flow and state of the same
+# minute, so this cannot be derived from the hourly rollups of each quantity; a KPI window
+# reads these hours and joins minutes only at its ragged edges.
+_COMPRESSOR_MINUTES = """
+SELECT f.meter_id, f.bucket, f.avg AS flow, p.avg AS kw, s.min = {loaded} AND s.max = {loaded} AS loaded
+FROM readings_1m f
+LEFT JOIN readings_1m p ON p.meter_id = f.meter_id AND p.bucket = f.bucket AND p.quantity = 'active_power'
+LEFT JOIN readings_1m s ON s.meter_id = f.meter_id AND s.bucket = f.bucket AND s.quantity = 'state'
+WHERE f.quantity = 'air_flow'
+"""
+# The sums of one set of minutes; compressor_1h holds them per hour, KPI windows add them up.
+COMPRESSOR_SUMS = """
+count(*)::int AS flow_minutes, sum(flow) AS air_m3,
+count(*) FILTER (WHERE loaded)::int AS loaded_minutes, sum(flow) FILTER (WHERE loaded) AS loaded_flow_sum,
+count(kw) FILTER (WHERE loaded)::int AS loaded_kw_minutes, sum(kw) FILTER (WHERE loaded) AS loaded_kw_sum
+"""
+
+
+def compressor_minutes(loaded: str) -> str:
+    """Air flow minutes with the same minute's power and whether the state was loaded throughout;
+    callers add the meter and time conditions on ``f``. ``loaded`` is the SQL of the state code."""
+    return _COMPRESSOR_MINUTES.format(loaded=loaded)
+
+
+_COMPRESSOR_HOURS = f"""
+WITH k AS (SELECT DISTINCT * FROM unnest(%(meters)s::text[], %(hours)s::timestamptz[]) AS k(meter_id, bucket))
+INSERT INTO compressor_1h (bucket, meter_id, flow_minutes, air_m3, loaded_minutes, loaded_flow_sum,
+                           loaded_kw_minutes, loaded_kw_sum)
+SELECT k.bucket, k.meter_id, a.*
+FROM k CROSS JOIN LATERAL (
+    SELECT {COMPRESSOR_SUMS} FROM ({compressor_minutes("%(loaded)s")}
+        AND f.meter_id = k.meter_id AND f.bucket >= k.bucket AND f.bucket < k.bucket + interval '1 hour') m
+) a
+WHERE a.flow_minutes > 0
+ORDER BY k.meter_id, k.bucket
+ON CONFLICT (meter_id, bucket) DO UPDATE SET
+  flow_minutes = EXCLUDED.flow_minutes, air_m3 = EXCLUDED.air_m3,
+  loaded_minutes = EXCLUDED.loaded_minutes, loaded_flow_sum = EXCLUDED.loaded_flow_sum,
+  loaded_kw_minutes = EXCLUDED.loaded_kw_minutes, loaded_kw_sum = EXCLUDED.loaded_kw_sum
+"""
+
 
 def floor_time(t: datetime, width: timedelta) -> datetime:
     return t - ((t - ORIGIN) % width)
+
+
+def ceil_time(t: datetime, width: timedelta) -> datetime:
+    floor = floor_time(t, width)
+    return floor if floor == t else floor + width
 
 
 def touched(rows: Sequence[tuple[datetime, str, str, float, int]]) -> set[Key]:
@@ -298,6 +352,27 @@ def _refresh_minutes(conn: psycopg.Connection, keys: set[Key]) -> set[Key]:
     return keys | written
 
 
+def refresh_compressor_hours(conn: psycopg.Connection, hours: set[tuple[str, datetime]]) -> None:
+    """Re-materialise the ``compressor_1h`` rows of these (meter, hour start) pairs from the
+    1-minute rollups; pairs whose meter reports no air flow in that hour write nothing."""
+    if not hours:
+        return
+    ordered = sorted(hours)
+    conn.execute(_COMPRESSOR_HOURS, {"meters": [h[0] for h in ordered], "hours": [h[1] for h in ordered],
+                                     "loaded": float(COMPRESSOR_LOADED)})
+
+
+def backfill_compressor_hours(conn: psycopg.Connection) -> int:
+    """Fill ``compressor_1h`` for every hour the rollups hold air flow for; returns the meters done."""
+    meters = [r[0] for r in conn.execute(
+        "SELECT DISTINCT meter_id FROM readings_1d WHERE quantity = 'air_flow' ORDER BY 1").fetchall()]
+    for meter in meters:
+        hours = conn.execute("SELECT bucket FROM readings_1h WHERE meter_id = %s AND quantity = 'air_flow'",
+                             (meter,)).fetchall()
+        refresh_compressor_hours(conn, {(meter, h[0]) for h in hours})
+    return len(meters)
+
+
 def refresh_keys(conn: psycopg.Connection, keys: set[Key]) -> None:
     """Re-materialise the given minute buckets (and, for counters, the neighbours their energy
     depends on) and every bucket above them."""
@@ -306,6 +381,8 @@ def refresh_keys(conn: psycopg.Connection, keys: set[Key]) -> None:
     # LATERAL probes would otherwise buy seconds of JIT compilation per refresh.
     conn.execute("SET LOCAL jit = off")
     level_keys = _refresh_minutes(conn, set(keys)) if keys else set()
+    refresh_compressor_hours(conn, {(m, floor_time(b, HOUR)) for m, q, b in level_keys
+                                    if q in COMPRESSOR_QUANTITIES})
     for table, width, source in LEVELS[1:]:
         level_keys = {(m, q, floor_time(b, width)) for m, q, b in level_keys}
         if not level_keys:

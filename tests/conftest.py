@@ -74,8 +74,8 @@ def db(database_url: str) -> Iterator[str]:
     """The session database, emptied before the test."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE readings, readings_1m, readings_15m, readings_1h, readings_1d, rollup_dirty,"
-        " meters, sites, green_purchases, factor_overrides, api_keys"
+            "TRUNCATE readings, readings_1m, readings_15m, readings_1h, readings_1d, compressor_1h,"
+            " rollup_dirty, meters, sites, green_purchases, factor_overrides, api_keys"
         )
     yield database_url
 

@@ -17,12 +17,12 @@ from tests.conftest import _replace_database
 
 
 def test_schema_is_at_head_with_the_unique_reading_key(database_url):
-    assert current_revision(database_url) == "0004"
+    assert current_revision(database_url) == "0005"
     with psycopg.connect(libpq_url(database_url)) as conn:
         tables = {r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert {"sites", "meters", "readings", "readings_1m", "readings_15m", "readings_1h",
-                "readings_1d"} <= tables
+                "readings_1d", "compressor_1h"} <= tables
         conn.execute("INSERT INTO readings VALUES (%s, 'm', 'active_power', 1.0, 0)",
                      (datetime(2026, 1, 1, tzinfo=UTC),))
         with pytest.raises(psycopg.errors.UniqueViolation):
@@ -43,7 +43,7 @@ def test_db_upgrade_command_on_a_new_database_and_again(server_url):
                                  capture_output=True, text=True, timeout=120)
             assert out.returncode == 0, out.stderr
             assert "up to date" in out.stdout
-        assert current_revision(url) == "0004"
+        assert current_revision(url) == "0005"
     finally:
         from lingtan.db import get_engine
 

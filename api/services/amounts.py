@@ -1,7 +1,8 @@
 """What a site used, generated and produced in a window: counter energy per carrier, with coverage.
 
 Everything comes from counters through ``api.services.energy`` (rollups, reset- and spike-safe);
-compressor air delivery and loaded power come from the 1-minute rollups of the live quantities.
+compressor air delivery and loaded power come from the compressor-hour rollup, with the
+1-minute rollups of the live quantities at the window's edges.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ import sqlalchemy as sa
 
 from api.services.energy import CounterEnergy, counter_energy
 from api.services.site_model import SiteEnergyModel
-
-LOADED = 2  # compressor state code for "loaded" (generic screw-compressor profile)
+from lingtan.rollups import (
+    COMPRESSOR_LOADED,
+    COMPRESSOR_SUMS,
+    HOUR,
+    ceil_time,
+    compressor_minutes,
+    floor_time,
+)
 
 
 @dataclass
@@ -93,27 +100,37 @@ def _has(conn: sa.Connection, meter: str, quantity: str) -> bool:
     ).scalar_one()
 
 
-def _air(conn: sa.Connection, meter: str, a: datetime, b: datetime
-         ) -> tuple[float | None, float | None, float | None]:
-    """Air delivered (m³), and mean power and flow over minutes loaded throughout."""
-    row = conn.execute(
-        sa.text(
-            """
-            SELECT sum(f.avg) AS air_m3,
-                   avg(p.avg) FILTER (WHERE s.min = :loaded AND s.max = :loaded) AS kw,
-                   avg(f.avg) FILTER (WHERE s.min = :loaded AND s.max = :loaded) AS flow
-            FROM readings_1m f
-            LEFT JOIN readings_1m p ON p.meter_id = f.meter_id AND p.bucket = f.bucket
-                 AND p.quantity = 'active_power'
-            LEFT JOIN readings_1m s ON s.meter_id = f.meter_id AND s.bucket = f.bucket
-                 AND s.quantity = 'state'
-            WHERE f.meter_id = :m AND f.quantity = 'air_flow' AND f.bucket >= :a AND f.bucket < :b
-            """
-        ),
-        {"m": meter, "a": a, "b": b, "loaded": float(LOADED)},
-    ).one()
+_MINUTES = (f"SELECT meter_id, {COMPRESSOR_SUMS} FROM ({compressor_minutes(':loaded')}"
+            " AND f.meter_id = ANY(:m) AND f.bucket >= :{a} AND f.bucket < :{b}) x GROUP BY meter_id")
+_HOURS = """
+SELECT meter_id, flow_minutes, air_m3, loaded_minutes, loaded_flow_sum, loaded_kw_minutes, loaded_kw_sum
+FROM compressor_1h WHERE meter_id = ANY(:m) AND bucket >= :h0 AND bucket < :h1
+"""
+
+
+def compressor_air(conn: sa.Connection, meters: list[str], a: datetime, b: datetime
+         ) -> dict[str, tuple[float | None, float | None, float | None]]:
+    """Per compressor: air delivered (m³), and mean power and flow over minutes loaded throughout.
+
+    Whole hours come from ``compressor_1h``; only the window's ragged edges join minute rollups.
+    """
+    if not meters:
+        return {}
+    h0, h1 = ceil_time(a, HOUR), floor_time(b, HOUR)
+    params: dict[str, object] = {"m": meters, "loaded": float(COMPRESSOR_LOADED), "a": a, "b": b}
+    if h0 < h1:
+        params |= {"h0": h0, "h1": h1}
+        parts = [_MINUTES.format(a="a", b="h0"), _HOURS, _MINUTES.format(a="h1", b="b")]
+    else:
+        parts = [_MINUTES.format(a="a", b="b")]
+    rows = conn.execute(sa.text(
+        "SELECT meter_id, sum(flow_minutes), sum(air_m3),"
+        " sum(loaded_flow_sum) / nullif(sum(loaded_minutes), 0),"
+        " sum(loaded_kw_sum) / nullif(sum(loaded_kw_minutes), 0)"
+        f" FROM ({' UNION ALL '.join(parts)}) t GROUP BY meter_id"
+    ), params).all()
     # A 1-minute bucket's mean flow in m³/min is the air delivered in that minute.
-    return row[0], row[1], row[2]
+    return {r[0]: (r[2] if r[1] else None, r[4], r[3]) for r in rows}
 
 
 def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime) -> SiteAmounts:
@@ -136,8 +153,9 @@ def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime
         boilers.append(BoilerAmounts(m.id, fuel, _energy(conn, [m.id], "gas_volume", a, b), steam))
     heat_meters = model.meters_with_role("purchased_heat")
     compressors = []
+    air_of = compressor_air(conn, [m.id for m in model.meters_with_role("compressor")], a, b)
     for m in model.meters_with_role("compressor"):
-        air, kw, flow = _air(conn, m.id, a, b)
+        air, kw, flow = air_of.get(m.id, (None, None, None))
         compressors.append(CompressorAmounts(
             m.id, _energy(conn, [m.id], "active_energy_import", a, b),
             _energy(conn, [m.id], "running_hours", a, b), _energy(conn, [m.id], "loaded_hours", a, b),

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
 
 from lingtan.quantities import QUANTITIES
-from lingtan.rollups import LEVELS, MINUTE, RESOLUTIONS, floor_time
+from lingtan.rollups import LEVELS, MINUTE, RESOLUTIONS, ceil_time, floor_time
 
 Resolution = Literal["1m", "15m", "1h", "1d"]
 
@@ -41,20 +41,15 @@ def _counter(quantity: str) -> None:
         raise ValueError(f"{quantity!r} is not a counter quantity")
 
 
-def _ceil(t: datetime, width: timedelta) -> datetime:
-    floor = floor_time(t, width)
-    return floor if floor == t else floor + width
-
-
 def tiles(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
     """(rollup table, from, to) ranges covering the minute-rounded window, coarsest first."""
-    a, b = _ceil(start, MINUTE), _ceil(end, MINUTE)
+    a, b = ceil_time(start, MINUTE), ceil_time(end, MINUTE)
     out: list[tuple[str, datetime, datetime]] = []
     rest = [(a, b)] if a < b else []
     for table, width, _ in reversed(LEVELS[1:]):  # 1d, 1h, 15m: aligned middles
         left = []
         for lo, hi in rest:
-            c0, c1 = _ceil(lo, width), floor_time(hi, width)
+            c0, c1 = ceil_time(lo, width), floor_time(hi, width)
             if c0 < c1:
                 out.append((table, c0, c1))
                 left += [(x, y) for x, y in ((lo, c0), (c1, hi)) if x < y]
@@ -70,7 +65,7 @@ def counter_energy(conn: sa.Connection, meter_ids: Sequence[str], quantity: str,
     """Energy of ``quantity`` counted by ``meter_ids`` in [start, end), with its coverage."""
     _counter(quantity)
     meters = sorted(set(meter_ids))
-    a, b = _ceil(start, MINUTE), _ceil(end, MINUTE)
+    a, b = ceil_time(start, MINUTE), ceil_time(end, MINUTE)
     window_s = max(0.0, (b - a).total_seconds())
     parts = tiles(start, end)
     if not meters or not parts:

@@ -93,12 +93,14 @@ def kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime
     # Local days and months are sums of rollup days (UTC+8 zones) or hours (anywhere else).
     source = resolution if resolution in ("15m", "1h") else ("1d" if _aligned(tz, start) else "1h")
     q_start = buckets[0] if buckets else start
+    starts = set(buckets)
 
     def series(role_meters: list[str], quantity: str) -> dict[datetime, tuple[float, float, float]]:
         """bucket -> (energy placed in it, covered seconds, energy counted across a gap ending in it)"""
         out: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
         for t, delta, covered, gap in counter_series(conn, role_meters, quantity, q_start, end, source):
-            key = _bucket_of(t, buckets)
+            # rollup buckets are the series' own buckets at 15m and 1h: a set lookup, no search
+            key = t if t in starts else _bucket_of(t, buckets)
             if key is not None:
                 out[key][0] += delta
                 out[key][1] += covered
@@ -115,6 +117,7 @@ def kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime
     gas = series(gas_meters, "gas_volume")
     prod = series(ids("production"), "production_count")
     purchases = _purchase_rates(conn, model, now)
+    factors: dict[int, YearFactors] = {}
     points = []
     for i, b in enumerate(buckets):
         b_end = buckets[i + 1] if i + 1 < len(buckets) else _next(b, resolution, tz)
@@ -122,7 +125,10 @@ def kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime
         meters = len(grid) + len(pv)
         covered = sum(d.get(b, (0.0, 0.0))[1] for d in (imp, gen))
         coverage = min(covered / (seconds * meters), 1.0) if meters and seconds > 0 else 0.0
-        points.append(_point(model, b, imp, exp, gen, gas, prod, purchases, coverage, bool(pv)))
+        year = b.astimezone(tz).year
+        if year not in factors:
+            factors[year] = _year_factors(model, year)
+        points.append(_point(factors[year], b, imp, exp, gen, gas, prod, purchases, coverage, bool(pv)))
     return KpiSeries(site_id, resolution, model.site.timezone, points)
 
 
@@ -155,26 +161,35 @@ def _purchase_rates(conn: sa.Connection, model: SiteEnergyModel, now: datetime
     return out
 
 
-def _point(model: SiteEnergyModel, b: datetime, imp: dict, exp: dict, gen: dict, gas: dict, prod: dict,
+@dataclass(frozen=True)
+class YearFactors:
+    """The factors a point needs, looked up once per calendar year of the series."""
+
+    gas_t_per_1e4_m3: float   # tCO2/10⁴Nm³
+    grid_kg_per_kwh: float
+    residual_kg_per_kwh: float
+
+
+def _year_factors(model: SiteEnergyModel, year: int) -> YearFactors:
+    overrides, fs = model.overrides_for(year), model.factor_set
+    return YearFactors(factor(fs, "co2", "natural_gas", year, overrides).value,
+                       factor(fs, "grid", model.site.grid_region, year, overrides).value,
+                       factor(fs, "grid_residual", "national", year, overrides).value)
+
+
+def _point(f: YearFactors, b: datetime, imp: dict, exp: dict, gen: dict, gas: dict, prod: dict,
            purchases: list[tuple[datetime, datetime, float]], coverage: float, has_pv: bool) -> KpiPoint:
-    year = b.astimezone(ZoneInfo(model.site.timezone)).year
-    overrides = model.overrides_for(year)
-    fs = model.factor_set
     gas_m3 = gas[b][0] if b in gas else None
-    scope1 = None
-    if gas_m3 is not None:
-        scope1 = gas_m3 * factor(fs, "co2", "natural_gas", year, overrides).value / 1e4  # tCO2/10⁴Nm³
+    scope1 = None if gas_m3 is None else gas_m3 * f.gas_t_per_1e4_m3 / 1e4
     units = prod[b][0] if b in prod else None
     i = imp[b][0] if b in imp else None
-    grid = factor(fs, "grid", model.site.grid_region, year, overrides)
-    s2_loc = None if i is None else i * grid.value / 1000
+    s2_loc = None if i is None else i * f.grid_kg_per_kwh / 1000
     e = exp[b][0] if b in exp else 0.0
     g = (gen[b][0] if b in gen else None) if has_pv else 0.0  # a site without PV has 0 of it
     if i is None or g is None:  # a meter without data in the bucket: a gap, not zero
         return KpiPoint(b, i, e if i is not None else None, g, None, None, None, gas_m3, scope1, s2_loc,
                         None, None, units, coverage)
     cons = i - e + g
-    res = factor(fs, "grid_residual", "national", year, overrides)
     self_used = max(g - e, 0.0)
     bought = sum(rate for a, z, rate in purchases if a <= b < z) * max(cons, 0.0)
     bought = min(bought, max(cons - self_used, 0.0))
@@ -182,5 +197,5 @@ def _point(model: SiteEnergyModel, b: datetime, imp: dict, exp: dict, gen: dict,
     unplaced = imp[b][2] - exp.get(b, none)[2] + (gen.get(b, none)[2] if has_pv else 0.0)
     return KpiPoint(
         b, i, e, g, cons, self_used + bought, (self_used + bought) / cons if cons > 0 else None,
-        gas_m3, scope1, s2_loc, max(i - bought, 0.0) * res.value / 1000,
+        gas_m3, scope1, s2_loc, max(i - bought, 0.0) * f.residual_kg_per_kwh / 1000,
         s2_loc * 1000 / cons if cons > 0 and s2_loc is not None else None, units, coverage, unplaced)
