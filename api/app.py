@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -9,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
 from api.auth import require
-from api.routes import carbon, gateways, health, keys, kpis, reports, site_model, sites
+from api.routes import alerts, carbon, gateways, health, keys, kpis, reports, site_model, sites
 from lingtan import __version__
 from lingtan.settings import get_settings
 
@@ -29,6 +31,9 @@ TAGS = [
     {"name": "gateways", "description": "Field gateways: last heartbeat, per-device health, online state."},
     {"name": "carbon", "description": "Emission and standard-coal factors and the unit/carbon calculator."},
     {"name": "keys", "description": "API keys (admin role): list, create, revoke."},
+    {"name": "alerts", "description": (
+        "Alert rules (threshold, offline, compressor specific power, budget), their states, history, "
+        "acknowledgements and silences. Rule changes need engineer.")},
 ]
 
 DESCRIPTION = """Energy metering, KPIs and carbon figures for factories.
@@ -40,13 +45,30 @@ devices, sites and rules, `admin` also manages keys. Errors are RFC 9457 problem
 """
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # The alert scheduler runs in every API process; an advisory lock lets exactly one evaluate.
+    settings = get_settings()
+    scheduler = None
+    if settings.alerts_scheduler and settings.database_url:
+        from api.alerts.scheduler import AlertScheduler
+
+        scheduler = AlertScheduler(settings)
+        scheduler.start()
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="Lingtan API", version=__version__, openapi_url="/openapi.json",
-                  description=DESCRIPTION, openapi_tags=TAGS)
+                  description=DESCRIPTION, openapi_tags=TAGS, lifespan=_lifespan)
     viewer = [Depends(require("viewer"))]
     app.include_router(health.router, prefix=PREFIX)
     for router in (sites.router, kpis.router, reports.router, gateways.router, carbon.router,
-                   site_model.router):
+                   site_model.router, alerts.router):
         app.include_router(router, prefix=PREFIX, dependencies=viewer, responses=problems.PROTECTED)
     app.include_router(keys.router, prefix=PREFIX, dependencies=[Depends(require("admin"))],
                        responses=problems.PROTECTED)

@@ -7,8 +7,13 @@ from pathlib import Path
 import dash
 import flask
 from a2wsgi import WSGIMiddleware
+from dash import html
 
-from dashboard.callbacks import make_loader, register_callbacks
+from dashboard import pages
+from dashboard.access import current_language, install_access
+from dashboard.callbacks import register_callbacks
+from dashboard.data import make_reader
+from dashboard.i18n import COOKIE, DEFAULT, Lang, pick, request_lang
 from dashboard.layout import PRODUCT, build_layout
 from lingtan.settings import get_settings
 
@@ -25,23 +30,54 @@ def create_dash_app() -> dash.Dash:
         external_stylesheets=[],
         title=f"{PRODUCT} · Overview",
         update_title=None,  # no "Updating…" flicker in the tab title every refresh
+        # pages are rendered by the router: their components are not in the initial layout
+        suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    app.layout = build_layout(settings.dashboard_refresh_seconds)
-    register_callbacks(app, make_loader(settings.database_url, settings.site_id))
+    refresh_seconds = settings.dashboard_refresh_seconds
+
+    def layout() -> html.Div:
+        # a function: Dash calls it per page load, so each reader gets their own language
+        return build_layout(refresh_seconds, _lang())
+
+    app.layout = layout
+    install_access(app)  # before the 404 guard: an unknown path says nothing until signed in
+    register_callbacks(app, settings.database_url, settings.site_id)
+    pages.register(app, make_reader(settings.database_url), settings.site_id)
     _reject_unknown_paths(app)
+    _remember_language(app)
     return app
 
 
+def _lang() -> Lang:
+    if not flask.has_request_context():
+        return DEFAULT  # Dash validates the layout once at start-up, outside any request
+    r = flask.request
+    return request_lang(r.args, r.cookies, r.headers.get("Accept-Language"), current_language())
+
+
+def _remember_language(app: dash.Dash) -> None:
+    """The switch is ``?lang=``; a cookie keeps the choice for the next visit and for refreshes."""
+
+    @app.server.after_request
+    def _set_cookie(response: flask.Response) -> flask.Response:
+        chosen = pick(flask.request.args.get("lang"))
+        if chosen:
+            response.set_cookie(COOKIE, chosen, max_age=365 * 86400, samesite="Lax", httponly=True)
+        return response
+
+
 def _reject_unknown_paths(app: dash.Dash) -> None:
-    """Dash answers every unknown GET with the index page (for client-side routing, which this
-    one-page dashboard does not use); a typo'd URL or a probe should get a real 404 instead."""
+    """Dash answers every unknown GET with the index page (for client-side routing); only the
+    dashboard's own pages should get it, a typo'd URL or a probe a real 404."""
     catchall = app.config.routes_pathname_prefix + "<path:path>"
+    known = {p.strip("/") for p in pages.PAGES}
 
     @app.server.before_request
     def _honest_404() -> None:
         rule = flask.request.url_rule
-        if rule is not None and rule.rule == catchall:
+        path = (flask.request.view_args or {}).get("path")
+        if rule is not None and rule.rule == catchall and path not in known:
             flask.abort(404)
 
 

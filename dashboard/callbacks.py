@@ -1,4 +1,4 @@
-"""Wires the refresh logic to Dash: one Interval-driven callback writes every live value."""
+"""Wires the Overview's refresh logic to Dash: one Interval-driven callback writes every live value."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash
-from dash import Input, Output, State
+from dash import Input, Output, State, ctx
 
+from dashboard.i18n import DEFAULT, pick
 from dashboard.refresh import OUTPUTS, Loader, NotConfigured, ordered, refresh
 from dashboard.snapshot import Snapshot, load_snapshot
 from lingtan.db import get_engine
@@ -23,11 +24,21 @@ def make_loader(database_url: str | None, site_id: str) -> Loader:
     return load
 
 
-def register_callbacks(app: dash.Dash, load: Loader) -> None:
+def register_callbacks(app: dash.Dash, database_url: str | None, default_site: str) -> None:
+    def load(site: str | None) -> Loader:
+        return make_loader(database_url, site or default_site)
+
     @app.callback(
         [Output(cid, prop) for cid, prop in OUTPUTS],
         Input("refresh", "n_intervals"),
+        Input("ctl-site", "value"),
+        Input("ctl-basis", "value"),
         State("chart-state", "data"),
+        State("lang", "data"),
     )
-    def on_refresh(_n: int, state: dict[str, Any] | None) -> list[Any]:
-        return ordered(refresh(load, state, datetime.now(UTC)))
+    def on_refresh(_n: int, site: str | None, basis: str | None, state: dict[str, Any] | None,
+                   lang: str | None) -> list[Any]:
+        if ctx.triggered_id == "ctl-site":
+            state = None  # another site: the chart starts over
+        return ordered(refresh(load(site), state, datetime.now(UTC), pick(lang) or DEFAULT,
+                               "market" if basis == "market" else "location"))

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from dash import Patch
 
 from api.services.kpi import PowerSeries
+from dashboard.i18n import Lang, t
 
 MINUTE = timedelta(minutes=1)
 WINDOW_MINUTES = 24 * 60
@@ -29,14 +30,14 @@ MAX_INCREMENTAL_MINUTES = 30
 FULL_RELOAD_EVERY = timedelta(minutes=10)
 
 # same stack as assets/style.css, so the chart does not fall back to plotly's Open Sans
-_FONT = ('"Inter", "Segoe UI", "Noto Sans SC", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", '
+FONT = ('"Inter", "Segoe UI", "Noto Sans SC", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", '
          '"WenQuanYi Micro Hei", "Liberation Sans", "DejaVu Sans", sans-serif')
 
-# (series attribute, legend name, colour); order = trace index in the figure
+# (series attribute, legend name's catalog key, colour); order = trace index in the figure
 TRACES: tuple[tuple[str, str, str], ...] = (
-    ("pv_kw", "PV generation", "#f6c343"),
-    ("grid_kw", "Grid (import + / export −)", "#4da3ff"),
-    ("load_kw", "Site load", "#e6edf3"),
+    ("pv_kw", "trace.pv_kw", "#f6c343"),
+    ("grid_kw", "trace.grid_kw", "#4da3ff"),
+    ("load_kw", "trace.load_kw", "#e6edf3"),
 )
 
 
@@ -81,9 +82,10 @@ def _x_range(first: datetime, last: datetime, timezone: str) -> list[str]:
     return [first.astimezone(tz).strftime("%Y-%m-%d %H:%M"), last.astimezone(tz).strftime("%Y-%m-%d %H:%M")]
 
 
-def empty_figure() -> go.Figure:
+def empty_figure(lang: Lang = "en") -> go.Figure:
     fig = go.Figure()
-    for attr, name, colour in TRACES:
+    for attr, key, colour in TRACES:
+        name = t(key, lang)
         fig.add_trace(
             go.Scatter(
                 x=[], y=[], name=name, mode="lines", connectgaps=False,
@@ -97,7 +99,7 @@ def empty_figure() -> go.Figure:
         template=None,
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
-        font={"color": "#c9d4df", "size": 15, "family": _FONT},
+        font={"color": "#c9d4df", "size": 15, "family": FONT},
         margin={"l": 64, "r": 24, "t": 16, "b": 48},
         hovermode="x unified",
         legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom", "bgcolor": "rgba(0,0,0,0)"},
@@ -107,8 +109,8 @@ def empty_figure() -> go.Figure:
         # power starts at 0 (or below, when exporting): a floating baseline exaggerates swings
         yaxis={"title": {"text": "kW"}, "gridcolor": grid, "zerolinecolor": "rgba(230,237,243,0.35)",
                "rangemode": "tozero", "visible": False},
-        annotations=[{"text": "waiting for data…", "showarrow": False, "xref": "paper", "yref": "paper",
-                      "x": 0.5, "y": 0.5, "font": {"size": 20, "color": "#8b9bb0"}}],
+        annotations=[{"text": t("note.waiting", lang) + "…", "showarrow": False, "xref": "paper",
+                      "yref": "paper", "x": 0.5, "y": 0.5, "font": {"size": 20, "color": "#8b9bb0"}}],
         uirevision="overview",  # keep a viewer's zoom across refreshes
     )
     return fig

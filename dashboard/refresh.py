@@ -14,7 +14,11 @@ from dash import no_update
 from api.services.kpi import FRESH
 from api.services.queries import NotFound
 from dashboard.chart import chart_patch, fetch_start, window
-from dashboard.formatting import format_number, local_time
+from dashboard.controls import Basis
+from dashboard.data import NotConfigured
+from dashboard.formatting import date_time, format_number, local_time
+from dashboard.i18n import Lang, t
+from dashboard.pages.overview import figure_patches
 from dashboard.snapshot import Snapshot
 from dashboard.tiles import TILES, note_id, tile_views
 
@@ -33,13 +37,12 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     ("today-note", "children"),
     ("power-chart", "figure"),
     ("chart-state", "data"),
+    ("green-gauge", "figure"),
+    ("flow-sankey", "figure"),
+    ("intensity-chart", "figure"),
 )
 
 Loader = Callable[[datetime, datetime, datetime], Snapshot]  # (now, series start, series end)
-
-
-class NotConfigured(RuntimeError):
-    pass
 
 
 def is_live(snap: Snapshot) -> bool:
@@ -48,10 +51,11 @@ def is_live(snap: Snapshot) -> bool:
     return as_of is not None and not snap.overview.offline and snap.now - as_of <= FRESH
 
 
-def snapshot_outputs(snap: Snapshot, state: dict[str, Any] | None) -> dict[tuple[str, str], Any]:
+def snapshot_outputs(snap: Snapshot, state: dict[str, Any] | None, lang: Lang = "en",
+                     basis: Basis = "location") -> dict[tuple[str, str], Any]:
     tz = snap.site.timezone
     out: dict[tuple[str, str], Any] = {}
-    for tile_id, view in tile_views(snap).items():
+    for tile_id, view in tile_views(snap, lang, basis).items():
         out[(tile_id, "children")] = view.text
         out[(tile_id, "data-value")] = view.value
         out[(tile_id, "className")] = "tile-value" if view.state == "ok" else "tile-value missing"
@@ -59,15 +63,15 @@ def snapshot_outputs(snap: Snapshot, state: dict[str, Any] | None) -> dict[tuple
         out[(note_id(tile_id), "title")] = view.note_title
     as_of = snap.overview.power.as_of
     live = is_live(snap)
-    coverage = snap.overview.today.coverage
-    today_note = f"since 00:00 {tz}"
+    coverage = snap.today.electricity.consumption_kwh.coverage if snap.today else 0.0
+    today_note = t("today.since", lang, tz=tz)
     if round(coverage * 100, 1) < 100:
-        today_note += f" · data coverage {format_number(coverage * 100, 1)} %"
+        today_note += " · " + t("today.coverage", lang, pct=format_number(coverage * 100, 1, lang))
     patch, new_state = chart_patch(state, snap.series, snap.now, tz)
     out.update({
         ("site-name", "children"): snap.site.name,
-        ("as-of", "children"): f"{local_time(as_of, tz)} {tz}" if as_of else "no recent readings",
-        ("status-badge", "children"): "live" if live else "stale",
+        ("as-of", "children"): f"{date_time(as_of, tz, lang)} {tz}" if as_of else t("as_of.none", lang),
+        ("status-badge", "children"): t("status.live" if live else "status.stale", lang),
         ("status-badge", "className"): "badge badge-live" if live else "badge badge-stale",
         ("db-banner", "children"): "",
         ("db-banner", "className"): "banner hidden",
@@ -75,13 +79,14 @@ def snapshot_outputs(snap: Snapshot, state: dict[str, Any] | None) -> dict[tuple
         ("power-chart", "figure"): patch,
         ("chart-state", "data"): new_state,
     })
+    out.update({(cid, "figure"): patch for cid, patch in figure_patches(snap, basis, lang).items()})
     return out
 
 
-def error_outputs(message: str) -> dict[tuple[str, str], Any]:
+def error_outputs(message: str, lang: Lang = "en") -> dict[tuple[str, str], Any]:
     """Only the banner and the badge change: the tiles and chart keep their last values."""
     return {
-        ("status-badge", "children"): "stale",
+        ("status-badge", "children"): t("status.stale", lang),
         ("status-badge", "className"): "badge badge-error",
         ("db-banner", "children"): message,
         ("db-banner", "className"): "banner",
@@ -106,7 +111,8 @@ class _Outage:
             log.info("dashboard: database reachable again")
 
 
-def refresh(load: Loader, state: dict[str, Any] | None, now: datetime) -> dict[tuple[str, str], Any]:
+def refresh(load: Loader, state: dict[str, Any] | None, now: datetime, lang: Lang = "en",
+            basis: Basis = "location") -> dict[tuple[str, str], Any]:
     """All outputs for one tick; any failure becomes a banner, never a broken page."""
     first, last = window(now)
     end = last + timedelta(minutes=1)
@@ -116,24 +122,22 @@ def refresh(load: Loader, state: dict[str, Any] | None, now: datetime) -> dict[t
             # the site moved time zone under an open page: the chart's x labels are all wrong
             state = None
             snap = load(now, first, end)
-        outputs = snapshot_outputs(snap, state)
+        outputs = snapshot_outputs(snap, state, lang, basis)
         _Outage.ok()
         return outputs
-    except NotConfigured as exc:
-        return error_outputs(str(exc))
+    except NotConfigured:
+        return error_outputs(t("error.not_configured", lang), lang)
     except NotFound as exc:
-        return error_outputs(f"Site not found: {exc}")
+        return error_outputs(t("error.site_not_found", lang, site=exc), lang)
     except (sa.exc.SQLAlchemyError, OSError) as exc:
         _Outage.failed(exc)
         # the site's zone is known once a refresh has succeeded on this page
         tz = (state or {}).get("tz")
         checked = f"{local_time(now, tz, '%H:%M:%S')}" if tz else now.strftime("%H:%M:%S UTC")
-        return error_outputs(
-            f"Database unreachable (last try {checked}) — showing the last values received."
-        )
+        return error_outputs(t("error.db_unreachable", lang, time=checked), lang)
     except Exception:
         log.exception("dashboard refresh failed")
-        return error_outputs("Refresh failed — showing the last values received. See the server log.")
+        return error_outputs(t("error.refresh_failed", lang), lang)
 
 
 def ordered(outputs: dict[tuple[str, str], Any]) -> list[Any]:

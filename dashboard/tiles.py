@@ -6,27 +6,33 @@ from dataclasses import dataclass
 
 from dash import html
 
+from api.services.figures import Figure
+from api.services.kpi import WindowKpis
+from dashboard.controls import Basis
 from dashboard.formatting import MISSING, data_value, factor_caption, format_number
+from dashboard.i18n import Lang, t
 from dashboard.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
 class TileSpec:
     id: str  # id of the value element; tests and the demo's end-to-end test rely on it
-    label: str
-    unit: str
+    label: str  # catalog key (dashboard.i18n)
+    unit: str  # SI symbols read the same in both languages
     decimals: int
     group: str  # "now" or "today"
 
 
 TILES: tuple[TileSpec, ...] = (
-    TileSpec("tile-grid-kw", "Grid power", "kW", 1, "now"),
-    TileSpec("tile-pv-kw", "PV power", "kW", 1, "now"),
-    TileSpec("tile-load-kw", "Site load", "kW", 1, "now"),
-    TileSpec("tile-today-kwh", "Consumption", "kWh", 1, "today"),
-    TileSpec("tile-today-tco2", "CO₂ (location-based)", "t", 3, "today"),
-    TileSpec("tile-green-ratio", "Green-power ratio", "%", 1, "today"),
-    TileSpec("tile-intensity", "Carbon intensity", "kgCO₂/kWh", 3, "today"),
+    TileSpec("tile-grid-kw", "tile.grid_kw", "kW", 1, "now"),
+    TileSpec("tile-pv-kw", "tile.pv_kw", "kW", 1, "now"),
+    TileSpec("tile-load-kw", "tile.load_kw", "kW", 1, "now"),
+    TileSpec("tile-today-kwh", "tile.today_kwh", "kWh", 1, "today"),
+    TileSpec("tile-today-tco2", "tile.today_tco2", "tCO₂e", 3, "today"),
+    TileSpec("tile-today-tce", "tile.today_tce", "tce", 3, "today"),
+    TileSpec("tile-green-ratio", "tile.green_ratio", "%", 1, "today"),
+    TileSpec("tile-intensity", "tile.intensity", "kgCO₂/kWh", 3, "today"),
+    TileSpec("tile-intensity-24h", "tile.intensity_24h", "kgCO₂/kWh", 3, "today"),
 )
 TILE_IDS: tuple[str, ...] = tuple(t.id for t in TILES)
 
@@ -44,56 +50,84 @@ def note_id(tile_id: str) -> str:
     return f"{tile_id}-note"
 
 
-def _view(spec: TileSpec, value: float | None, note: str, missing_note: str, title: str = "") -> TileView:
-    if value is None:
-        return TileView(MISSING, "", missing_note, title, "missing")
-    return TileView(format_number(value, spec.decimals), data_value(value), note, title)
+def _carbon_t(k: WindowKpis, basis: Basis) -> Figure:
+    """Scope 1 + Scope 2 on the chosen basis, with the lower of their coverages."""
+    s2 = k.carbon.scope2_market_t if basis == "market" else k.carbon.scope2_location_t
+    s1 = k.carbon.scope1_t
+    value = None if s2.value is None else s2.value + (s1.value or 0.0)
+    return Figure(value, "tCO2e", min(s1.coverage, s2.coverage))
 
 
-def _power_missing(snap: Snapshot, roles: tuple[str, ...]) -> str:
-    meters = [m for role in roles for m in snap.roles.get(role, [])]
-    if not meters:
-        return "no meter"
-    if any(m in snap.overview.offline for m in meters):
-        return "offline"
-    return "no data"
+def _intensity(k: WindowKpis | None, basis: Basis) -> Figure | None:
+    if k is None:
+        return None
+    return (k.carbon.intensity_market_kg_per_kwh if basis == "market"
+            else k.carbon.intensity_location_kg_per_kwh)
 
 
-def tile_views(snap: Snapshot) -> dict[str, TileView]:
-    power, today = snap.overview.power, snap.overview.today
-    specs = {t.id: t for t in TILES}
-    # No minute of grid data since midnight means "no data", not 0 kWh and 0 t.
-    has_today = today.coverage > 0
-    grid_note = "importing" if (power.grid_kw or 0) >= 0 else "exporting"
-    caption = factor_caption(today.factor)
-    ratio = today.green_power_ratio * 100 if today.green_power_ratio is not None else None
+def tile_views(snap: Snapshot, lang: Lang = "en", basis: Basis = "location") -> dict[str, TileView]:
+    power, today = snap.overview.power, snap.today
+    specs = {s.id: s for s in TILES}
+
+    def view(tile_id: str, value: float | None, note: str, missing: str, title: str = "") -> TileView:
+        if value is None:
+            return TileView(MISSING, "", t(missing, lang), title, "missing")
+        return TileView(format_number(value, specs[tile_id].decimals, lang), data_value(value), note, title)
+
+    def figure(tile_id: str, f: Figure | None, note: str, title: str = "", scale: float = 1.0) -> TileView:
+        """A KPI figure; no data at all is "no data", partial data says its coverage."""
+        if f is None or f.value is None or f.coverage <= 0:
+            return view(tile_id, None, note, "missing.no_data", title)
+        if round(f.coverage * 100, 1) < 100:
+            note = " · ".join(x for x in (note, t("today.coverage", lang,
+                                                    pct=format_number(f.coverage * 100, 1, lang))) if x)
+        return view(tile_id, f.value * scale, note, "missing.no_data", title)
+
+    def power_missing(roles: tuple[str, ...]) -> str:
+        meters = [m for role in roles for m in snap.roles.get(role, [])]
+        if not meters:
+            return "missing.no_meter"
+        if any(m in snap.overview.offline for m in meters):
+            return "missing.offline"
+        return "missing.no_data"
+
+    grid_note = t("note.importing" if (power.grid_kw or 0) >= 0 else "note.exporting", lang)
     views = {
-        "tile-grid-kw": _view(specs["tile-grid-kw"], power.grid_kw, grid_note,
-                              _power_missing(snap, ("grid_import",))),
-        "tile-pv-kw": _view(specs["tile-pv-kw"], power.pv_kw, "generating" if (power.pv_kw or 0) > 0
-                            else "idle", _power_missing(snap, ("pv_generation",))),
-        "tile-load-kw": _view(specs["tile-load-kw"], power.load_kw, "grid + PV",
-                              _power_missing(snap, ("grid_import", "pv_generation"))),
-        "tile-today-kwh": _view(specs["tile-today-kwh"], today.consumption_kwh if has_today else None,
-                                f"grid {format_number(today.grid_import_kwh, 0)} kWh · "
-                                f"PV {format_number(today.pv_kwh, 0)} kWh", "no data"),
-        "tile-today-tco2": _view(specs["tile-today-tco2"], today.co2_t if has_today else None,
-                                 caption, "no data", today.factor.source),
-        "tile-green-ratio": _view(specs["tile-green-ratio"], ratio if has_today else None,
-                                  "PV self-consumed ÷ consumption", "no data"),
-        "tile-intensity": _view(specs["tile-intensity"],
-                                today.carbon_intensity_kg_per_kwh if has_today else None,
-                                "grid CO₂ ÷ consumption", "no data"),
+        "tile-grid-kw": view("tile-grid-kw", power.grid_kw, grid_note, power_missing(("grid_import",))),
+        "tile-pv-kw": view("tile-pv-kw", power.pv_kw,
+                           t("note.generating" if (power.pv_kw or 0) > 0 else "note.idle", lang),
+                           power_missing(("pv_generation",))),
+        "tile-load-kw": view("tile-load-kw", power.load_kw, t("note.grid_plus_pv", lang),
+                             power_missing(("grid_import", "pv_generation"))),
     }
-    return views
+    if today is None:
+        return views | {s.id: view(s.id, None, "", "missing.no_data") for s in TILES if s.group == "today"}
+    el = today.electricity
+    grid_factor = next((f for f in today.factors if f.kind == ("grid_residual" if basis == "market"
+                                                                   else "grid")), None)
+    caption = factor_caption(grid_factor, lang) if grid_factor else ""
+    source = grid_factor.source if grid_factor else ""
+    return views | {
+        "tile-today-kwh": figure("tile-today-kwh", el.consumption_kwh, t(
+            "note.today_split", lang, grid=format_number(el.grid_import_kwh.value, 0, lang),
+            pv=format_number(el.pv_generation_kwh.value, 0, lang))),
+        "tile-today-tco2": figure("tile-today-tco2", _carbon_t(today, basis),
+                                  t(f"note.scope12.{basis}", lang), source),
+        "tile-today-tce": figure("tile-today-tce", today.energy.tce_total, t("note.tce", lang)),
+        "tile-green-ratio": figure("tile-green-ratio", el.green_power_ratio, t("note.green_ratio", lang),
+                                   scale=100.0),
+        "tile-intensity": figure("tile-intensity", _intensity(snap.last_15m, basis), caption, source),
+        "tile-intensity-24h": figure("tile-intensity-24h", _intensity(snap.last_24h, basis),
+                                     t("note.intensity_24h", lang)),
+    }
 
 
-def tile(spec: TileSpec) -> html.Div:
+def tile(spec: TileSpec, lang: Lang = "en") -> html.Div:
     """One tile; value and unit are siblings so the value text is a bare number."""
     return html.Div(
         className=f"tile tile-{spec.group}",
         children=[
-            html.Div(spec.label, className="tile-label"),
+            html.Div(t(spec.label, lang), className="tile-label"),
             html.Div(
                 className="tile-reading",
                 children=[
@@ -101,6 +135,6 @@ def tile(spec: TileSpec) -> html.Div:
                     html.Span(spec.unit, className="tile-unit"),
                 ],
             ),
-            html.Div("waiting for data", id=note_id(spec.id), className="tile-note"),
+            html.Div(t("note.waiting", lang), id=note_id(spec.id), className="tile-note"),
         ],
     )

@@ -21,6 +21,10 @@ probe_app = typer.Typer(help="Commissioning: one look at a device.", no_args_is_
 app.add_typer(probe_app, name="probe")
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+users_app = typer.Typer(help="Dashboard users: create, list, disable, set a password.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+alerts_app = typer.Typer(help="Alert rules: list them, test one now.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 
 def _setup_logging() -> None:
@@ -331,6 +335,165 @@ def keys_revoke(
         typer.echo(f"no API key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"key {info.id} ({info.role}, {info.name or 'unnamed'}) revoked")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        import sys
+
+        text = sys.stdin.read()
+        # The newline that echo or a here-string adds is not part of the password; anything
+        # else, leading or trailing spaces included, is.
+        return text.removesuffix("\n").removesuffix("\r")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="sign-in name (stored lower-case)")],
+    role: Annotated[str, typer.Option(help="viewer | engineer | admin")],
+    language: Annotated[str | None, typer.Option(
+        help="zh | en for the dashboard; unset: the browser's language")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="read the password from stdin instead of asking twice")] = False,
+) -> None:
+    """Make a dashboard user; the password is asked for twice (hidden) or read from stdin."""
+    from api import users
+    from lingtan.db import get_engine
+
+    try:
+        # Everything that can be wrong without the password is checked before asking for it.
+        username = users.normalize_username(name)
+        users.check_role(role)
+        users.check_language(language)
+        url = _database_url()
+        password = _read_password(password_stdin)
+        with get_engine(url).begin() as conn:
+            info = users.create_user(conn, username, password, role, language)
+    except users.UserError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user {info.username} ({info.role}) created")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every dashboard user, disabled ones included; never a password."""
+    from api.users import list_users
+    from lingtan.db import get_engine
+
+    with get_engine(_database_url()).connect() as conn:
+        found = list_users(conn)
+
+    def when(t: object) -> str:
+        return f"{t:%Y-%m-%d %H:%M}" if t else "-"
+
+    typer.echo(f"{'id':>5}  {'user':24}  {'role':8}  {'lang':4}  {'created':16}  {'last sign-in':16}"
+               "  disabled")
+    for u in found:
+        typer.echo(f"{u.id:>5}  {u.username:24}  {u.role:8}  {u.language or '-':4}  {when(u.created_at):16}"
+                   f"  {when(u.last_sign_in_at):16}  {when(u.disabled_at)}")
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Disable a user at once: no new sign-ins, open sessions end within a minute."""
+    from api.users import disable_user
+    from lingtan.db import get_engine
+
+    with get_engine(_database_url()).begin() as conn:
+        info = disable_user(conn, name)
+    if info is None:
+        typer.echo(f"no user {name.strip().lower()!r} (lingtan users list)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"user {info.username} ({info.role}) disabled")
+
+
+@users_app.command("password")
+def users_password(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="read the password from stdin instead of asking twice")] = False,
+) -> None:
+    """Set a user's password; their open sessions end within a minute."""
+    from api import users
+    from lingtan.db import get_engine
+
+    engine = get_engine(_database_url())
+    with engine.connect() as conn:
+        known = users.get_user(conn, name) is not None
+    if not known:  # before asking for a password that would be thrown away
+        typer.echo(f"no user {name.strip().lower()!r} (lingtan users list)", err=True)
+        raise typer.Exit(1)
+    try:
+        password = _read_password(password_stdin)
+        with engine.begin() as conn:
+            info = users.set_password(conn, name, password)
+    except users.UserError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if info is None:
+        typer.echo(f"no user {name.strip().lower()!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"password of {info.username} changed")
+
+
+
+@alerts_app.command("list")
+def alerts_list() -> None:
+    """Every alert rule with its current state per subject."""
+    from api.alerts import store
+    from lingtan.db import get_engine
+
+    with get_engine(_database_url()).connect() as conn:
+        rules, _ = store.list_rules(conn, 10_000, 0)
+        states = store.list_states(conn)
+    typer.echo(f"{'id':>5}  {'kind':26}  {'enabled':7}  name")
+    for r in rules:
+        d = r.definition
+        enabled = "yes" if r.enabled else "no"
+        typer.echo(f"{r.id:>5}  {d.get('kind', '?'):26}  {enabled:7}  {d.get('name', '')}")
+        for s in (s for s in states if s.rule_id == r.id):
+            value = "-" if s.last_value is None else f"{s.last_value:g}"
+            acked = f", acknowledged by {s.acked_by}" if s.acked_by else ""
+            since = f"{s.since:%Y-%m-%d %H:%M:%S%z}"
+            typer.echo(f"       {s.subject}: {s.state} since {since}, value {value}{acked}")
+
+
+@alerts_app.command("test")
+def alerts_test(
+    rule_id: Annotated[int, typer.Argument(metavar="RULE", min=1, max=2**63 - 1,
+                                           help="the rule's id (lingtan alerts list)")],
+) -> None:
+    """Evaluate a rule now and print what it would send. Nothing is stored or sent."""
+    from datetime import UTC, datetime
+
+    from api.alerts import store
+    from api.alerts.rules import RuleError
+    from api.services.queries import NotFound
+    from lingtan.db import get_engine
+
+    with get_engine(_database_url()).connect() as conn:
+        try:
+            outcomes = store.dry_run(conn, rule_id, get_settings(), datetime.now(UTC))
+        except (NotFound, RuleError) as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    if not outcomes:
+        typer.echo("the rule's scope has no subjects (no meters of that role?)")
+    for o in outcomes:
+        m = o.measurement
+        value = "no data" if m.observation.value is None else f"{m.observation.value:g} {m.unit}"
+        change = (f"{o.previous.state} -> {o.step.state.state}" if o.step.transition
+                  else f"stays {o.previous.state}")
+        muted = " (muted by a silence)" if o.muted else ""
+        limit = f"{m.condition.op} {m.condition.threshold:g} {m.unit}"
+        typer.echo(f"{o.subject.key}: {value} ({limit}); {change}{muted}")
+        if not o.messages:
+            typer.echo("  would send nothing")
+        for msg in o.messages:
+            typer.echo(f"  would send to {msg.recipient} ({msg.language}):")
+            typer.echo("    " + msg.mail.text.rstrip().replace("\n", "\n    "))
 
 
 if __name__ == "__main__":

@@ -127,6 +127,36 @@ def ensure_demo_key(database_url: str) -> str | None:
         return None if exists else create_key(conn, "admin", "demo")[1]
 
 
+DEMO_USER = "energy.manager"
+
+
+def ensure_demo_user(database_url: str) -> tuple[str, str] | None:
+    """(name, password) of a dashboard user made on the first start, when there are no users
+    yet; None otherwise: only the password's hash is stored, so it cannot be shown again, and a
+    site that made its own users does not want a demo account among them."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    from api.users import create_user
+    from lingtan.db import get_engine
+
+    with get_engine(database_url).begin() as conn:
+        if conn.execute(sa.text("SELECT 1 FROM users LIMIT 1")).first():
+            return None
+        password = secrets.token_urlsafe(12)  # 96 random bits, 16 characters to type
+        create_user(conn, DEMO_USER, password, "engineer")
+        return DEMO_USER, password
+
+
+def demo_user_exists(database_url: str) -> bool:
+    from api.users import get_user
+    from lingtan.db import get_engine
+
+    with get_engine(database_url).connect() as conn:
+        return get_user(conn, DEMO_USER) is not None
+
+
 def gateway_config(settings: Settings, demo_dir: Path) -> dict:
     """The demo site's gateway config: six Modbus meters on one bus and the line over MQTT."""
     host, port = settings.sim_host, settings.sim_modbus_port
@@ -343,6 +373,7 @@ def run_demo(settings: Settings) -> int:
             step(f"applying the demo site's energy model ({DEMO_SITE_FILE.name})",
                  lambda: apply_site_file(database_url, DEMO_SITE_FILE))
         api_key = ensure_demo_key(database_url)
+        demo_user = ensure_demo_user(database_url)
 
         if settings.mqtt_url:
             mqtt_url, protocol = settings.mqtt_url, settings.mqtt_protocol
@@ -392,13 +423,20 @@ def run_demo(settings: Settings) -> int:
                 lambda: history_ready(database_url, backfilled), 120, "the history", supervisor))
 
         say("")
+        # The embedded database is reachable only through the URL the demo made up.
+        env_prefix = "" if settings.database_url else f"LINGTAN_DATABASE_URL='{database_url}' "
         say(f"  Dashboard  {dash_url}")
+        if demo_user:
+            say(f"  Sign in    user {demo_user[0]}, password {demo_user[1]} (engineer, shown once)")
+        elif demo_user_exists(database_url):
+            say(f"  Sign in    user {DEMO_USER}; its password was shown on the first start, set a new one"
+                f" with: {env_prefix}lingtan users password {DEMO_USER}")
+        else:
+            say(f"  Sign in    with a dashboard user ({env_prefix}lingtan users list) or an API key")
         say(f"  API        {api_url}/api/v1  (OpenAPI: {api_url}/docs)")
         if api_key:
             say(f"  API key (admin, shown once): {api_key}")
         else:
-            # The embedded database is reachable only through the URL the demo made up.
-            env_prefix = "" if settings.database_url else f"LINGTAN_DATABASE_URL='{database_url}' "
             say("  API key    the demo's admin key was shown on its first start; make another with:"
                 f" {env_prefix}lingtan keys create --role viewer")
         say(f"  Gateway    http://127.0.0.1:{settings.gateway_metrics_port}/metrics"

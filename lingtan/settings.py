@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(default=8050, ge=1, le=65535)
     dashboard_refresh_seconds: float = Field(default=5.0, ge=5.0)
+    dashboard_secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="key that signs dashboard session cookies; unset: one is generated and kept in"
+                    " data_dir/dashboard-secret, so a restart keeps people signed in",
+    )
 
     sim_host: str = "127.0.0.1"
     sim_modbus_port: int = Field(default=5020, ge=1, le=65535)
@@ -55,6 +61,21 @@ class Settings(BaseSettings):
     gateway_metrics_port: int = Field(default=9108, ge=1, le=65535)
 
     raw_retention_days: int = Field(default=730, ge=1)
+
+    # Alerting (api/alerts). The scheduler runs inside the API process; with several API processes
+    # exactly one evaluates (PostgreSQL advisory lock), so it is safe to leave on everywhere.
+    alerts_scheduler: bool = Field(default=True, description="run the alert scheduler in the API process")
+    alerts_tick_seconds: float = Field(default=10.0, gt=0, description=(
+        "how often the leader looks for due rules and due e-mails; each rule keeps its own interval"))
+    dashboard_url: str = Field(default="http://127.0.0.1:8050/", description="linked from alert e-mails")
+    smtp_host: str | None = Field(default=None, description="unset: alert e-mails wait in the outbox")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: str = Field(default="starttls", pattern=r"^(none|starttls|tls)$", description=(
+        "none: plain SMTP; starttls: upgrade after connecting (port 587); tls: implicit TLS (port 465)"))
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "lingtan@localhost"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
 

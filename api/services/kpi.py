@@ -124,6 +124,30 @@ def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None
 
 
 @dataclass
+class RolePower:
+    role: str
+    kw: float | None          # None: a meter of the role has no fresh reading
+    meters: int
+    offline: list[str]
+
+
+def power_by_role(conn: sa.Connection, site_id: str, roles: tuple[str, ...], now: datetime | None = None
+                  ) -> dict[str, RolePower]:
+    """Active power now summed per meter role, for the roles asked; a role whose meters do not
+    all have a fresh reading has no total (a partial sum would understate it)."""
+    now = now or datetime.now(UTC)
+    get_site(conn, site_id)
+    out = {}
+    for role in roles:
+        meters = meters_by_role(conn, site_id, role)
+        with_power = [m for m in meters if latest(conn, m, "active_power") is not None]
+        offline: list[str] = []
+        kw, _ = _power_now(conn, with_power, now, offline)
+        out[role] = RolePower(role, kw if with_power else None, len(with_power), offline)
+    return out
+
+
+@dataclass
 class PowerSeries:
     time: list[datetime]
     grid_kw: list[float | None]

@@ -95,3 +95,41 @@ def latest(conn: sa.Connection, meter_id: str, quantity: str) -> tuple[datetime,
         {"m": meter_id, "q": quantity},
     ).first()
     return None if row is None else (row[0], row[1])
+
+
+@dataclass
+class MeterLatest:
+    id: str
+    name: str
+    role: str | None
+    protocol: str | None
+    gateway_id: str | None
+    time: datetime | None      # newest reading of any quantity
+    quantity: str | None
+    value: float | None
+    quality: int | None        # lingtan.reading.Quality bits of that reading
+
+
+def meters_latest(conn: sa.Connection, site_id: str) -> list[MeterLatest]:
+    """Every meter of the site with its newest reading. Walks the (meter, quantity, time) key once
+    per quantity the meter has reported (known from the day rollups), never a meter's history."""
+    get_site(conn, site_id)
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT m.id, m.name, m.role, m.protocol, m.gateway_id, l.time, l.quantity, l.value, l.quality
+            FROM meters m
+            LEFT JOIN LATERAL (
+                SELECT r.time, r.quantity, r.value, r.quality
+                FROM (SELECT DISTINCT quantity FROM readings_1d d WHERE d.meter_id = m.id) q
+                CROSS JOIN LATERAL (
+                    SELECT time, quantity, value, quality FROM readings r
+                    WHERE r.meter_id = m.id AND r.quantity = q.quantity ORDER BY time DESC LIMIT 1) r
+                ORDER BY r.time DESC LIMIT 1
+            ) l ON true
+            WHERE m.site_id = :s ORDER BY m.id
+            """
+        ),
+        {"s": site_id},
+    )
+    return [MeterLatest(*row) for row in rows]

@@ -39,6 +39,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WALL_SCREEN = {"width": 1920, "height": 1080}
+# The session key of dashboards started by these helpers, so a test can mint a signed-in cookie
+# where it cannot sign in through the form (the dashboard's database is deliberately unreachable).
+TEST_DASHBOARD_SECRET = "test-only-dashboard-secret-0123456789"
 _NUMBER = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$")
 
 
@@ -74,6 +77,37 @@ def collect_console_errors(page: Page) -> list[str]:
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
     page.on("requestfailed", on_request_failed)
     return errors
+
+
+def sign_in(page: Page, base: str, username: str, password: str, timeout_ms: int = 30_000) -> None:
+    """Sign in through the dashboard's /login form, as a person would, and land on the page."""
+    page.goto(base + "/")  # the guard sends an anonymous browser to the sign-in form
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#sign-in")
+    page.wait_for_url(lambda url: "/login" not in url, timeout=timeout_ms)
+
+
+def session_cookie(role: str = "viewer", user: str = "tester", secret: str = TEST_DASHBOARD_SECRET
+                   ) -> tuple[str, str]:
+    """(name, value) of a signed-in session cookie, signed with ``secret`` as the dashboard does."""
+    import time
+
+    import flask
+
+    from dashboard.access import COOKIE_NAME, session_data
+
+    app = flask.Flask(__name__)
+    app.secret_key = secret
+    serializer = app.session_interface.get_signing_serializer(app)
+    assert serializer is not None
+    return COOKIE_NAME, serializer.dumps(session_data(role, time.time(), user=user, language="en"))
+
+
+def add_session_cookie(page: Page, base: str, role: str = "viewer") -> None:
+    """Give the page's browser context a signed-in session for the dashboard at ``base``."""
+    name, value = session_cookie(role)
+    page.context.add_cookies([{"name": name, "value": value, "url": base}])
 
 
 def wait_for_refresh(page: Page, timeout_ms: int = 30_000) -> None:
@@ -197,7 +231,8 @@ def dashboard_server(database_url: str, port: int, env: Mapping[str, str] | None
     """
     child_env = {**os.environ, "LINGTAN_DATABASE_URL": database_url,
                  "LINGTAN_DASHBOARD_HOST": "127.0.0.1", "LINGTAN_DASHBOARD_PORT": str(port),
-                 "LINGTAN_LOG_FORMAT": "text", **(env or {})}
+                 "LINGTAN_LOG_FORMAT": "text", "LINGTAN_DASHBOARD_SECRET": TEST_DASHBOARD_SECRET,
+                 **(env or {})}
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile(mode="w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "lingtan.cli", "dashboard"], cwd=ROOT,

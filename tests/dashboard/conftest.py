@@ -2,10 +2,22 @@ from __future__ import annotations
 
 import pytest
 
+from api.users import create_user
+from lingtan.db import get_engine
 from tests.dashboard.seed import Seeded, seed_demo_plant
+
+DASHBOARD_PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def demo_plant(db: str) -> tuple[str, Seeded]:
     """(database url, what was seeded): a demo-plant with ~2 h of grid and PV readings."""
     return db, seed_demo_plant(db)
+
+
+@pytest.fixture
+def dashboard_user(db: str) -> tuple[str, str]:
+    """(name, password) of a viewer who can sign in to the dashboard on the test database."""
+    with get_engine(db).begin() as conn:
+        create_user(conn, "wall.viewer", DASHBOARD_PASSWORD, "viewer")
+    return "wall.viewer", DASHBOARD_PASSWORD

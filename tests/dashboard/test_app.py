@@ -13,26 +13,46 @@ import pytest
 from dashboard.app import create_asgi_app
 from dashboard.tiles import TILE_IDS
 from lingtan.settings import get_settings
+from tests.dashboard.browser import TEST_DASHBOARD_SECRET, session_cookie
 
 Get = Callable[[str], httpx.Response]
+Post = Callable[[str, dict], httpx.Response]
 
 
 @pytest.fixture
 def get(monkeypatch: pytest.MonkeyPatch) -> Iterator[Get]:
     """GET through the ASGI app exactly as uvicorn serves it."""
     monkeypatch.setenv("LINGTAN_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")
+    monkeypatch.setenv("LINGTAN_DASHBOARD_SECRET", TEST_DASHBOARD_SECRET)
     get_settings.cache_clear()
     app = create_asgi_app()
+    signed_in = dict([session_cookie()])  # no database to sign in against
 
     async def fetch(path: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard",
+                                     cookies=signed_in) as client:
             return await client.get(path)
 
     try:
         yield lambda path: asyncio.run(fetch(path))
     finally:
         get_settings.cache_clear()
+
+
+@pytest.fixture
+def post(get: Get) -> Post:
+    """POST through the same app (a Dash callback request, as the browser sends it)."""
+    app = create_asgi_app()
+    signed_in = dict([session_cookie()])
+
+    async def send(path: str, body: dict) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard",
+                                     cookies=signed_in) as client:
+            return await client.post(path, json=body)
+
+    return lambda path, body: asyncio.run(send(path, body))
 
 
 def test_index_serves_only_local_resources(get: Get) -> None:
@@ -52,7 +72,25 @@ def test_unknown_path_is_404(get: Get) -> None:
     assert get("/assets/style.css").status_code == 200
 
 
-def test_layout_has_contract_ids(get: Get) -> None:
+def test_layout_has_contract_ids(get: Get, post: Post) -> None:
     layout = json.dumps(get("/_dash-layout").json())
-    for tile_id in (*TILE_IDS, "power-chart"):
-        assert f'"id": "{tile_id}"' in layout
+    for frame_id in ("url", "lang", "page-content"):
+        assert f'"id": "{frame_id}"' in layout
+    # the router fills the frame with the Overview on "/", with the ids scripts rely on
+    answer = post("/_dash-update-component", {
+        "output": "page-content.children", "outputs": {"id": "page-content", "property": "children"},
+        "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
+        "state": [{"id": "lang", "property": "data", "value": "en"},
+                  {"id": "refresh-ms", "property": "data", "value": 5000}],
+        "changedPropIds": ["url.pathname"],
+    })
+    assert answer.status_code == 200, answer.text
+    page = json.dumps(answer.json())
+    for tile_id in (*TILE_IDS, "power-chart", "status-badge", "lang-switch"):
+        assert f'"id": "{tile_id}"' in page
+
+
+@pytest.mark.parametrize("path", ["/", "/air", "/heat", "/meters", "/reports", "/alerts"])
+def test_every_page_path_serves_the_app(get: Get, path: str) -> None:
+    page = get(path)
+    assert page.status_code == 200 and "_dash-config" in page.text

@@ -11,7 +11,7 @@ from api.services.kpi import EnergySince, Overview, PowerNow, PowerSeries
 from api.services.queries import Site
 from dashboard.formatting import MISSING, data_value, factor_caption, format_number, local_time
 from dashboard.snapshot import Snapshot
-from dashboard.tiles import TILE_IDS, tile_views
+from dashboard.tiles import TILE_IDS, TILES, tile_views
 
 NOW = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)
 
@@ -86,9 +86,8 @@ def test_numbers_are_formatted_and_signed() -> None:
     assert float(views["tile-grid-kw"].value) == -35.25
     assert views["tile-pv-kw"].text == "120.0"
     assert views["tile-load-kw"].text == "84.8"
-    assert views["tile-today-kwh"].text == "1,500.0"
-    assert views["tile-today-tco2"].text == "0.768"
-    assert "0.5122" in views["tile-today-tco2"].note
-    assert "MEE/NBS" in views["tile-today-tco2"].note_title
-    assert views["tile-green-ratio"].text == "0.0"  # a real 0 %, with data behind it
-    assert views["tile-intensity"].text == "0.512"
+    # today's figures come from the KPI engine (checked against it in test_refresh.py); a snapshot
+    # without them shows every one as missing, never as 0
+    for spec in TILES:
+        if spec.group == "today":
+            assert views[spec.id].text == MISSING and views[spec.id].note == "no data"

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from dash import Patch, no_update
 
-from api.services.kpi import power_series, site_overview
+from api.services.kpi import local_midnight, power_series, site_overview, window_kpis
 from dashboard.callbacks import make_loader
 from dashboard.chart import (
     FULL_RELOAD_EVERY,
@@ -60,15 +60,34 @@ def test_refresh_matches_kpi_service(demo_plant: tuple[str, Seeded]) -> None:
     url, seeded = demo_plant
     now = seeded.end + timedelta(seconds=5)
     out = refresh(make_loader(url, SITE_ID), None, now)
+    market = refresh(make_loader(url, SITE_ID), None, now, basis="market")
     with get_engine(url).connect() as conn:
         overview = site_overview(conn, SITE_ID, now)
+        today = window_kpis(conn, SITE_ID, local_midnight(now, "Asia/Shanghai"), now, now)
+        last_15m = window_kpis(conn, SITE_ID, now - timedelta(minutes=15), now, now)
+        last_24h = window_kpis(conn, SITE_ID, now - timedelta(hours=24), now, now)
     assert out[("site-name", "children")] == SITE_NAME
     assert out[("status-badge", "children")] == "live"
     assert out[("db-banner", "className")] == "banner hidden"
     assert float(out[("tile-grid-kw", "data-value")]) == pytest.approx(overview.power.grid_kw)
     assert float(out[("tile-pv-kw", "data-value")]) == pytest.approx(overview.power.pv_kw)
-    assert float(out[("tile-today-kwh", "data-value")]) == pytest.approx(overview.today.consumption_kwh)
-    assert float(out[("tile-today-tco2", "data-value")]) == pytest.approx(overview.today.co2_t)
+    # the tiles are the KPI engine's figures, as GET /sites/{id}/kpis gives them for the same window
+    c = today.carbon
+    assert float(out[("tile-today-kwh", "data-value")]) == pytest.approx(
+        today.electricity.consumption_kwh.value)
+    assert float(out[("tile-today-tco2", "data-value")]) == pytest.approx(
+        c.scope1_t.value + c.scope2_location_t.value)
+    assert float(market[("tile-today-tco2", "data-value")]) == pytest.approx(
+        c.scope1_t.value + c.scope2_market_t.value)
+    assert float(out[("tile-today-tce", "data-value")]) == pytest.approx(today.energy.tce_total.value)
+    assert float(out[("tile-green-ratio", "data-value")]) == pytest.approx(
+        today.electricity.green_power_ratio.value * 100)
+    assert float(out[("tile-intensity", "data-value")]) == pytest.approx(
+        last_15m.carbon.intensity_location_kg_per_kwh.value)
+    assert float(out[("tile-intensity-24h", "data-value")]) == pytest.approx(
+        last_24h.carbon.intensity_location_kg_per_kwh.value)
+    # and the same consumption the older "today" service counts from the same counters
+    assert today.electricity.consumption_kwh.value == pytest.approx(overview.today.consumption_kwh)
     assert "data coverage" in out[("today-note", "children")]  # 2 h of data in a longer day
     assert len(ordered(out)) == len(OUTPUTS)
 

@@ -26,6 +26,7 @@ from tests.dashboard.browser import (
     chromium,
     collect_console_errors,
     save_screenshot,
+    sign_in,
     wait_for_chart_points,
     wait_for_tile_numbers,
 )
@@ -103,6 +104,12 @@ def printed_key(output: str) -> str:
     return found.group(1)
 
 
+def printed_user(output: str) -> tuple[str, str]:
+    found = re.search(r"Sign in +user (\S+), password (\S+) \(engineer, shown once\)", output)
+    assert found, "the first start prints a dashboard user and its password:\n" + output
+    return found.group(1), found.group(2)
+
+
 def database_url(data_dir: str) -> str:
     socket_dir = Path(data_dir) / "postgres"
     return f"postgresql://postgres@/lingtan?host={socket_dir}"
@@ -128,7 +135,7 @@ def test_demo_runs_shows_live_numbers_stops_cleanly_and_reuses_its_data(demo_env
         with chromium() as browser:
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
             errors = collect_console_errors(page)
-            page.goto(dash)
+            sign_in(page, dash.rstrip("/"), *printed_user(text))
             tiles = wait_for_tile_numbers(page, timeout_ms=60_000)
             live_after = time.monotonic() - started
             assert tiles["tile-grid-kw"] != 0 and tiles["tile-load-kw"] > 0
@@ -167,6 +174,7 @@ def test_demo_runs_shows_live_numbers_stops_cleanly_and_reuses_its_data(demo_env
         demo.wait_ready(timeout=120)
         # the first key is not shown again (only its hash is stored), but it still works
         assert "lingtan keys create --role viewer" in "".join(demo.output)
+        assert "lingtan users password energy.manager" in "".join(demo.output)  # nor the password
         assert "shown once" not in "".join(demo.output)
         assert get_json(f"{api}/sites", key)["items"][0]["id"] == "demo-plant"
         count_2, first_2 = count_readings(demo_env["LINGTAN_DATA_DIR"])

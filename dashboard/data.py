@@ -1,0 +1,91 @@
+"""How pages read: a connection per refresh through the API's public service functions, and the
+header status every page shows (site name, newest power reading, live or stale)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from api.services.kpi import FRESH, site_overview
+from api.services.queries import NotFound
+from dashboard.formatting import date_time, local_time
+from dashboard.frame import pid
+from dashboard.i18n import Lang, t
+from lingtan.db import get_engine
+
+T = TypeVar("T")
+Reader = Callable[[Callable[[sa.Connection], T]], T]
+
+
+class NotConfigured(RuntimeError):
+    pass
+
+
+def make_reader(database_url: str | None) -> Reader:
+    def read(work: Callable[[sa.Connection], T]) -> T:
+        if not database_url:
+            raise NotConfigured("LINGTAN_DATABASE_URL is not set")
+        with get_engine(database_url).connect() as conn:
+            return work(conn)
+
+    return read  # type: ignore[return-value]
+
+
+@dataclass
+class Status:
+    site_name: str
+    timezone: str
+    as_of: datetime | None
+    live: bool
+
+
+def status(conn: sa.Connection, site_id: str, now: datetime) -> Status:
+    ov = site_overview(conn, site_id, now)
+    from api.services.queries import get_site
+
+    site = get_site(conn, site_id)
+    as_of = ov.power.as_of
+    return Status(site.name, site.timezone, as_of,
+                  as_of is not None and not ov.offline and now - as_of <= FRESH)
+
+
+def header_outputs(prefix: str, st: Status, lang: Lang) -> dict[tuple[str, str], Any]:
+    return {
+        (pid(prefix, "site-name"), "children"): st.site_name,
+        (pid(prefix, "as-of"), "children"): (f"{date_time(st.as_of, st.timezone, lang)} {st.timezone}"
+                                             if st.as_of else t("as_of.none", lang)),
+        (pid(prefix, "status-badge"), "children"): t("status.live" if st.live else "status.stale", lang),
+        (pid(prefix, "status-badge"), "className"): "badge badge-live" if st.live else "badge badge-stale",
+        (pid(prefix, "db-banner"), "children"): "",
+        (pid(prefix, "db-banner"), "className"): "banner hidden",
+    }
+
+
+def failure_outputs(prefix: str, exc: Exception, now: datetime, lang: Lang) -> dict[tuple[str, str], Any]:
+    """The banner says what failed; everything else on the page keeps its last values."""
+    if isinstance(exc, NotConfigured):
+        message = t("error.not_configured", lang)
+    elif isinstance(exc, NotFound):
+        message = t("error.site_not_found", lang, site=exc)
+    elif isinstance(exc, sa.exc.SQLAlchemyError | OSError):
+        message = t("error.db_unreachable", lang, time=local_time(now, "UTC", "%H:%M:%S UTC"))
+    else:
+        message = t("error.refresh_failed", lang)
+    return {
+        (pid(prefix, "status-badge"), "children"): t("status.stale", lang),
+        (pid(prefix, "status-badge"), "className"): "badge badge-error",
+        (pid(prefix, "db-banner"), "children"): message,
+        (pid(prefix, "db-banner"), "className"): "banner",
+    }
+
+
+HEADER_KEYS = ("site-name:children", "as-of:children", "status-badge:children", "status-badge:className",
+               "db-banner:children", "db-banner:className")
+
+
+def header_output_keys(prefix: str) -> list[tuple[str, str]]:
+    return [(pid(prefix, k.split(":")[0]), k.split(":")[1]) for k in HEADER_KEYS]

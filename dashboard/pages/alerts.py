@@ -1,0 +1,78 @@
+"""Alerts: what is firing or pending now, and the recent history (fired, resolved, acknowledged).
+Engineers acknowledge a firing alert here, which stops its re-notification; viewers only read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from dash import html
+
+from api.alerts.store import Event, StateRow, list_events, list_rules, list_states
+from dashboard.formatting import date_time, format_number
+from dashboard.i18n import CATALOG, Lang, t
+
+PREFIX = "alerts"
+RECENT = 50
+
+
+@dataclass
+class AlertsData:
+    timezone: str
+    active: list[StateRow]
+    names: dict[int, str]
+    severities: dict[int, str]
+    recent: list[Event]
+
+
+def load(conn: sa.Connection, timezone: str) -> AlertsData:
+    rules, _ = list_rules(conn, limit=1000, offset=0)
+    names = {r.id: str(r.definition.get("name") or f"#{r.id}") for r in rules}
+    severities = {r.id: str(r.definition.get("severity") or "") for r in rules}
+    active = [s for s in list_states(conn) if s.state in ("pending", "firing")]
+    recent, _ = list_events(conn, RECENT, 0)
+    return AlertsData(timezone, active, names, severities, recent)
+
+
+def _ack_cell(s: StateRow, lang: Lang, can_ack: bool) -> Any:
+    if s.acked_by:
+        return t("alerts.acked", lang, by=s.acked_by)
+    if not can_ack or s.state != "firing":
+        return ""
+    return html.Button(t("alerts.ack", lang), n_clicks=0, className="button button-small",
+                       id={"type": "alert-ack", "rule": s.rule_id, "subject": s.subject})
+
+
+def body(data: AlertsData, lang: Lang, can_ack: bool) -> list[Any]:
+    out: list[Any] = [html.H2(t("alerts.active", lang), className="section-title")]
+    if not data.active:
+        out.append(html.P(t("alerts.empty", lang), className="empty", id="alerts-active-empty"))
+    else:
+        out.append(html.Table(className="table", id="alerts-active", children=[
+            html.Thead(html.Tr([html.Th(t(k, lang)) for k in (
+                "alerts.rule", "alerts.subject", "alerts.state", "alerts.since", "alerts.value",
+                "alerts.ack_col")])),
+            html.Tbody([html.Tr(className=f"row-{s.state}", children=[
+                html.Td(data.names.get(s.rule_id, f"#{s.rule_id}")), html.Td(s.subject),
+                html.Td(t(f"alerts.state.{s.state}", lang), className=f"state state-{s.state}"),
+                html.Td(date_time(s.since, data.timezone, lang)),
+                html.Td(format_number(s.last_value, 2, lang)), html.Td(_ack_cell(s, lang, can_ack)),
+            ]) for s in data.active]),
+        ]))
+    out.append(html.H2(t("alerts.recent", lang), className="section-title"))
+    if not data.recent:
+        out.append(html.P(t("alerts.empty", lang), className="empty"))
+    else:
+        out.append(html.Table(className="table", id="alerts-recent", children=[
+            html.Thead(html.Tr([html.Th(t(k, lang)) for k in (
+                "alerts.time", "alerts.rule", "alerts.subject", "alerts.event", "alerts.value",
+                "alerts.threshold")])),
+            html.Tbody([html.Tr(className=f"row-{e.kind} severity-{e.severity}", children=[
+                html.Td(date_time(e.time, data.timezone, lang)), html.Td(e.rule_name), html.Td(e.subject),
+                html.Td(t(f"alerts.kind.{e.kind}", lang) if f"alerts.kind.{e.kind}" in CATALOG else e.kind),
+                html.Td(format_number(e.value, 2, lang)), html.Td(format_number(e.threshold, 2, lang)),
+            ]) for e in data.recent]),
+        ]))
+    return out
+

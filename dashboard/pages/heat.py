@@ -1,0 +1,89 @@
+"""Boilers and heat: boiler efficiency (direct method) with its GB 24500 grade, steam and gas,
+and the share of heat that came from recovery rather than the boiler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from dash import html
+
+from api.services.figures import Boiler, WasteHeat
+from api.services.kpi import window_kpis
+from api.services.queries import get_site, list_meters
+from api.services.site_model import load_site_model
+from dashboard.figures import figure_tile
+from dashboard.formatting import date_time
+from dashboard.i18n import Lang, t
+
+PREFIX = "heat"
+
+
+@dataclass
+class HeatData:
+    timezone: str
+    start: datetime
+    end: datetime
+    names: dict[str, str]
+    boilers: list[Boiler]
+    waste_heat: WasteHeat
+    recovered_share: float | None
+
+
+def recovered_share(recovered_gj: float | None, boilers: list[Boiler], ncv_gj_per_m3: float,
+                    default_efficiency: float) -> float | None:
+    """Recovered ÷ (recovered + boiler heat output); the boiler's output is its gas × NCV × its
+    measured efficiency (the site's configured one where no steam meter measures it)."""
+    if recovered_gj is None:
+        return None
+    boiler_gj = sum((b.fuel_m3.value or 0.0) * ncv_gj_per_m3 * (b.efficiency or default_efficiency)
+                    for b in boilers)
+    total = recovered_gj + boiler_gj
+    return recovered_gj / total if total > 0 else None
+
+
+def load(conn: sa.Connection, site_id: str, start: datetime, end: datetime, now: datetime) -> HeatData:
+    site = get_site(conn, site_id)
+    kpis = window_kpis(conn, site_id, start, end, now)
+    params = load_site_model(conn, site_id).params
+    names = {m.id: m.name for m in list_meters(conn, site_id)}
+    share = recovered_share(kpis.waste_heat.recovered_gj.value, kpis.boilers,
+                            params.gas_ncv_gj_per_10k_m3 / 1e4, params.boiler_efficiency)
+    return HeatData(site.timezone, start, end, names, kpis.boilers, kpis.waste_heat, share)
+
+
+def body(data: HeatData, lang: Lang) -> list[Any]:
+    out: list[Any] = [html.P(f"{date_time(data.start, data.timezone, lang, seconds=False)} – "
+                             f"{date_time(data.end, data.timezone, lang, seconds=False)}",
+                             className="window-caption")]
+    if not data.boilers:
+        out.append(html.P(t("heat.none", lang), className="empty"))
+    for b in data.boilers:
+        eff = b.efficiency * 100 if b.efficiency is not None else None
+        grade = t("air.grade.value", lang, grade=b.gb24500_grade) if b.gb24500_grade else ""
+        out.append(html.Div(className="card", id=f"heat-card-{b.meter_id}", children=[
+            html.H3(data.names.get(b.meter_id, b.meter_id), className="card-title"),
+            html.Div(className="tiles", children=[
+                figure_tile(f"heat-eff-{b.meter_id}", t("heat.efficiency", lang), eff, "%", 1, lang, grade),
+                figure_tile(f"heat-steam-{b.meter_id}", t("heat.steam", lang),
+                            b.steam_t.value if b.steam_t else None, "t", 2, lang,
+                            coverage=b.steam_t.coverage if b.steam_t else None),
+                figure_tile(f"heat-gas-{b.meter_id}", t("heat.gas", lang), b.fuel_m3.value, "m³", 0, lang,
+                            coverage=b.fuel_m3.coverage),
+            ]),
+        ]))
+    wh = data.waste_heat
+    share = data.recovered_share * 100 if data.recovered_share is not None else None
+    out.append(html.Div(className="card", children=[
+        html.H3([t("heat.recovered", lang), " · ",
+                 html.Span(t(f"basis.{wh.basis}", lang), className=f"label label-{wh.basis}",
+                           id="heat-basis")], className="card-title"),
+        html.Div(className="tiles", children=[
+            figure_tile("heat-recovered-gj", t("heat.recovered", lang), wh.recovered_gj.value, "GJ", 2, lang,
+                        coverage=wh.recovered_gj.coverage),
+            figure_tile("heat-share", t("heat.share", lang), share, "%", 1, lang, t("heat.share.note", lang)),
+        ]),
+    ]))
+    return out

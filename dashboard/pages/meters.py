@@ -1,0 +1,114 @@
+"""Meters and gateways: every meter with its newest reading, when it was seen and its quality,
+stale or offline in red; gateway health from heartbeats; the dead-letter count. Engineers can
+correct a meter's role here; viewers see the same table without the control."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from dash import dcc, html
+
+from api.services.gateways import Gateway, list_gateways
+from api.services.kpi import FRESH
+from api.services.queries import MeterLatest, get_site, meters_latest
+from api.site_model import ROLES
+from dashboard.formatting import date_time, format_number
+from dashboard.i18n import Lang, t
+from lingtan.reading import Quality
+
+PREFIX = "meters"
+# a meter quiet for longer than FRESH is stale (a poll or two missed); past this it is offline
+OFFLINE_AFTER = timedelta(minutes=15)
+
+
+@dataclass
+class MetersData:
+    timezone: str
+    meters: list[MeterLatest]
+    gateways: list[Gateway]
+    now: datetime
+
+
+def load(conn: sa.Connection, site_id: str, now: datetime) -> MetersData:
+    site = get_site(conn, site_id)
+    gateways = [g for g in list_gateways(conn) if g.site_id in (None, site_id)]
+    return MetersData(site.timezone, meters_latest(conn, site_id), gateways, now)
+
+
+def state_of(m: MeterLatest, now: datetime) -> str:
+    if m.time is None or now - m.time > OFFLINE_AFTER:
+        return "offline"
+    return "stale" if now - m.time > FRESH else "ok"
+
+
+def quality_text(q: int | None, lang: Lang) -> str:
+    if not q:
+        return t("quality.good", lang) if q == 0 else "—"
+    flags = ", ".join((f.name or "").lower() for f in Quality if f and q & f)
+    return t("quality.flagged", lang, flags=flags)
+
+
+def _role_cell(m: MeterLatest, lang: Lang, can_edit: bool) -> Any:
+    if not can_edit:
+        return m.role or t("role.none", lang)
+    return dcc.Dropdown(id={"type": "meter-role", "meter": m.id}, value=m.role, clearable=False,
+                        options=[{"label": r, "value": r} for r in ROLES], className="role-edit",
+                        searchable=False)
+
+
+def meter_table(data: MetersData, lang: Lang, can_edit: bool) -> html.Table:
+    head = ["meters.id", "meters.name", "meters.role", "meters.last", "meters.seen", "meters.quality",
+            "meters.state"]
+    rows = []
+    for m in data.meters:
+        state = state_of(m, data.now)
+        last = "—" if m.value is None else f"{format_number(m.value, 3, lang)} ({m.quantity})"
+        seen = t("meters.never", lang) if m.time is None else date_time(m.time, data.timezone, lang)
+        rows.append(html.Tr(className=f"row-{state}", id=f"meter-row-{m.id}", children=[
+            html.Td(m.id), html.Td(m.name), html.Td(_role_cell(m, lang, can_edit)), html.Td(last),
+            html.Td(seen), html.Td(quality_text(m.quality, lang)),
+            html.Td(t(f"meters.{state}", lang), className=f"state state-{state}"),
+        ]))
+    return html.Table(className="table", id="meters-table", children=[
+        html.Thead(html.Tr([html.Th(t(k, lang)) for k in head])), html.Tbody(rows)])
+
+
+def gateway_table(data: MetersData, lang: Lang) -> Any:
+    if not data.gateways:
+        return html.P(t("gateways.none", lang), className="empty")
+    head = ["gateways.id", "gateways.heartbeat", "meters.state", "gateways.buffer", "gateways.dead",
+            "gateways.devices"]
+    rows = []
+    for g in data.gateways:
+        s = g.status
+        devices = s.get("devices") or []
+        up = sum(1 for d in devices if d.get("up"))
+        state = "ok" if g.online else "offline"
+        rows.append(html.Tr(className=f"row-{state}", children=[
+            html.Td(g.id), html.Td(date_time(g.last_heartbeat, data.timezone, lang)),
+            html.Td(t(f"gateways.{'online' if g.online else 'offline'}", lang),
+                    className=f"state state-{state}"),
+            html.Td(format_number(s.get("buffer_pending"), 0, lang)),
+            html.Td(format_number(s.get("dead_letters"), 0, lang)),
+            html.Td(f"{up} / {len(devices)}"),
+        ]))
+    return html.Table(className="table", id="gateways-table", children=[
+        html.Thead(html.Tr([html.Th(t(k, lang)) for k in head])), html.Tbody(rows)])
+
+
+def dead_letters(data: MetersData) -> int:
+    return sum(int(g.status.get("dead_letters") or 0) for g in data.gateways)
+
+
+def body(data: MetersData, lang: Lang, can_edit: bool) -> list[Any]:
+    return [
+        html.H2(t("meters.title", lang), className="section-title"),
+        meter_table(data, lang, can_edit),
+        html.H2(t("gateways.title", lang), className="section-title"),
+        html.P(t("dead.total", lang, n=format_number(dead_letters(data), 0, lang)), id="dead-letters",
+               className="dead-letters" + (" alarm" if dead_letters(data) else "")),
+        gateway_table(data, lang),
+    ]

@@ -1,0 +1,74 @@
+"""Reports: the month or year GHG inventory and energy balance, shown as tables and downloaded
+as CSV or XLSX — the same tables, through the same writers, as the API's report routes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from dash import dcc, html
+
+from api.services import report_formats, reports
+from api.services.report_formats import Num, Table
+from dashboard.formatting import format_number
+from dashboard.i18n import Lang, t
+
+PREFIX = "reports"
+Kind = Literal["ghg-inventory", "energy-balance"]
+KINDS: dict[str, str] = {"ghg-inventory": "reports.ghg", "energy-balance": "reports.balance"}
+
+
+def tables(conn: sa.Connection, site_id: str, kind: str, period: str, day: date | None
+           ) -> tuple[list[Table], str]:
+    """(tables, period label) of one report."""
+    if kind == "energy-balance":
+        b = reports.energy_balance(conn, site_id, period, day)
+        return report_formats.balance_tables(b), b.period.label
+    inv = reports.ghg_inventory(conn, site_id, period, day)
+    return report_formats.inventory_tables(inv), inv.period.label
+
+
+def download(conn: sa.Connection, site_id: str, kind: str, period: str, day: date | None,
+             fmt: Literal["csv", "xlsx"]) -> dict[str, Any]:
+    """What dcc.Download sends: the file the API route would send for the same query."""
+    tabs, label = tables(conn, site_id, kind, period, day)
+    body, media_type = report_formats.render(tabs, fmt)
+    return dcc.send_bytes(body, report_formats.filename(site_id, kind, label, fmt), type=media_type)
+
+
+def _cell(v: Any, lang: Lang) -> str:
+    if isinstance(v, Num):
+        v = v.value
+    if isinstance(v, float):
+        return format_number(v, 3, lang)
+    return "" if v is None else str(v)
+
+
+def html_tables(tabs: list[Table], lang: Lang) -> list[Any]:
+    out: list[Any] = []
+    for tab in tabs:
+        out.append(html.H3(tab.name, className="card-title"))
+        out.append(html.Table(className="table report", children=[
+            html.Thead(html.Tr([html.Th(c.header) for c in tab.columns])),
+            html.Tbody([html.Tr([html.Td(_cell(v, lang)) for v in row]) for row in tab.rows]),
+        ]))
+    return out
+
+
+def controls(lang: Lang, today: date) -> html.Div:
+    return html.Div(className="controls report-controls", children=[
+        html.Div([html.Span(t("reports.kind", lang), className="control-label"),
+                  dcc.RadioItems(id="report-kind", inline=True, value="ghg-inventory",
+                                 options=[{"label": t(k, lang), "value": v} for v, k in KINDS.items()])]),
+        html.Div([html.Span(t("reports.period", lang), className="control-label"),
+                  dcc.RadioItems(id="report-period", inline=True, value="month",
+                                 options=[{"label": t("reports.month", lang), "value": "month"},
+                                          {"label": t("reports.year", lang), "value": "year"}])]),
+        html.Div([html.Span(t("reports.date", lang), className="control-label"),
+                  dcc.DatePickerSingle(id="report-date", date=today.isoformat(),
+                                       display_format="YYYY-MM-DD")]),
+        html.Button(t("reports.csv", lang), id="report-csv", n_clicks=0, className="button"),
+        html.Button(t("reports.xlsx", lang), id="report-xlsx", n_clicks=0, className="button"),
+        dcc.Download(id="report-download"),
+    ])
