@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dash
 import flask
@@ -35,18 +36,34 @@ def create_dash_app() -> dash.Dash:
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     refresh_seconds = settings.dashboard_refresh_seconds
+    read = make_reader(settings.database_url)
 
     def layout() -> html.Div:
-        # a function: Dash calls it per page load, so each reader gets their own language
-        return build_layout(refresh_seconds, _lang())
+        # a function: Dash calls it per page load, so each reader gets their own language, and
+        # the page asked for comes with the layout instead of one round trip later
+        lang, path = _lang(), _page_path(app)
+        ms = int(refresh_seconds * 1000)
+        first = pages.render(path, lang, ms, read, settings.site_id) if path else None
+        return build_layout(refresh_seconds, lang, path, first)
 
     app.layout = layout
     install_access(app)  # before the 404 guard: an unknown path says nothing until signed in
     register_callbacks(app, settings.database_url, settings.site_id)
-    pages.register(app, make_reader(settings.database_url), settings.site_id)
+    pages.register(app, read, settings.site_id)
     _reject_unknown_paths(app)
     _remember_language(app)
     return app
+
+
+def _page_path(app: dash.Dash) -> str | None:
+    """The page the browser is on: the layout is fetched by the page itself (same origin, so the
+    Referer carries the path); None when unknown, and the router renders it instead."""
+    if not flask.has_request_context() or not flask.request.referrer:
+        return None
+    path = urlsplit(flask.request.referrer).path
+    prefix = app.config.routes_pathname_prefix.rstrip("/")
+    path = path[len(prefix):] if prefix and path.startswith(prefix) else path
+    return path if path in pages.PAGES else None
 
 
 def _lang() -> Lang:

@@ -263,3 +263,46 @@ def request_lang(args: Mapping[str, str], cookies: Mapping[str, str], accept_lan
     own setting, then the browser."""
     return (pick(args.get("lang")) or pick(cookies.get(COOKIE)) or pick(user_language)
             or negotiate(accept_language))
+
+
+# The report tables (api/services/report_formats.py) are written in English, as the downloaded
+# files are; on a Chinese page their fixed words are shown in Chinese. Values, notes and factor
+# sources stay as published.
+REPORT_TERMS: dict[str, str] = {
+    # tables
+    "Summary": "摘要", "By carrier": "按能源品种", "Factors": "排放因子与折算系数", "Monthly": "月度",
+    "Notes": "说明", "Balance": "能源平衡", "Indicators": "指标",
+    # summary rows
+    "Report": "报表", "Site": "厂区", "Site name": "厂区名称", "Grid region": "电网区域",
+    "Factor set": "因子集", "Period": "周期", "Start (local)": "开始（当地时间）",
+    "End (local, exclusive)": "结束（当地时间，不含）",
+    "GHG inventory (Scope 1 and 2)": "温室气体排放清单（范围一和范围二）", "Energy balance": "能源平衡表",
+    "Green-factory indicators (GB/T 36132-2025)": "绿色工厂指标（GB/T 36132-2025）",
+    "Scope 1": "范围一", "Scope 2, location-based": "范围二（基于位置）",
+    "Scope 2, market-based": "范围二（基于市场）", "Total, location-based": "合计（基于位置）",
+    "Total, market-based": "合计（基于市场）", "Green certificates applied": "已使用绿证",
+    "Green-power trades applied": "已使用绿电交易",
+    "Comprehensive energy consumption": "综合能源消费量",
+    "Comprehensive energy consumption, electricity at equal value": "综合能源消费量（电力按等价值）",
+    # columns
+    "item": "项目", "value": "数值", "unit": "单位", "coverage": "数据覆盖率", "factor": "因子",
+    "kind": "类型", "subject": "对象", "data year": "数据年份", "region": "区域", "source": "来源",
+    "valid from": "生效自", "valid to": "生效至", "note": "说明", "scope": "范围", "carrier": "能源品种",
+    "amount": "数量", "tCO2e location-based": "tCO2e（基于位置）", "tCO2e market-based": "tCO2e（基于市场）",
+    "tce": "tce", "month": "月份", "consumption kWh": "用电量 kWh", "Scope 1 tCO2e": "范围一 tCO2e",
+    "Scope 2 location-based tCO2e": "范围二（基于位置）tCO2e",
+    "Scope 2 market-based tCO2e": "范围二（基于市场）tCO2e", "section": "类别",
+    "share of total": "占总量比例", "basis": "依据", "indicator": "指标", "name (zh)": "中文名称",
+    "formula": "公式", "key": "键",
+    # balance sections and items, carriers
+    "input": "输入", "output": "输出", "consumption": "消费", "of which": "其中", "internal": "内部",
+    "grid import": "电网购电", "PV generation": "光伏发电", "grid export": "上网电量",
+    "electricity consumed": "用电量", "recovered waste heat": "回收余热", "natural gas": "天然气",
+    "purchased heat": "外购热力", "purchased steam": "外购蒸汽", "electricity": "电力",
+    "natural_gas": "天然气", "heat": "热力", "steam": "蒸汽", "measured": "实测", "estimated": "估算",
+    "none": "无",
+}
+
+
+def report_term(text: str, lang: Lang) -> str:
+    return REPORT_TERMS.get(text, text) if lang == "zh" else text

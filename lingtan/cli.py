@@ -489,6 +489,8 @@ def alerts_test(
         muted = " (muted by a silence)" if o.muted else ""
         limit = f"{m.condition.op} {m.condition.threshold:g} {m.unit}"
         typer.echo(f"{o.subject.key}: {value} ({limit}); {change}{muted}")
+        for (_, label), text in m.details:  # e.g. why a deviation rule has no baseline
+            typer.echo(f"  {label}: {text if isinstance(text, str) else text[1]}")
         if not o.messages:
             typer.echo("  would send nothing")
         for msg in o.messages:

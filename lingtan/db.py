@@ -23,7 +23,11 @@ def libpq_url(url: str) -> str:
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    return sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=5)
+    # Sessions in UTC: every query states its own zone (sites' zones are applied in Python), and
+    # psycopg then returns datetime.timezone.utc values, which compare and hash several times
+    # faster than ZoneInfo ones (a year of hourly KPI points handles ~100,000 of them).
+    options = {} if "options=" in url else {"connect_args": {"options": "-c TimeZone=UTC"}}
+    return sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=5, **options)
 
 
 def has_timescaledb(conn: sa.Connection) -> bool:

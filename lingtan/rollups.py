@@ -373,9 +373,23 @@ def backfill_compressor_hours(conn: psycopg.Connection) -> int:
     return len(meters)
 
 
+# Held shared by every rollup refresh until it commits, and exclusively by a reader filling the
+# series cache (api/services/series_cache.py): a cache row is never computed from rollups that a
+# refresh is rewriting, so deleting the rewritten buckets below is enough to keep it exact.
+SERIES_CACHE_LOCK = 0x4C54_5343  # "LTSC"
+_LEVEL_RESOLUTION = {table: name for name, table in RESOLUTIONS.items()}
+
+
+def _drop_cached(conn: psycopg.Connection, table: str, buckets: set[datetime]) -> None:
+    if buckets:
+        conn.execute("DELETE FROM series_cache WHERE resolution = %s AND bucket = ANY(%s)",
+                     (_LEVEL_RESOLUTION[table], sorted(buckets)))
+
+
 def refresh_keys(conn: psycopg.Connection, keys: set[Key]) -> None:
     """Re-materialise the given minute buckets (and, for counters, the neighbours their energy
     depends on) and every bucket above them."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SERIES_CACHE_LOCK,))
     conn.execute("SET LOCAL work_mem = '32MB'")  # first/last aggregates sort; keep it in memory
     # These statements run often over few rows each; the planner's cost guesses for the many
     # LATERAL probes would otherwise buy seconds of JIT compilation per refresh.
@@ -389,6 +403,7 @@ def refresh_keys(conn: psycopg.Connection, keys: set[Key]) -> None:
             return
         conn.execute(_UPSERT.format(table=table, select=_FROM_LEVEL.format(source=source)),
                      {**_arrays(level_keys), "width": width})
+        _drop_cached(conn, table, {b for m, q, b in level_keys if q in COUNTERS})
 
 
 def refresh_dirty(conn: psycopg.Connection, limit: int = 20_000) -> int:

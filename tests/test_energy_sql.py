@@ -30,7 +30,7 @@ Row = tuple[datetime, str, str, float, int]
 def empty(url: str) -> None:
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("TRUNCATE readings, readings_1m, readings_15m, readings_1h, readings_1d,"
-                     " compressor_1h, rollup_dirty, meters, sites CASCADE")
+                     " compressor_1h, series_cache, rollup_dirty, meters, sites CASCADE")
 
 
 def add_meters(url: str, params: dict[str, dict[str, float]]) -> None:

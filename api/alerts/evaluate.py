@@ -2,8 +2,9 @@
 events and queue notifications, all inside the caller's transaction.
 
 Measurements read rollups (1-minute buckets for windows up to a day, counter energy tiled over
-the coarsest rollups for budgets) or, for "offline", the newest reading of one meter, which the
-unique (meter, quantity, time) index answers without a scan.
+the coarsest rollups for budgets and baselines) or, for "offline", the newest reading of one meter,
+which the unique (meter, quantity, time) index answers without a scan; gateway rules read the
+gateway's latest heartbeat.
 """
 
 from __future__ import annotations
@@ -18,22 +19,38 @@ import sqlalchemy as sa
 
 from api.alerts import outbox
 from api.alerts.mail import Notification, Rendered, render
-from api.alerts.rules import BudgetRule, CompressorRule, OfflineRule, ThresholdRule, parse_rule
+from api.alerts.rules import (
+    AnyRule,
+    BudgetRule,
+    CompressorRule,
+    CounterResetRule,
+    DeadLetterRule,
+    DeviationRule,
+    FrozenRule,
+    GatewayOfflineRule,
+    OfflineRule,
+    ThresholdRule,
+    parse_rule,
+)
 from api.alerts.state import AlertState, Condition, Observation, Step, Timing, step
-from api.services import amounts, compressors, kpi, periods, queries
+from api.services import amounts, compressors, gateways, kpi, periods, queries
+from api.services.energy import counter_energy
 from api.services.site_model import load_site_model
+from lingtan.rollups import RESOLUTIONS
 from lingtan.settings import Settings
 
-AnyRule = ThresholdRule | OfflineRule | CompressorRule | BudgetRule
+MINUTE = timedelta(minutes=1)
+Text = str | tuple[str, str]  # a detail's value: language-neutral text, or (zh, en)
 # A chart in the e-mail shows at least this much history, so the breach is seen in context.
 CHART_SPAN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class Subject:
-    key: str  # "site:<id>" or "meter:<id>": the alert_states key
+    key: str  # "site:<id>", "meter:<id>" or "gateway:<id>": the alert_states key
     site_id: str
     meter_id: str | None = None
+    gateway_id: str | None = None
 
 
 @dataclass
@@ -44,16 +61,34 @@ class Measurement:
     unit: str
     window: tuple[str, str]
     series: list[float] = field(default_factory=list)
-    details: tuple[tuple[tuple[str, str], str], ...] = ()
+    details: tuple[tuple[tuple[str, str], Text], ...] = ()
 
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:g}"
 
 
-def subjects(conn: sa.Connection, rule: AnyRule) -> list[Subject]:
-    """The scope's subjects: the site itself, one meter, or each meter of a role (or of the site)."""
+def _gateways(conn: sa.Connection, rule: GatewayOfflineRule | DeadLetterRule) -> list[str]:
+    """The gateway named, the gateways of the scope's meters, or for a site every gateway that
+    reports for it (heartbeat) or carries one of its meters."""
     sc = rule.scope
+    if rule.gateway_id is not None:
+        return [rule.gateway_id]
+    named = {r[0] for r in conn.execute(sa.text(
+        "SELECT DISTINCT gateway_id FROM meters WHERE site_id = :s AND gateway_id IS NOT NULL"
+        " AND (CAST(:m AS text) IS NULL OR id = :m) AND (CAST(:r AS text) IS NULL OR role = :r)"),
+        {"s": sc.site_id, "m": sc.meter_id, "r": sc.role})}
+    if sc.level == "site":
+        named |= {g.id for g in gateways.list_gateways(conn) if g.site_id == sc.site_id}
+    return sorted(named)
+
+
+def subjects(conn: sa.Connection, rule: AnyRule) -> list[Subject]:
+    """The scope's subjects: the site itself, one meter, each meter of a role (or of the site), or
+    for gateway rules each gateway of the scope."""
+    sc = rule.scope
+    if isinstance(rule, GatewayOfflineRule | DeadLetterRule):
+        return [Subject(f"gateway:{g}", sc.site_id, gateway_id=g) for g in _gateways(conn, rule)]
     if sc.meter_id is not None:
         return [Subject(f"meter:{sc.meter_id}", sc.site_id, sc.meter_id)]
     role = sc.role
@@ -61,7 +96,7 @@ def subjects(conn: sa.Connection, rule: AnyRule) -> list[Subject]:
         role = "compressor"
     if role is not None:
         ids = queries.meters_by_role(conn, sc.site_id, role)
-    elif isinstance(rule, OfflineRule):
+    elif isinstance(rule, OfflineRule | CounterResetRule | FrozenRule):
         ids = [m.id for m in queries.list_meters(conn, sc.site_id)]
     else:
         return [Subject(f"site:{sc.site_id}", sc.site_id)]
@@ -127,7 +162,8 @@ def _compressor(conn: sa.Connection, rule: CompressorRule, s: Subject, now: date
         # No nameplate or no GB 19153 row: nothing to compare with, so never a breach.
         return Measurement(Observation(None, False, False), Condition(">", float("inf")),
                            "compressor_specific_power", "kW/(m³/min)", window,
-                           details=((("说明", "note"), "no GB 19153-2019 limit for this machine"),))
+                           details=((("说明", "note"), ("该机型在 GB 19153-2019 中无限值",
+                                                        "no GB 19153-2019 limit for this machine")),))
     cond = Condition(">", limits[rule.grade - 1], rule.hysteresis)
     air = amounts.compressor_air(conn, [s.meter_id], now - timedelta(seconds=rule.window_s), now)
     _, kw, flow = air.get(s.meter_id, (None, None, None))
@@ -162,13 +198,224 @@ def _budget(conn: sa.Connection, rule: BudgetRule, s: Subject, now: datetime) ->
                        ))
 
 
-def measure(conn: sa.Connection, rule: AnyRule, s: Subject, now: datetime) -> Measurement:
+def weeks_back(t: datetime, k: int, timezone: str) -> datetime:
+    """The same local wall time k weeks earlier: the same weekday and time of day in the site's
+    zone, also across a daylight-saving change (aware arithmetic in one zone is wall-clock)."""
+    return (t.astimezone(ZoneInfo(timezone)) - timedelta(weeks=k)).astimezone(UTC)
+
+
+def _deviation(conn: sa.Connection, rule: DeviationRule, s: Subject, now: datetime) -> Measurement:
+    site = queries.get_site(conn, s.site_id)
+    tz = site.timezone
+    day = rule.window == "day_so_far"
+    start = kpi.local_midnight(now, tz) if day else now - timedelta(seconds=rule.window_s)
+
+    def kwh(a: datetime, b: datetime) -> tuple[float, float]:
+        # Counter energy from the rollups (value + gap_value: a gap's energy is real, only its timing
+        # is unknown), with the share of the window the counters cover.
+        if s.meter_id is None:
+            e = kpi.energy_between(conn, s.site_id, a, b)
+            return e.consumption_kwh, e.coverage
+        c = counter_energy(conn, [s.meter_id], "active_energy_import", a, b)
+        return c.value + c.gap_value, c.coverage
+
+    def usable(coverage: float) -> bool:
+        # No data at all is never a zero, whatever min_coverage says.
+        return coverage > 0 and coverage >= rule.min_coverage
+
+    value, coverage = kwh(start, now)
+    current = value if usable(coverage) else None
+    weeks: list[tuple[str, float | None]] = []  # oldest first
+    for k in range(rule.weeks, 0, -1):
+        a, b = weeks_back(start, k, tz), weeks_back(now, k, tz)
+        v, c = kwh(a, b)
+        weeks.append((a.astimezone(ZoneInfo(tz)).date().isoformat(), v if usable(c) else None))
+    used = [v for _, v in weeks if v is not None]
+    baseline = _mean(used)
+    n = rule.weeks
+    span = "今日零点至今" if day else f"过去 {_minutes(rule.window_s)} 分钟"
+    span_en = "today since local midnight" if day else f"last {_minutes(rule.window_s)} min"
+    window = (f"{span}；基线：前 {n} 周同一星期几同一时段的均值",
+              f"{span_en}; baseline: mean of the same window on the same weekday, last {n} weeks")
+    history = "; ".join(f"{d}: {'—' if v is None else f'{v:,.1f} kWh'}" for d, v in weeks)
+    common: tuple[tuple[tuple[str, str], Text], ...] = (
+        (("允许超出", "margin"), f"{rule.margin * 100:g} %"),
+        (("前几周同期", "same window, earlier weeks"), history),
+        (("数据覆盖率", "data coverage"), f"{coverage:.0%}"),
+    )
+    series = [*used, *([] if current is None else [current])]
+    if baseline is None:
+        # Nothing to compare with: neither a breach nor a recovery, so a firing alert holds too.
+        note = (f"无基线：前 {n} 周同一时段均无数据，本规则不会触发",
+                f"no baseline: none of the last {n} weeks has data for this window; the rule does not fire")
+        return Measurement(Observation(current, False, False), Condition(">", float("inf")), "deviation_kwh",
+                           "kWh", window, series, details=((("基线", "baseline"), note), *common))
+    cond = Condition(">", baseline * (1 + rule.margin))
+    return Measurement(cond.observe(current), cond, "deviation_kwh", "kWh", window, series, details=(
+        (("基线", "baseline"), f"{baseline:,.1f} kWh ({len(used)}/{n})"), *common))
+
+
+def _heartbeat(conn: sa.Connection, s: Subject) -> gateways.Gateway | None:
+    assert s.gateway_id is not None
+    try:
+        return gateways.get_gateway(conn, s.gateway_id)
+    except queries.NotFound:
+        return None
+
+
+def _gateway_offline(conn: sa.Connection, rule: GatewayOfflineRule, s: Subject, now: datetime) -> Measurement:
+    cond = Condition(">", rule.after_s / 60.0)
+    m = _minutes(rule.after_s)
+    window = (f"超过 {m} 分钟无心跳", f"no heartbeat for over {m} min")
+    g = _heartbeat(conn, s)
+    if g is None:
+        # A gateway named on its own that never sent a heartbeat is offline; one only implied by a
+        # meter's gateway_id may be a name from an older configuration, so it is left alone.
+        never = rule.gateway_id is not None
+        return Measurement(Observation(None, never, False), cond, "gateway_offline", "min", window,
+                           details=((("最后心跳", "last heartbeat"), "—"),))
+    # A cleanly stopped gateway is judged the same way: a restart shorter than after_s pages nobody.
+    running = bool(g.status.get("running", True))
+    age_min = max(0.0, (now - g.last_heartbeat).total_seconds() / 60.0)
+    return Measurement(cond.observe(age_min), cond, "gateway_offline", "min", window, details=(
+        (("最后心跳", "last heartbeat"), g.last_heartbeat.isoformat()),
+        (("网关状态", "gateway state"), RUNNING if running else STOPPED),
+    ))
+
+
+_ROLLUP_1M = RESOLUTIONS["1m"]
+RUNNING, STOPPED = ("运行中", "running"), ("已正常停止", "stopped cleanly")
+IDLE = ("数值恰为 0，视为停机而非冻结", "exactly 0 is read as idle, not frozen")
+FIRST_LOOK = ("首次评估，记录当前计数", "first evaluation: count recorded")
+
+
+def _counter_reset(conn: sa.Connection, rule: CounterResetRule, s: Subject, now: datetime) -> Measurement:
+    """Resets read from the 1-minute rollups' first and last values, by lingtan.energy's rule: the
+    counter fell to half or less of the value before. It must still be low at the next minute
+    with data, so a read error returning 0 for a sample or two (a dip) is not a reset."""
+    assert s.meter_id is not None
+    start = now - timedelta(seconds=rule.window_s)
+    m = _minutes(rule.window_s)
+    window = (f"过去 {m} 分钟, {rule.quantity}", f"last {m} min, {rule.quantity}")
+    cond = Condition(">", 0.0)
+    rows = conn.execute(sa.text(
+        f"(SELECT bucket, first, last FROM {_ROLLUP_1M} WHERE meter_id = :m AND quantity = :q AND bucket < :a"
+        " ORDER BY bucket DESC LIMIT 1) UNION ALL"
+        f" (SELECT bucket, first, last FROM {_ROLLUP_1M} WHERE meter_id = :m AND quantity = :q"
+        " AND bucket >= :a AND bucket < :b) ORDER BY bucket"
+    ), {"m": s.meter_id, "q": rule.quantity, "a": start, "b": now}).all()
+    if not any(r[0] >= start for r in rows):
+        return Measurement(Observation(None, False, False), cond, "counter_reset", "", window,
+                           details=((("说明", "note"), ("窗口内无数据", "no data in the window")),))
+    model = load_site_model(conn, s.site_id)
+    meter = next((x for x in model.meters if x.id == s.meter_id), None)
+    wrap = meter.params.counter_wrap if meter is not None else None
+    tz = ZoneInfo(model.site.timezone)
+    resets: list[str] = []
+    for i, (bucket, first, last) in enumerate(rows):
+        if bucket < start or i + 1 == len(rows):
+            continue  # the newest minute waits for the next one to confirm
+        ref = max(first, rows[i - 1][2]) if i > 0 else first
+        low = ref / 2
+        # A rollover of a counter with a known wrap is counting, not a reset (energy rule 3).
+        rollover = wrap is not None and ref > wrap / 2 and last < wrap / 2
+        if ref > 0 and last <= low and rows[i + 1][1] <= low and not rollover:
+            resets.append(f"{bucket.astimezone(tz):%Y-%m-%d %H:%M}: {ref:,.2f} → {last:,.2f}")
+    return Measurement(cond.observe(float(len(resets))), cond, "counter_reset", "", window,
+                       details=((("清零", "resets"), "; ".join(resets) or "—"),))
+
+
+def _frozen(conn: sa.Connection, rule: FrozenRule, s: Subject, now: datetime) -> Measurement:
+    """How long the value has been exactly the same, from the 1-minute rollups' min and max: the
+    newest minute that held any other value ends the frozen stretch."""
+    assert s.meter_id is not None
+    cond = Condition(">", rule.window_s / 60.0)
+    m = _minutes(rule.window_s)
+    window = (f"{rule.quantity} 超过 {m} 分钟不变", f"{rule.quantity} unchanged for over {m} min")
+    # One minute more than the window: a value unchanged since before it is then seen as such.
+    # Looking further back would only refine a figure already past the limit.
+    start = now - timedelta(seconds=rule.window_s) - MINUTE
+    rows = conn.execute(sa.text(
+        f"SELECT bucket, min, max, last FROM {_ROLLUP_1M} WHERE meter_id = :m AND quantity = :q"
+        " AND bucket >= :a AND bucket < :b ORDER BY bucket DESC"
+    ), {"m": s.meter_id, "q": rule.quantity, "a": start, "b": now}).all()
+
+    def hold(note: tuple[str, str]) -> Measurement:
+        return Measurement(Observation(None, False, False), cond, "frozen", "min", window,
+                           details=((("说明", "note"), note),))
+
+    if not rows:
+        return hold(("窗口内无数据", "no data in the window"))
+    newest, _, _, value = rows[0]
+    if newest + MINUTE < now - timedelta(seconds=rule.fresh_s):
+        # A meter that stopped reporting is not frozen: that is the offline rule's alert.
+        return hold(("仪表已停止上报", "the meter stopped reporting"))
+    since = rows[-1][0]  # unchanged as far back as the data in the window goes
+    changed = False
+    for bucket, lo, hi, _ in rows:
+        if lo != value or hi != value:
+            since, changed = bucket + MINUTE, True
+            break
+    unchanged = max(0.0, (now - since).total_seconds() / 60.0)
+    # Unchanged back to the start of the look-back: it may have been frozen for longer.
+    at_most = "" if changed or since >= start + MINUTE else "≤ "
+    details: tuple[tuple[tuple[str, str], Text], ...] = (
+        (("冻结值", "value"), f"{value:g}"), (("不变起始", "unchanged since"), at_most + since.isoformat()))
+    if value == 0:
+        # An idle load reads exactly 0 for hours; a frozen meter almost never sticks on an exact 0
+        # (the gateway's stale check makes the same call).
+        return Measurement(Observation(0.0, False, True), cond, "frozen", "min", window, details=(
+            *details, (("说明", "note"), IDLE)))
+    return Measurement(cond.observe(unchanged), cond, "frozen", "min", window, details=details)
+
+
+def _dead_letters(conn: sa.Connection, rule: DeadLetterRule, s: Subject, now: datetime,
+                  last: tuple[float | None, datetime | None]) -> Measurement:
+    """The gateway's dead-letter count against the count this rule saw at its previous evaluation
+    (alert_states.last_value): the heartbeat row holds only the latest count, no history."""
+    g = _heartbeat(conn, s)
+    count = g.status.get("dead_letters") if g is not None else None
+    prev, prev_at = last
+    since = "—" if prev_at is None else prev_at.isoformat()
+    window = (f"自上次评估 ({since}) 以来", f"since the previous evaluation ({since})")
+    if count is None:
+        note = (("网关无心跳", "no heartbeat from the gateway") if g is None
+                else ("网关未报告死信数", "the gateway reports no dead-letter count"))
+        return Measurement(Observation(None, False, False), Condition(">", prev if prev is not None else 0.0),
+                           "dead_letters", "", window, details=((("说明", "note"), note),))
+    count = float(count)
+    if prev is None:
+        # The first look only records the count: letters dead before the rule existed are old news.
+        return Measurement(Observation(count, False, False), Condition(">", count), "dead_letters", "",
+                           window, details=((("说明", "note"), FIRST_LOOK),))
+    cond = Condition(">", prev)
+    # A count below the last one (the gateway's store was cleared) is simply the new reference.
+    return Measurement(cond.observe(count), cond, "dead_letters", "", window, details=(
+        (("新增死信", "new dead letters"), f"{max(0.0, count - prev):g}"),
+        (("网关", "gateway"), g.id if g is not None else "—"),
+    ))
+
+
+def measure(conn: sa.Connection, rule: AnyRule, s: Subject, now: datetime,
+            last: tuple[float | None, datetime | None] = (None, None)) -> Measurement:
+    """The subject's measurement at ``now``; ``last`` is the subject's stored (last_value,
+    last_evaluated_at), which only the dead-letter check needs."""
     if isinstance(rule, ThresholdRule):
         return _power(conn, rule, s, now) if rule.metric == "power_kw" else _intensity(conn, rule, s, now)
     if isinstance(rule, OfflineRule):
         return _offline(conn, rule, s, now)
     if isinstance(rule, CompressorRule):
         return _compressor(conn, rule, s, now)
+    if isinstance(rule, DeviationRule):
+        return _deviation(conn, rule, s, now)
+    if isinstance(rule, GatewayOfflineRule):
+        return _gateway_offline(conn, rule, s, now)
+    if isinstance(rule, CounterResetRule):
+        return _counter_reset(conn, rule, s, now)
+    if isinstance(rule, FrozenRule):
+        return _frozen(conn, rule, s, now)
+    if isinstance(rule, DeadLetterRule):
+        return _dead_letters(conn, rule, s, now, last)
     return _budget(conn, rule, s, now)
 
 
@@ -193,7 +440,7 @@ class Outcome:
     messages: list[Message]
 
 
-_STATE = ("SELECT state, since, last_value, notified, last_notified_at, acked_by, acked_at"
+_STATE = ("SELECT state, since, last_value, notified, last_notified_at, acked_by, acked_at, last_evaluated_at"
           " FROM alert_states WHERE rule_id = :r AND subject = :s FOR UPDATE")
 
 
@@ -218,12 +465,14 @@ def evaluate_rule(conn: sa.Connection, rule_id: int, rule: AnyRule, settings: Se
     tz = queries.get_site(conn, rule.scope.site_id).timezone
     outcomes = []
     for s in subjects(conn, rule):
-        m = measure(conn, rule, s, now)
+        # Lock the state before measuring: a measurement that compares with the previous one
+        # (dead letters) must not race a second evaluator.
         conn.execute(sa.text("INSERT INTO alert_states (rule_id, subject, state, since)"
                              " VALUES (:r, :s, 'ok', :t) ON CONFLICT DO NOTHING"),
                      {"r": rule_id, "s": s.key, "t": now})
         row = conn.execute(sa.text(_STATE), {"r": rule_id, "s": s.key}).one()
-        prev = AlertState(*row)
+        prev = AlertState(*row[:7])
+        m = measure(conn, rule, s, now, (prev.last_value, row[7]))
         mute = muted(conn, rule_id, s, now)
         st = step(prev, m.observation, now, timing, mute)
         n = st.state

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import itertools
+import math
 import smtplib
 import ssl
 import struct
@@ -42,7 +43,9 @@ class Notification:
     time: datetime
     timezone: str
     dashboard_url: str
-    details: tuple[tuple[tuple[str, str], str], ...] = ()  # ((zh label, en label), value text)
+    # ((zh label, en label), value): a value is the same text in both languages (a number, a
+    # time) or a (zh, en) pair when it is words.
+    details: tuple[tuple[tuple[str, str], str | tuple[str, str]], ...] = ()
     series: Sequence[float] = ()
 
 
@@ -53,6 +56,11 @@ LABELS = {
     "compressor_specific_power": ("空压机比功率", "compressor specific power"),
     "energy_kwh": ("用电量", "electricity use"),
     "co2_t": ("碳排放", "CO2 emissions"),
+    "deviation_kwh": ("用电量（对比同期基线）", "electricity use against its baseline"),
+    "gateway_offline": ("网关无心跳时长", "time without a gateway heartbeat"),
+    "counter_reset": ("计数器清零次数", "counter resets"),
+    "frozen": ("数值冻结时长", "time the value has not changed"),
+    "dead_letters": ("死信报文累计数", "dead-lettered payloads (total)"),
 }
 NOTICES = {
     "firing": ("告警触发", "FIRING"),
@@ -74,7 +82,8 @@ def _t(pair: tuple[str, str], language: str) -> str:
 
 
 def _number(v: float | None, unit: str, language: str) -> str:
-    if v is None:
+    # An infinite threshold means there is nothing to compare with (no baseline, no grade limit).
+    if v is None or not math.isfinite(v):
         return _t(WORDS["no_data"], language)
     text = f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 100 else f"{v:,.1f}"
     return f"{text} {unit}".strip()
@@ -99,7 +108,7 @@ def render(n: Notification, language: str) -> Rendered:
         (WORDS["threshold"], f"{n.op} {_number(n.threshold, n.unit, language)}"),
         (WORDS["window"], _t(n.window, language)), (WORDS["time"], local),
     ]
-    lines = [(_t(k, language), v) for k, v in [*rows, *n.details]]
+    lines = [(_t(k, language), v if isinstance(v, str) else _t(v, language)) for k, v in [*rows, *n.details]]
     subject = f"[Lingtan {notice}] {n.rule_name} — {n.subject}: {_number(n.value, n.unit, language)}"
     link = _t(WORDS["dashboard"], language)
     text = "\n".join([subject, "", *(f"{k}: {v}" for k, v in lines), "", f"{link}: {n.dashboard_url}", ""])

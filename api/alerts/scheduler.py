@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +35,12 @@ log = logging.getLogger("api.alerts.scheduler")
 LOCK_KEY = 0x4C54414C45525453
 
 
+def session_name() -> str:
+    """The scheduler's database session name: which host and process it is (at connect time, so
+    a forked worker names itself)."""
+    return f"lingtan-alerts {socket.gethostname()[:30]}:{os.getpid()}"
+
+
 class Leader:
     """Holds (or tries to take) the alert-evaluator advisory lock on its own connection."""
 
@@ -47,7 +55,8 @@ class Leader:
         try:
             if self.conn is None or self.conn.closed:
                 self.is_leader = False
-                self.conn = psycopg.connect(self.url, autocommit=True, application_name="lingtan-alerts")
+                # named after this process, so pg_stat_activity and pg_locks tell which one leads
+                self.conn = psycopg.connect(self.url, autocommit=True, application_name=session_name())
             if self.is_leader:
                 self.conn.execute("SELECT 1")  # the lock lives as long as this session does
             else:

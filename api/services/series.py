@@ -7,7 +7,6 @@ and coverage 0, never as zero energy.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -18,16 +17,18 @@ from pydantic import Field
 
 from api.factors import factor
 from api.services.amounts import consumption
-from api.services.energy import counter_series
+from api.services.energy import Flat
 from api.services.green import local_start
+from api.services.series_cache import cached_series
 from api.services.site_model import SiteEnergyModel, load_site_model
+from lingtan.gcpause import paused_gc
 from lingtan.rollups import ORIGIN, floor_time
 
 Resolution = Literal["15m", "1h", "1d", "1mo"]
 WIDTH = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 
 
-@dataclass
+@dataclass(slots=True)
 class KpiPoint:
     time: datetime
     grid_import_kwh: float | None
@@ -86,6 +87,12 @@ def _aligned(tz: ZoneInfo, start: datetime) -> bool:
 
 def kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
                resolution: Resolution = "1h", now: datetime | None = None) -> KpiSeries:
+    with paused_gc():  # many short-lived objects, no cycles: see lingtan/gcpause.py
+        return _kpi_series(conn, site_id, start, end, resolution, now)
+
+
+def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
+                resolution: Resolution, now: datetime | None) -> KpiSeries:
     now = now or datetime.now(UTC)
     model = load_site_model(conn, site_id)
     tz = ZoneInfo(model.site.timezone)
@@ -93,42 +100,51 @@ def kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime
     # Local days and months are sums of rollup days (UTC+8 zones) or hours (anywhere else).
     source = resolution if resolution in ("15m", "1h") else ("1d" if _aligned(tz, start) else "1h")
     q_start = buckets[0] if buckets else start
-    starts = set(buckets)
-
-    def series(role_meters: list[str], quantity: str) -> dict[datetime, tuple[float, float, float]]:
-        """bucket -> (energy placed in it, covered seconds, energy counted across a gap ending in it)"""
-        out: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-        for t, delta, covered, gap in counter_series(conn, role_meters, quantity, q_start, end, source):
-            # rollup buckets are the series' own buckets at 15m and 1h: a set lookup, no search
-            key = t if t in starts else _bucket_of(t, buckets)
-            if key is not None:
-                out[key][0] += delta
-                out[key][1] += covered
-                out[key][2] += gap
-        return {k: (v[0], v[1], v[2]) for k, v in out.items()}
 
     ids = lambda role: [m.id for m in model.meters_with_role(role)]  # noqa: E731
     grid, pv = ids("grid_import"), ids("pv_generation")
-    imp = series(grid, "active_energy_import")
-    exp = series(grid + ids("grid_export"), "active_energy_export")
-    gen = series(pv, "active_energy_export")
     gas_meters = [m.id for m in model.meters_with_role("boiler_fuel")
                   if (m.params.fuel or model.params.boiler_fuel) == "natural_gas"]
-    gas = series(gas_meters, "gas_volume")
-    prod = series(ids("production"), "production_count")
+    specs = [(grid, "active_energy_import"), (grid + ids("grid_export"), "active_energy_export"),
+             (pv, "active_energy_export"), (gas_meters, "gas_volume"),
+             (ids("production"), "production_count")]
+    # per bucket: for each series in turn, the energy placed in it, covered seconds and energy
+    # counted across a gap ending in it — None where the series has no rollup row (a gap, not zero)
+    sums: list[Flat | None] = [None] * len(buckets)
+    position = {b: i for i, b in enumerate(buckets)}  # 15m and 1h: rollup buckets are the series'
+    for t, values in cached_series(conn, site_id, specs, q_start, end, source, now):
+        i = position.get(t)
+        if i is None:  # local days and months gather several rollup buckets
+            i = bisect_right(buckets, t) - 1
+            if i < 0:
+                continue
+        acc = sums[i]
+        if acc is None:
+            sums[i] = values
+        else:
+            sums[i] = [y if x is None else x if y is None else x + y
+                       for x, y in zip(acc, values, strict=True)]
     purchases = _purchase_rates(conn, model, now)
-    factors: dict[int, YearFactors] = {}
+    meters = len(grid) + len(pv)
+    full = WIDTH[resolution].total_seconds() if resolution in WIDTH and resolution != "1d" else None
+    last = len(buckets) - 1
     points = []
+    factors: YearFactors | None = None
+    next_year: datetime | None = None
     for i, b in enumerate(buckets):
-        b_end = buckets[i + 1] if i + 1 < len(buckets) else _next(b, resolution, tz)
-        seconds = (min(b_end, end) - max(b, start)).total_seconds()
-        meters = len(grid) + len(pv)
-        covered = sum(d.get(b, (0.0, 0.0))[1] for d in (imp, gen))
+        if factors is None or next_year is None or b >= next_year:  # factors change with the local year
+            year = b.astimezone(tz).year
+            factors = _year_factors(model, year)
+            next_year = datetime(year + 1, 1, 1, tzinfo=tz).astimezone(UTC)
+        if full is not None and 0 < i < last:
+            seconds = full  # an inner bucket of fixed width lies wholly inside the window
+        else:
+            b_end = buckets[i + 1] if i < last else _next(b, resolution, tz)
+            seconds = (min(b_end, end) - max(b, start)).total_seconds()
+        s = sums[i] or _EMPTY
+        covered = (s[1] or 0.0) + (s[7] or 0.0)  # grid import and PV meters' observed time
         coverage = min(covered / (seconds * meters), 1.0) if meters and seconds > 0 else 0.0
-        year = b.astimezone(tz).year
-        if year not in factors:
-            factors[year] = _year_factors(model, year)
-        points.append(_point(factors[year], b, imp, exp, gen, gas, prod, purchases, coverage, bool(pv)))
+        points.append(_point(factors, b, s, purchases, coverage, bool(pv)))
     return KpiSeries(site_id, resolution, model.site.timezone, points)
 
 
@@ -139,11 +155,6 @@ def _next(b: datetime, resolution: str, tz: ZoneInfo) -> datetime:
     if resolution == "1d":
         return _local_midnight(b + timedelta(hours=25), tz)
     return b + WIDTH[resolution]
-
-
-def _bucket_of(t: datetime, buckets: list[datetime]) -> datetime | None:
-    i = bisect_right(buckets, t) - 1
-    return buckets[i] if i >= 0 else None
 
 
 def _purchase_rates(conn: sa.Connection, model: SiteEnergyModel, now: datetime
@@ -177,25 +188,37 @@ def _year_factors(model: SiteEnergyModel, year: int) -> YearFactors:
                        factor(fs, "grid_residual", "national", year, overrides).value)
 
 
-def _point(f: YearFactors, b: datetime, imp: dict, exp: dict, gen: dict, gas: dict, prod: dict,
-           purchases: list[tuple[datetime, datetime, float]], coverage: float, has_pv: bool) -> KpiPoint:
-    gas_m3 = gas[b][0] if b in gas else None
+_EMPTY: Flat = [None] * 15
+
+
+def _point(f: YearFactors, b: datetime, s: Flat, purchases: list[tuple[datetime, datetime, float]],
+           coverage: float, has_pv: bool) -> KpiPoint:
+    """``s``: (delta, covered, gap) of grid import, export, PV, gas and production, in turn."""
+    gas_m3 = s[9]
     scope1 = None if gas_m3 is None else gas_m3 * f.gas_t_per_1e4_m3 / 1e4
-    units = prod[b][0] if b in prod else None
-    i = imp[b][0] if b in imp else None
+    units = s[12]
+    i = s[0]
     s2_loc = None if i is None else i * f.grid_kg_per_kwh / 1000
-    e = exp[b][0] if b in exp else 0.0
-    g = (gen[b][0] if b in gen else None) if has_pv else 0.0  # a site without PV has 0 of it
+    e = s[3] or 0.0
+    g = s[6] if has_pv else 0.0  # a site without PV has 0 of it
     if i is None or g is None:  # a meter without data in the bucket: a gap, not zero
         return KpiPoint(b, i, e if i is not None else None, g, None, None, None, gas_m3, scope1, s2_loc,
                         None, None, units, coverage)
+    # written out rather than with max/min/sum: this runs once per point, 8,760 times a year
     cons = i - e + g
-    self_used = max(g - e, 0.0)
-    bought = sum(rate for a, z, rate in purchases if a <= b < z) * max(cons, 0.0)
-    bought = min(bought, max(cons - self_used, 0.0))
-    none = (0.0, 0.0, 0.0)
-    unplaced = imp[b][2] - exp.get(b, none)[2] + (gen.get(b, none)[2] if has_pv else 0.0)
+    self_used = g - e if g > e else 0.0
+    bought = 0.0
+    if purchases and cons > 0:
+        for a, z, rate in purchases:
+            if a <= b < z:
+                bought += rate
+        bought *= cons
+        room = cons - self_used
+        bought = bought if bought < room else (room if room > 0 else 0.0)
+    green = self_used + bought
+    unplaced = (s[2] or 0.0) - (s[5] or 0.0) + ((s[8] or 0.0) if has_pv else 0.0)
+    market = i - bought
     return KpiPoint(
-        b, i, e, g, cons, self_used + bought, (self_used + bought) / cons if cons > 0 else None,
-        gas_m3, scope1, s2_loc, max(i - bought, 0.0) * f.residual_kg_per_kwh / 1000,
-        s2_loc * 1000 / cons if cons > 0 and s2_loc is not None else None, units, coverage, unplaced)
+        b, i, e, g, cons, green, green / cons if cons > 0 else None,
+        gas_m3, scope1, s2_loc, (market if market > 0 else 0.0) * f.residual_kg_per_kwh / 1000,
+        s2_loc * 1000 / cons if cons > 0 else None, units, coverage, unplaced)

@@ -92,10 +92,15 @@ def _page_callback(app: dash.Dash, read: Reader, default_site: str, prefix: str,
 
 
 def register(app: dash.Dash, read: Reader, default_site: str) -> None:
-    @app.callback(Output("page-content", "children"), Input("url", "pathname"),
-                  State("lang", "data"), State("refresh-ms", "data"))
-    def _route(path: str | None, lang: str | None, refresh_ms: int | None) -> list[Any]:
-        return render(path or "/", _lang(lang), int(refresh_ms or 5000), read, default_site)
+    @app.callback(Output("page-content", "children"), Output("rendered-path", "data"),
+                  Input("url", "pathname"), State("lang", "data"), State("refresh-ms", "data"),
+                  State("rendered-path", "data"))
+    def _route(path: str | None, lang: str | None, refresh_ms: int | None, rendered: str | None
+               ) -> tuple[Any, Any]:
+        path = path or "/"
+        if path == rendered:  # the layout came with this page already
+            return no_update, no_update
+        return render(path, _lang(lang), int(refresh_ms or 5000), read, default_site), path
 
     def air_body(conn: Any, arg: Any, now: datetime, lang: Lang) -> list[Any]:
         view, _, tz = arg

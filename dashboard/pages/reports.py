@@ -12,7 +12,7 @@ from dash import dcc, html
 from api.services import report_formats, reports
 from api.services.report_formats import Num, Table
 from dashboard.formatting import format_number
-from dashboard.i18n import Lang, t
+from dashboard.i18n import Lang, report_term, t
 
 PREFIX = "reports"
 Kind = Literal["ghg-inventory", "energy-balance"]
@@ -37,21 +37,27 @@ def download(conn: sa.Connection, site_id: str, kind: str, period: str, day: dat
     return dcc.send_bytes(body, report_formats.filename(site_id, kind, label, fmt), type=media_type)
 
 
-def _cell(v: Any, lang: Lang) -> str:
+def _cell(v: Any, lang: Lang, fmt: str | None) -> str:
     if isinstance(v, Num):
-        v = v.value
+        v, fmt = v.value, v.fmt
+    if isinstance(v, float | int) and not isinstance(v, bool) and fmt and fmt.endswith("%"):
+        return format_number(v * 100, 1, lang) + " %"  # a ratio column, as the XLSX shows it
     if isinstance(v, float):
         return format_number(v, 3, lang)
-    return "" if v is None else str(v)
+    return "" if v is None else report_term(str(v), lang)
 
 
 def html_tables(tabs: list[Table], lang: Lang) -> list[Any]:
+    """The report's tables as the page shows them: the same rows as the files, with the fixed
+    words in the page's language and numbers formatted for it."""
     out: list[Any] = []
     for tab in tabs:
-        out.append(html.H3(tab.name, className="card-title"))
+        fmts = [c.fmt for c in tab.columns]
+        out.append(html.H3(report_term(tab.name, lang), className="card-title"))
         out.append(html.Table(className="table report", children=[
-            html.Thead(html.Tr([html.Th(c.header) for c in tab.columns])),
-            html.Tbody([html.Tr([html.Td(_cell(v, lang)) for v in row]) for row in tab.rows]),
+            html.Thead(html.Tr([html.Th(report_term(c.header, lang)) for c in tab.columns])),
+            html.Tbody([html.Tr([html.Td(_cell(v, lang, f)) for v, f in zip(row, fmts, strict=False)])
+                        for row in tab.rows]),
         ]))
     return out
 

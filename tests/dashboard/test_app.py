@@ -28,14 +28,14 @@ def get(monkeypatch: pytest.MonkeyPatch) -> Iterator[Get]:
     app = create_asgi_app()
     signed_in = dict([session_cookie()])  # no database to sign in against
 
-    async def fetch(path: str) -> httpx.Response:
+    async def fetch(path: str, headers: dict[str, str] | None = None) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://dashboard",
                                      cookies=signed_in) as client:
-            return await client.get(path)
+            return await client.get(path, headers=headers)
 
     try:
-        yield lambda path: asyncio.run(fetch(path))
+        yield lambda path, headers=None: asyncio.run(fetch(path, headers))  # type: ignore[misc]
     finally:
         get_settings.cache_clear()
 
@@ -78,10 +78,13 @@ def test_layout_has_contract_ids(get: Get, post: Post) -> None:
         assert f'"id": "{frame_id}"' in layout
     # the router fills the frame with the Overview on "/", with the ids scripts rely on
     answer = post("/_dash-update-component", {
-        "output": "page-content.children", "outputs": {"id": "page-content", "property": "children"},
+        "output": "..page-content.children...rendered-path.data..",
+        "outputs": [{"id": "page-content", "property": "children"},
+                    {"id": "rendered-path", "property": "data"}],
         "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
         "state": [{"id": "lang", "property": "data", "value": "en"},
-                  {"id": "refresh-ms", "property": "data", "value": 5000}],
+                  {"id": "refresh-ms", "property": "data", "value": 5000},
+                  {"id": "rendered-path", "property": "data", "value": None}],
         "changedPropIds": ["url.pathname"],
     })
     assert answer.status_code == 200, answer.text
@@ -94,3 +97,14 @@ def test_layout_has_contract_ids(get: Get, post: Post) -> None:
 def test_every_page_path_serves_the_app(get: Get, path: str) -> None:
     page = get(path)
     assert page.status_code == 200 and "_dash-config" in page.text
+
+
+def test_the_layout_comes_with_the_page_the_browser_is_on(get: Get) -> None:
+    """The page asked for is in the layout itself (no router round trip before its first refresh);
+    without a Referer the router renders it."""
+    on_air = json.dumps(get("/_dash-layout", {"Referer": "http://dashboard/air"}).json())  # type: ignore[call-arg]
+    assert '"id": "air-body"' in on_air and '"id": "tile-grid-kw"' not in on_air
+    on_overview = json.dumps(get("/_dash-layout", {"Referer": "http://dashboard/"}).json())  # type: ignore[call-arg]
+    assert '"id": "tile-grid-kw"' in on_overview
+    plain = json.dumps(get("/_dash-layout").json())
+    assert '"id": "tile-grid-kw"' not in plain and '"id": "page-content"' in plain

@@ -121,3 +121,17 @@ def test_english_page_has_no_chinese_label(path: str) -> None:
     assert any(s == t("nav.overview", "en") for s in texts)
     for s in texts:
         assert not CJK.search(s) or s in ("零碳", t("lang.switch", "en"), t("lang.switch.title", "en")), s
+
+
+def test_report_words_have_chinese_and_the_page_uses_them() -> None:
+    from api.services.report_formats import Column, Num, Table
+    from dashboard.i18n import REPORT_TERMS
+    from dashboard.pages.reports import html_tables
+
+    for en, zh in REPORT_TERMS.items():
+        assert CJK.search(zh) or zh in ("tce",), (en, zh)
+    table = Table("Summary", [Column("item"), Column("value"), Column("coverage", "0.0%")],
+                  [["Scope 1", Num(12.5, "#,##0.000"), 0.875]])
+    zh_texts = _texts(html_tables([table], "zh"))
+    assert {"摘要", "项目", "数值", "数据覆盖率", "范围一", "12.500", "87.5 %"} <= set(zh_texts)
+    assert {"Summary", "item", "Scope 1"} <= set(_texts(html_tables([table], "en")))
