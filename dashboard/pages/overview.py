@@ -90,7 +90,8 @@ def gauge_figure(lang: Lang) -> go.Figure:
                "bgcolor": "rgba(0,0,0,0)", "borderwidth": 0,
                "steps": [{"range": [0, 100], "color": "rgba(230,237,243,0.06)"}]},
     ))
-    fig.update_layout(**base_layout(), height=240)
+    layout = base_layout() | {"margin": {"l": 24, "r": 24, "t": 64, "b": 16}}
+    fig.update_layout(**layout, height=300)
     return fig
 
 
