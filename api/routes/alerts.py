@@ -44,6 +44,24 @@ _EXAMPLES = {
     "budget": {"summary": "daily electricity budget, projected", "value": {
         "kind": "budget", "name": "Daily kWh", "scope": {"site_id": "demo-plant"}, "metric": "energy_kwh",
         "period": "day", "budget": 12000, "warn_at": 0.9, "recipients": [{"email": "energy@example.com"}]}},
+    "deviation": {"summary": "last hour 20 % over the same hour of the last 4 weeks", "value": {
+        "kind": "deviation", "name": "Unusual consumption", "scope": {"site_id": "demo-plant"},
+        "window": "rolling", "window_s": 3600, "margin": 0.2, "weeks": 4,
+        "recipients": [{"email": "energy@example.com", "language": "zh"}]}},
+    "gateway_offline": {"summary": "a gateway silent for 5 min", "value": {
+        "kind": "gateway_offline", "name": "Gateway online", "scope": {"site_id": "demo-plant"},
+        "after_s": 300, "severity": "critical", "recipients": [{"email": "field@example.com"}]}},
+    "counter_reset": {"summary": "an energy counter reset", "value": {
+        "kind": "data_quality", "check": "counter_reset", "name": "Counter reset",
+        "scope": {"site_id": "demo-plant", "role": "grid_import"}, "quantity": "active_energy_import",
+        "window_s": 3600, "recipients": [{"email": "field@example.com"}]}},
+    "frozen": {"summary": "a power reading frozen for 30 min", "value": {
+        "kind": "data_quality", "check": "frozen", "name": "Frozen value",
+        "scope": {"site_id": "demo-plant", "role": "compressor"}, "quantity": "active_power",
+        "window_s": 1800, "recipients": [{"email": "field@example.com"}]}},
+    "dead_letters": {"summary": "payloads a gateway could not decode", "value": {
+        "kind": "data_quality", "check": "dead_letters", "name": "Dead letters",
+        "scope": {"site_id": "demo-plant"}, "recipients": [{"email": "field@example.com"}]}},
 }
 RuleBody = Annotated[Rule, Body(openapi_examples=_EXAMPLES)]  # type: ignore[valid-type]
 
