@@ -103,7 +103,8 @@ def timeline_figure(data: AirData, lang: Lang) -> go.Figure:
                                          marker={"color": STATE_COLOURS[code], "symbol": "line-ns-open",
                                                  "size": 22, "line": {"width": 3}},
                                          hovertemplate="%{x}<extra>" + t(key, lang) + "</extra>"))
-    fig.update_layout(**base_layout(), height=90 + 60 * max(1, len(data.compressors)),
+    layout = base_layout() | {"margin": {"l": 200, "r": 24, "t": 24, "b": 40}}  # room for meter names
+    fig.update_layout(**layout, height=90 + 60 * max(1, len(data.compressors)),
                       xaxis={"type": "date", "tickformat": "%H:%M", "gridcolor": "rgba(230,237,243,0.08)"},
                       yaxis={"type": "category"}, legend={"orientation": "h", "y": 1.15})
     return fig
