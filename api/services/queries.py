@@ -54,6 +54,14 @@ def list_meters(conn: sa.Connection, site_id: str) -> list[Meter]:
     return [Meter(*row) for row in rows]
 
 
+def get_meter(conn: sa.Connection, meter_id: str) -> Meter:
+    row = conn.execute(sa.text("SELECT id, site_id, name, role, protocol FROM meters WHERE id = :m"),
+                       {"m": meter_id}).first()
+    if row is None:
+        raise NotFound(f"meter {meter_id!r} not found")
+    return Meter(*row)
+
+
 def meters_by_role(conn: sa.Connection, site_id: str, role: str) -> list[str]:
     rows = conn.execute(
         sa.text("SELECT id FROM meters WHERE site_id = :s AND role = :r ORDER BY id"),

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import dash
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from api.services.queries import list_sites
+from api.services.queries import get_meter, list_sites
 from api.site_file import MeterPatch
 from dashboard import access
 from dashboard.controls import CONTROL_INPUTS, control_bar, controls_view, window
@@ -159,7 +159,18 @@ def register(app: dash.Dash, read: Reader, default_site: str) -> None:
         from api.services.site_model import update_meter
 
         meter_id, role = changed["meter"], ctx.triggered[0]["value"]
-        read(lambda conn: (update_meter(conn, meter_id, MeterPatch(role=role)), conn.commit()))
+
+        def work(conn: Any) -> bool:
+            # The dropdowns fire when the table is (re)drawn, with the role they show: only a
+            # different role is a change, so a page refresh never writes.
+            if get_meter(conn, meter_id).role == role:
+                return False
+            update_meter(conn, meter_id, MeterPatch(role=role))
+            conn.commit()
+            return True
+
+        if not read(work):
+            return no_update
         log.info("dashboard: meter role changed", extra={"meter": meter_id, "role": role,
                                                           "user": access.current_user()})
         return t("edit.saved", _lang(lang), meter=meter_id, role=role)

@@ -166,6 +166,9 @@ def test_a_viewer_sees_no_edit_controls(stack: Stack) -> None:
             page.locator("#meters-table").wait_for(timeout=60_000)
             assert (page.locator(".role-edit").count() > 0) == can_edit, who[0]
             assert page.locator("#meters-table tbody tr").count() >= 6
+            # drawing the table (and redrawing it on refresh) changes nothing and says nothing
+            page.wait_for_timeout(2_000)
+            assert page.locator("#meters-notice").inner_text().strip() == "", who[0]
             page.close()
 
 
