@@ -8,18 +8,17 @@ from typing import Any
 import dash
 from dash import Input, Output, State, ctx
 
+from dashboard.data import make_reader
 from dashboard.i18n import DEFAULT, pick
-from dashboard.refresh import OUTPUTS, Loader, NotConfigured, ordered, refresh
+from dashboard.refresh import OUTPUTS, Loader, ordered, refresh
 from dashboard.snapshot import Snapshot, load_snapshot
-from lingtan.db import get_engine
 
 
 def make_loader(database_url: str | None, site_id: str) -> Loader:
+    read = make_reader(database_url)
+
     def load(now: datetime, start: datetime, end: datetime) -> Snapshot:
-        if not database_url:
-            raise NotConfigured("LINGTAN_DATABASE_URL is not set: the dashboard has no database to read.")
-        with get_engine(database_url).connect() as conn:
-            return load_snapshot(conn, site_id, now, start, end)
+        return read(lambda conn: load_snapshot(conn, site_id, now, start, end))
 
     return load
 

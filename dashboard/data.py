@@ -3,6 +3,7 @@ header status every page shows (site name, newest power reading, live or stale).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,13 +11,14 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from api.services.kpi import FRESH, site_overview
-from api.services.queries import NotFound
+from api.services.kpi import FRESH, power_now
+from api.services.queries import NotFound, get_site
 from dashboard.formatting import date_time, local_time
 from dashboard.frame import pid
 from dashboard.i18n import Lang, t
 from lingtan.db import get_engine
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Reader = Callable[[Callable[[sa.Connection], T]], T]
 
@@ -44,13 +46,10 @@ class Status:
 
 
 def status(conn: sa.Connection, site_id: str, now: datetime) -> Status:
-    ov = site_overview(conn, site_id, now)
-    from api.services.queries import get_site
-
     site = get_site(conn, site_id)
-    as_of = ov.power.as_of
-    return Status(site.name, site.timezone, as_of,
-                  as_of is not None and not ov.offline and now - as_of <= FRESH)
+    power, offline = power_now(conn, site_id, now)
+    as_of = power.as_of
+    return Status(site.name, site.timezone, as_of, as_of is not None and not offline and now - as_of <= FRESH)
 
 
 def header_outputs(prefix: str, st: Status, lang: Lang) -> dict[tuple[str, str], Any]:
@@ -65,15 +64,45 @@ def header_outputs(prefix: str, st: Status, lang: Lang) -> dict[tuple[str, str],
     }
 
 
-def failure_outputs(prefix: str, exc: Exception, now: datetime, lang: Lang) -> dict[tuple[str, str], Any]:
-    """The banner says what failed; everything else on the page keeps its last values."""
+class _Outage:
+    """Logs when the database goes away and when it is back, not once per tick per screen."""
+
+    down = False
+
+    @classmethod
+    def failed(cls, exc: Exception) -> None:
+        if not cls.down:
+            cls.down = True
+            log.warning("dashboard: database unreachable (%s: %s)", exc.__class__.__name__, exc)
+
+    @classmethod
+    def ok(cls) -> None:
+        if cls.down:
+            cls.down = False
+            log.info("dashboard: database reachable again")
+
+
+def read_succeeded() -> None:
+    _Outage.ok()
+
+
+def failure_outputs(prefix: str, exc: Exception, now: datetime, lang: Lang, timezone: str | None = None
+                    ) -> dict[tuple[str, str], Any]:
+    """The banner says what failed; everything else on the page keeps its last values.
+
+    ``timezone``: the site's, once a refresh has succeeded on the page (the banner's time is then
+    the site's clock); UTC before that."""
     if isinstance(exc, NotConfigured):
         message = t("error.not_configured", lang)
     elif isinstance(exc, NotFound):
         message = t("error.site_not_found", lang, site=exc)
     elif isinstance(exc, sa.exc.SQLAlchemyError | OSError):
-        message = t("error.db_unreachable", lang, time=local_time(now, "UTC", "%H:%M:%S UTC"))
+        _Outage.failed(exc)
+        checked = (local_time(now, timezone, "%H:%M:%S") if timezone
+                   else local_time(now, "UTC", "%H:%M:%S UTC"))
+        message = t("error.db_unreachable", lang, time=checked)
     else:
+        log.exception("dashboard refresh failed", exc_info=exc)
         message = t("error.refresh_failed", lang)
     return {
         (pid(prefix, "status-badge"), "children"): t("status.stale", lang),
@@ -83,9 +112,9 @@ def failure_outputs(prefix: str, exc: Exception, now: datetime, lang: Lang) -> d
     }
 
 
-HEADER_KEYS = ("site-name:children", "as-of:children", "status-badge:children", "status-badge:className",
-               "db-banner:children", "db-banner:className")
+HEADER_KEYS = (("site-name", "children"), ("as-of", "children"), ("status-badge", "children"),
+               ("status-badge", "className"), ("db-banner", "children"), ("db-banner", "className"))
 
 
 def header_output_keys(prefix: str) -> list[tuple[str, str]]:
-    return [(pid(prefix, k.split(":")[0]), k.split(":")[1]) for k in HEADER_KEYS]
+    return [(pid(prefix, name), prop) for name, prop in HEADER_KEYS]

@@ -3,26 +3,21 @@ so it is tested without a browser; the Dash callback in callbacks.py only wires 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from dash import no_update
 
 from api.services.kpi import FRESH
-from api.services.queries import NotFound
 from dashboard.chart import chart_patch, fetch_start, window
 from dashboard.controls import Basis
-from dashboard.data import NotConfigured
-from dashboard.formatting import date_time, format_number, local_time
+from dashboard.data import failure_outputs, read_succeeded
+from dashboard.formatting import date_time, format_number
 from dashboard.i18n import Lang, t
 from dashboard.pages.overview import figure_patches
 from dashboard.snapshot import Snapshot
 from dashboard.tiles import TILES, note_id, tile_views
-
-log = logging.getLogger(__name__)
 
 # (component id, property) of every output the refresh callback writes, in callback order
 OUTPUTS: tuple[tuple[str, str], ...] = (
@@ -83,34 +78,6 @@ def snapshot_outputs(snap: Snapshot, state: dict[str, Any] | None, lang: Lang = 
     return out
 
 
-def error_outputs(message: str, lang: Lang = "en") -> dict[tuple[str, str], Any]:
-    """Only the banner and the badge change: the tiles and chart keep their last values."""
-    return {
-        ("status-badge", "children"): t("status.stale", lang),
-        ("status-badge", "className"): "badge badge-error",
-        ("db-banner", "children"): message,
-        ("db-banner", "className"): "banner",
-    }
-
-
-class _Outage:
-    """Logs when the database goes away and when it is back, not once per tick per screen."""
-
-    down = False
-
-    @classmethod
-    def failed(cls, exc: Exception) -> None:
-        if not cls.down:
-            cls.down = True
-            log.warning("dashboard: database unreachable (%s: %s)", exc.__class__.__name__, exc)
-
-    @classmethod
-    def ok(cls) -> None:
-        if cls.down:
-            cls.down = False
-            log.info("dashboard: database reachable again")
-
-
 def refresh(load: Loader, state: dict[str, Any] | None, now: datetime, lang: Lang = "en",
             basis: Basis = "location") -> dict[tuple[str, str], Any]:
     """All outputs for one tick; any failure becomes a banner, never a broken page."""
@@ -123,21 +90,11 @@ def refresh(load: Loader, state: dict[str, Any] | None, now: datetime, lang: Lan
             state = None
             snap = load(now, first, end)
         outputs = snapshot_outputs(snap, state, lang, basis)
-        _Outage.ok()
+        read_succeeded()
         return outputs
-    except NotConfigured:
-        return error_outputs(t("error.not_configured", lang), lang)
-    except NotFound as exc:
-        return error_outputs(t("error.site_not_found", lang, site=exc), lang)
-    except (sa.exc.SQLAlchemyError, OSError) as exc:
-        _Outage.failed(exc)
+    except Exception as exc:  # any failure is a banner; the tiles and chart keep their last values
         # the site's zone is known once a refresh has succeeded on this page
-        tz = (state or {}).get("tz")
-        checked = f"{local_time(now, tz, '%H:%M:%S')}" if tz else now.strftime("%H:%M:%S UTC")
-        return error_outputs(t("error.db_unreachable", lang, time=checked), lang)
-    except Exception:
-        log.exception("dashboard refresh failed")
-        return error_outputs(t("error.refresh_failed", lang), lang)
+        return failure_outputs("", exc, now, lang, (state or {}).get("tz"))
 
 
 def ordered(outputs: dict[tuple[str, str], Any]) -> list[Any]:

@@ -315,10 +315,6 @@ def parse_rule(data: Any) -> AnyRule:
         raise RuleError(_path(tuple(first.get("loc", ())), data), str(first.get("msg", ""))) from None
 
 
-def field_path(loc: tuple[Any, ...]) -> str:
-    return _path(loc)
-
-
 def check_rule(conn: sa.Connection, rule: AnyRule) -> None:
     """What the schema cannot know: the site and meter exist and the meter belongs to the site;
     a gateway named or implied belongs to the site."""

@@ -110,15 +110,21 @@ def energy_between(conn: sa.Connection, site_id: str, start: datetime, end: date
     )
 
 
-def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None) -> Overview:
+def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None) -> tuple[PowerNow, list[str]]:
+    """Grid, PV and site power from the newest readings, and the meters without a fresh one."""
     now = now or datetime.now(UTC)
-    site = get_site(conn, site_id)
     offline: list[str] = []
     grid_kw, t_grid = _power_now(conn, meters_by_role(conn, site_id, "grid_import"), now, offline)
     pv_kw, t_pv = _power_now(conn, meters_by_role(conn, site_id, "pv_generation"), now, offline)
     load = grid_kw + pv_kw if grid_kw is not None and pv_kw is not None else None
     times = [t for t in (t_grid, t_pv) if t is not None]
-    power = PowerNow(grid_kw, pv_kw, load, min(times) if times else None)
+    return PowerNow(grid_kw, pv_kw, load, min(times) if times else None), offline
+
+
+def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None) -> Overview:
+    now = now or datetime.now(UTC)
+    site = get_site(conn, site_id)
+    power, offline = power_now(conn, site_id, now)
     today = energy_between(conn, site_id, local_midnight(now, site.timezone), now)
     return Overview(site_id, power, today, offline)
 

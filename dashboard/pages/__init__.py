@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import dash
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from api.services.queries import get_meter, list_sites
+from api.services.queries import get_meter, get_site, list_sites
 from api.site_file import MeterPatch
 from dashboard import access
 from dashboard.controls import CONTROL_INPUTS, control_bar, controls_view, window
-from dashboard.data import Reader, failure_outputs, header_output_keys, header_outputs, status
+from dashboard.data import Reader, failure_outputs, header_output_keys, header_outputs, read_succeeded, status
 from dashboard.frame import banner, header, nav
 from dashboard.i18n import DEFAULT, Lang, pick, t
 from dashboard.pages import air, alerts, heat, meters, overview, reports
@@ -85,8 +85,8 @@ def _page_callback(app: dash.Dash, read: Reader, default_site: str, prefix: str,
                 return out
 
             out = read(work)
+            read_succeeded()
         except Exception as exc:  # any failure is a banner; the page keeps its last values
-            log.warning("dashboard %s refresh failed: %s: %s", prefix, exc.__class__.__name__, exc)
             out = failure_outputs(prefix, exc, now, lang)
         return [out.get(k, no_update) for k in keys]
 
@@ -140,9 +140,10 @@ def register(app: dash.Dash, read: Reader, default_site: str) -> None:
                   day: str | None) -> Any:
         fmt = "xlsx" if ctx.triggered_id == "report-xlsx" else "csv"
         site_id = site or default_site
+        # no date picked: today on the site's own calendar
         return read(lambda conn: reports.download(
             conn, site_id, kind or "ghg-inventory", period or "month",
-            _day(day, datetime.now(UTC), "Asia/Shanghai"), fmt))
+            _day(day, datetime.now(UTC), get_site(conn, site_id).timezone), fmt))
 
     _register_ack(app, read)
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
-from gateway.sinks.postgres import PostgresSink, RollupRefresher
-from lingtan.reading import Reading
 from lingtan.settings import Settings
 from tests.conftest import free_port
 
@@ -81,18 +79,3 @@ def settings(smtp: SmtpServer, db: str) -> Settings:
     return Settings(database_url=db, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none",
                     smtp_user=USER, smtp_password=PASSWORD, smtp_from="lingtan@example.com",
                     dashboard_url="http://dashboard.example/", smtp_timeout_seconds=5)
-
-
-def store(url: str, readings: Sequence[Reading]) -> None:
-    """Write readings through the gateway's PostgreSQL sink and refresh the rollups it marked."""
-    sink = PostgresSink(url)
-    try:
-        for i in range(0, len(readings), 50_000):
-            sink.write(readings[i:i + 50_000])
-    finally:
-        sink.close()
-    refresher = RollupRefresher(url)
-    try:
-        refresher.refresh_all()
-    finally:
-        refresher.close()

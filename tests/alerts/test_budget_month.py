@@ -14,7 +14,7 @@ from api.alerts.rules import parse_rule
 from lingtan.db import get_engine
 from lingtan.reading import Reading
 from lingtan.settings import Settings
-from tests.alerts.conftest import store as store_readings
+from tests.pipeline import store_readings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 JUNE = datetime(2026, 6, 1, tzinfo=SHANGHAI).astimezone(UTC)  # local midnight, 1 June (30 days)

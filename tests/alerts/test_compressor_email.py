@@ -22,7 +22,7 @@ from lingtan.db import get_engine
 from lingtan.reading import Reading
 from simulators.history import sample
 from simulators.site import SiteModel
-from tests.alerts.conftest import store as store_readings
+from tests.pipeline import store_readings
 
 SITE_FILE = Path(__file__).parents[2] / "deploy" / "site-demo-plant.yaml"
 # Tuesday 2026-03-03 10:00 in Shenyang: both shifts' line is running, compressor-1 loaded.

@@ -16,7 +16,7 @@ from api.alerts.rules import parse_rule
 from lingtan.db import get_engine
 from lingtan.reading import Reading
 from lingtan.settings import Settings
-from tests.alerts.conftest import store as store_readings
+from tests.pipeline import store_readings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Monday 29 June 2026, 10:00 in Shanghai; the baseline Mondays are 1, 8, 15 and 22 June.

@@ -13,7 +13,7 @@ from api.alerts.rules import parse_rule
 from api.factors import grid_factor
 from lingtan.db import get_engine
 from lingtan.reading import Reading
-from tests.alerts.conftest import store as store_readings
+from tests.pipeline import store_readings
 
 # Local midnight in Shanghai (UTC+8) on a Monday.
 MIDNIGHT = datetime(2026, 6, 1, tzinfo=UTC) - timedelta(hours=8)

@@ -17,7 +17,7 @@ from api.alerts.rules import parse_rule
 from api.alerts.scheduler import AlertScheduler
 from lingtan.db import get_engine
 from lingtan.reading import Reading
-from tests.alerts.conftest import store as store_readings
+from tests.pipeline import store_readings
 
 T0 = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 

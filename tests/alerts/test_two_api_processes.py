@@ -27,8 +27,8 @@ from api.alerts.scheduler import LOCK_KEY
 from lingtan.db import get_engine
 from lingtan.reading import Reading
 from tests.alerts.conftest import PASSWORD, USER, SmtpServer
-from tests.alerts.conftest import store as store_readings
 from tests.conftest import free_port
+from tests.pipeline import store_readings
 
 REPO = Path(__file__).parents[2]
 RECIPIENTS = {"energy@example.com": "en", "nengyuan@example.com": "zh"}

@@ -28,7 +28,8 @@ from gateway.sinks.postgres import PostgresSink, register_devices
 from lingtan.db import get_engine
 from lingtan.reading import Reading
 from lingtan.settings import get_settings
-from tests.dashboard.seed import SITE_ID, refresh_rollups, seed_demo_plant
+from tests.dashboard.seed import SITE_ID, seed_demo_plant
+from tests.pipeline import refresh_rollups
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]

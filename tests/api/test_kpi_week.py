@@ -19,7 +19,6 @@ import yaml
 from api.services.kpi import window_kpis
 from api.services.series import kpi_series
 from api.services.site_model import import_site_file
-from gateway.sinks.postgres import PostgresSink, RollupRefresher
 from lingtan.db import get_engine, libpq_url
 from lingtan.migrate import upgrade
 from lingtan.reading import Reading
@@ -28,6 +27,7 @@ from simulators.history import sample
 from simulators.models import boiler as boiler_model
 from simulators.site import SiteModel
 from tests.conftest import _replace_database
+from tests.pipeline import store_readings
 
 SITE_FILE = Path(__file__).parents[2] / "deploy" / "site-demo-plant.yaml"
 SEED = 11
@@ -71,17 +71,7 @@ def week(server_url: str) -> Iterator[tuple[str, Truth]]:
                  if t > START and not (d == plant.PV and GAP[0] <= t < GAP[1])]
         at_end_model = SiteModel(SEED, START - timedelta(hours=1))
         at_end_model.advance_to(END)
-        sink = PostgresSink(url)
-        try:
-            for i in range(0, len(rows), 50_000):
-                sink.write(rows[i:i + 50_000])
-        finally:
-            sink.close()
-        refresher = RollupRefresher(url)
-        try:
-            refresher.refresh_all()
-        finally:
-            refresher.close()
+        store_readings(url, rows)
         yield url, Truth(at_start, dict(at_end_model.truth()))  # type: ignore[arg-type]
     finally:
         get_engine(url).dispose()

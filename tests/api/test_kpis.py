@@ -6,9 +6,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
+from gateway.sinks.postgres import register_devices
 from lingtan.db import libpq_url
 from lingtan.reading import Reading
+from tests.pipeline import store_readings
 
 # 10:00–12:00 China time on 2026-11-20 (02:00–04:00 UTC)
 START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -34,8 +35,7 @@ def seed(url: str) -> None:
             Reading(t, "pv", "active_power", 100.0),
             Reading(t, "pv", "active_energy_export", 2_000.0 + 100.0 * hours),
         ]
-    PostgresSink(url).write(rows)
-    RollupRefresher(url).refresh_all()
+    store_readings(url, rows)
 
 
 @pytest.fixture

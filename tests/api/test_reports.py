@@ -16,9 +16,9 @@ import pytest
 from openpyxl import load_workbook
 
 from api.services.periods import calendar
-from gateway.sinks.postgres import PostgresSink, RollupRefresher
 from lingtan.db import get_engine
 from lingtan.reading import Reading
+from tests.pipeline import store_readings
 
 TZ = "Asia/Shanghai"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -81,16 +81,7 @@ def seed(url: str, site_id: str, region: str, meters: list[str], bursts: list[Bu
                     continue
                 totals[name] = start_totals[name] + getattr(b, name) * i / b.minutes
                 rows.append(Reading(t, meter, quantity, totals[name]))
-    sink = PostgresSink(url)
-    try:
-        sink.write(rows)
-    finally:
-        sink.close()
-    refresher = RollupRefresher(url)
-    try:
-        refresher.refresh_all()
-    finally:
-        refresher.close()
+    store_readings(url, rows)
 
 
 def utc(local: str) -> datetime:

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from sqlalchemy.engine import make_url
 
-from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
+from gateway.sinks.postgres import register_devices
 from lingtan.db import libpq_url
 from lingtan.reading import Reading
+from tests.pipeline import store_readings
 
 SITE_ID = "demo-plant"
 SITE_NAME = "Shenyang Demo Plant"
@@ -61,22 +62,8 @@ def seed_demo_plant(url: str, end: datetime | None = None, hours: float = 2.0, s
             Reading(t, PV_METER, "active_power", round(pv_kw, 3)),
             Reading(t, PV_METER, "active_energy_export", round(pv_total, 3)),
         ]
-    sink = PostgresSink(url)
-    try:
-        sink.write(readings)
-    finally:
-        sink.close()
-    refresh_rollups(url)
+    store_readings(url, readings)
     return Seeded(end, gap)
-
-
-def refresh_rollups(url: str) -> None:
-    """Bring the rollups up to date, as the gateway's refresher would within seconds."""
-    refresher = RollupRefresher(url)
-    try:
-        refresher.refresh_all()
-    finally:
-        refresher.close()
 
 
 @contextmanager
