@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dash
@@ -12,6 +12,7 @@ from dashboard.data import make_reader
 from dashboard.i18n import DEFAULT, pick
 from dashboard.refresh import OUTPUTS, Loader, ordered, refresh
 from dashboard.snapshot import Snapshot, load_snapshot
+from lingtan import clock
 
 
 def make_loader(database_url: str | None, site_id: str) -> Loader:
@@ -39,5 +40,5 @@ def register_callbacks(app: dash.Dash, database_url: str | None, default_site: s
                    lang: str | None) -> list[Any]:
         if ctx.triggered_id == "ctl-site":
             state = None  # another site: the chart starts over
-        return ordered(refresh(load(site), state, datetime.now(UTC), pick(lang) or DEFAULT,
+        return ordered(refresh(load(site), state, clock.now(), pick(lang) or DEFAULT,
                                "market" if basis == "market" else "location"))

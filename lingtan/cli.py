@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lingtan import logs
+from lingtan import clock, logs
 from lingtan.settings import get_settings
 
 app = typer.Typer(help="Lingtan: energy metering gateway and carbon dashboard.", no_args_is_help=True)
@@ -25,6 +25,14 @@ users_app = typer.Typer(help="Dashboard users: create, list, disable, set a pass
 app.add_typer(users_app, name="users")
 alerts_app = typer.Typer(help="Alert rules: list them, test one now.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+
+
+@app.callback()
+def _process_clock() -> None:
+    """Every command's "now": the system clock, or LINGTAN_CLOCK_START's."""
+    start = get_settings().clock_start
+    if start is not None:
+        clock.set_clock(clock.starting_at(start))
 
 
 def _setup_logging() -> None:
@@ -466,8 +474,6 @@ def alerts_test(
                                            help="the rule's id (lingtan alerts list)")],
 ) -> None:
     """Evaluate a rule now and print what it would send. Nothing is stored or sent."""
-    from datetime import UTC, datetime
-
     from api.alerts import store
     from api.alerts.rules import RuleError
     from api.services.queries import NotFound
@@ -475,7 +481,7 @@ def alerts_test(
 
     with get_engine(_database_url()).connect() as conn:
         try:
-            outcomes = store.dry_run(conn, rule_id, get_settings(), datetime.now(UTC))
+            outcomes = store.dry_run(conn, rule_id, get_settings(), clock.now())
         except (NotFound, RuleError) as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None

@@ -8,9 +8,10 @@ day a dashboard tile and ``GET /kpis?period=day`` mean; it is never the machine'
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 Clock = Callable[[], datetime]
@@ -45,6 +46,15 @@ def frozen(at: datetime) -> Iterator[None]:
         yield
     finally:
         set_clock(previous)
+
+
+def starting_at(at: datetime) -> Clock:
+    """A clock that reads ``at`` now and then runs at the real rate: a whole process (a dashboard
+    under test, a replay) lives at a chosen hour, e.g. just after a site's midnight."""
+    if at.tzinfo is None:
+        raise ValueError("a clock's start must be timezone-aware")
+    origin = time.monotonic()
+    return lambda: at + timedelta(seconds=time.monotonic() - origin)
 
 
 def site_today(timezone: str, at: datetime | None = None) -> date:

@@ -25,6 +25,7 @@ from typing import IO
 import psycopg
 import yaml
 
+from lingtan import clock
 from lingtan.db import libpq_url
 from lingtan.embedded import EmbeddedBroker, EmbeddedPostgres
 from lingtan.migrate import upgrade
@@ -198,7 +199,7 @@ def backfill_history(settings: Settings, config: dict, state_file: Path,
     trajectory, one sample a minute, queued in the gateway's own buffer (so it reaches the
     database through the one writer path), and the model state for the live simulator to
     continue from — its counters carry on without a jump."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from gateway.buffer import DiskBuffer
     from gateway.config import parse_config
@@ -210,7 +211,7 @@ def backfill_history(settings: Settings, config: dict, state_file: Path,
         return 0
     cfg = parse_config(yaml.safe_dump(config), "demo gateway config")
     wanted = {(d.id, p.quantity) for d in cfg.devices for p in d.points}
-    end = datetime.now(UTC).replace(microsecond=0)
+    end = clock.now().replace(microsecond=0)
     model = SiteModel(settings.sim_seed, end - timedelta(hours=hours))
     buffer = DiskBuffer(cfg.buffer.path, cfg.buffer.max_bytes)
     batch: list[Reading] = []

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "lingtan@localhost"
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    clock_start: AwareDatetime | None = Field(
+        default=None,
+        description="ISO 8601 instant with an offset: the process's clock starts there and runs at"
+                    " the real rate (tests and replays at a chosen hour); unset: the system clock",
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
 

@@ -36,6 +36,7 @@ from api.alerts.state import AlertState, Condition, Observation, Step, Timing, s
 from api.services import amounts, compressors, gateways, kpi, periods, queries
 from api.services.energy import counter_energy
 from api.services.site_model import load_site_model
+from lingtan import clock
 from lingtan.rollups import RESOLUTIONS
 from lingtan.settings import Settings
 
@@ -460,7 +461,7 @@ def evaluate_rule(conn: sa.Connection, rule_id: int, rule: AnyRule, settings: Se
     The state row is locked while it is stepped, so two evaluators running at once (there should
     be one, see scheduler) serialise here and the second sees the first's result.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     timing = Timing(rule.for_s, rule.renotify_s)
     tz = queries.get_site(conn, rule.scope.site_id).timezone
     outcomes = []

@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 import smtplib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from api.alerts.mail import Mailer, Rendered, build_message
+from lingtan import clock
 from lingtan.settings import Settings
 
 log = logging.getLogger("api.alerts.outbox")
@@ -71,7 +72,7 @@ def deliver(engine: sa.Engine, settings: Settings, now: datetime | None = None, 
     result = DeliveryResult()
     if not settings.smtp_host:
         return result
-    at = now or datetime.now(UTC)
+    at = now or clock.now()
     mailer: Mailer | None = None
     try:
         for _ in range(limit):
@@ -103,7 +104,7 @@ def deliver(engine: sa.Engine, settings: Settings, now: datetime | None = None, 
                 conn.execute(sa.text(
                     "UPDATE alert_outbox SET status = 'sent', sent_at = :now, attempts = attempts + 1,"
                     " last_error = NULL WHERE id = :id"
-                ), {"id": rid, "now": datetime.now(UTC)})
+                ), {"id": rid, "now": clock.now()})
                 result.sent += 1
     finally:
         if mailer is not None:

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from api.alerts import outbox
 from api.alerts.evaluate import evaluate_rule
 from api.alerts.rules import RuleError, parse_rule
+from lingtan import clock
 from lingtan.db import get_engine, libpq_url
 from lingtan.settings import Settings
 
@@ -100,7 +101,7 @@ class AlertScheduler:
 
     def tick(self, now: datetime | None = None) -> TickResult:
         """One round: if leader, evaluate due rules (each in its own transaction) and send due mail."""
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         if not self.leader.check():
             # A former leader forgets its timings: whoever leads next starts afresh.
             self.last_run.clear()
@@ -144,7 +145,7 @@ class AlertScheduler:
         # One tick at a time, and a late tick is merged rather than queued behind a slow one.
         scheduler.add_job(self._safe_tick, "interval", seconds=self.settings.alerts_tick_seconds,
                           id="alerts-tick", max_instances=1, coalesce=True,
-                          next_run_time=datetime.now(UTC))
+                          next_run_time=clock.now())
         scheduler.start()
         self._scheduler = scheduler
 

@@ -7,7 +7,7 @@ need engineer. Each write commits on success; a failed request keeps nothing.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from api.auth import Engineer
 from api.deps import get_conn
 from api.pagination import Page, Paging
 from api.problems import Unprocessable, responses
+from lingtan import clock
 from lingtan.settings import get_settings
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -155,7 +156,7 @@ def _result(o: Outcome) -> TestResult:
 def test_rule(rule_id: RuleId, conn: Conn, _: Engineer) -> list[TestResult]:
     """Evaluate the rule now and show, per subject, the value, the state change and the e-mails it
     would send. Nothing is stored and nothing is sent."""
-    return [_result(o) for o in store.dry_run(conn, rule_id, get_settings(), datetime.now(UTC))]
+    return [_result(o) for o in store.dry_run(conn, rule_id, get_settings(), clock.now())]
 
 
 @router.get("/states")
@@ -174,7 +175,7 @@ def acknowledge(rule_id: RuleId, body: AckBody, conn: Conn, key: Engineer) -> st
     """Acknowledge a firing alert: no re-notifications until it resolves."""
     try:
         by = f"key:{key.prefix} {key.name}".strip()
-        row = store.ack(conn, rule_id, body.subject, by, datetime.now(UTC))
+        row = store.ack(conn, rule_id, body.subject, by, clock.now())
     except NotFiring as exc:
         raise HTTPException(409, str(exc)) from None
     conn.commit()
@@ -225,7 +226,7 @@ class SilenceBody(BaseModel):
 @router.get("/silences")
 def list_silences(conn: Conn, active: Annotated[bool, Query(description="only those in force now")] = False
                   ) -> list[store.Silence]:
-    return store.list_silences(conn, datetime.now(UTC) if active else None)
+    return store.list_silences(conn, clock.now() if active else None)
 
 
 @router.post("/silences", status_code=201)

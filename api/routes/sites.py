@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
@@ -11,6 +11,7 @@ from api.pagination import Page, Paging
 from api.problems import Unprocessable
 from api.schemas import Point, Series
 from api.services import kpi, queries
+from lingtan import clock
 from lingtan.quantities import QUANTITIES
 
 router = APIRouter(tags=["sites"])
@@ -30,7 +31,7 @@ End = Annotated[datetime | None, Query(description="window end (exclusive), with
 
 def _window(start: datetime | None, end: datetime | None, default: timedelta
             ) -> tuple[datetime, datetime]:
-    end = end or datetime.now(UTC)
+    end = end or clock.now()
     try:
         start = start or end - default
     except OverflowError:

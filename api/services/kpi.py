@@ -22,6 +22,7 @@ from api.services.green import allocate
 from api.services.periods import split_by_year
 from api.services.queries import get_site, latest, meters_by_role
 from api.services.site_model import load_site_model
+from lingtan import clock
 
 # A power reading older than this is not "now": the tile shows the meter as offline, never 0.
 FRESH = timedelta(minutes=2)
@@ -112,7 +113,7 @@ def energy_between(conn: sa.Connection, site_id: str, start: datetime, end: date
 
 def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None) -> tuple[PowerNow, list[str]]:
     """Grid, PV and site power from the newest readings, and the meters without a fresh one."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     offline: list[str] = []
     grid_kw, t_grid = _power_now(conn, meters_by_role(conn, site_id, "grid_import"), now, offline)
     pv_kw, t_pv = _power_now(conn, meters_by_role(conn, site_id, "pv_generation"), now, offline)
@@ -122,7 +123,7 @@ def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None) ->
 
 
 def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None) -> Overview:
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     site = get_site(conn, site_id)
     power, offline = power_now(conn, site_id, now)
     today = energy_between(conn, site_id, local_midnight(now, site.timezone), now)
@@ -141,7 +142,7 @@ def power_by_role(conn: sa.Connection, site_id: str, roles: tuple[str, ...], now
                   ) -> dict[str, RolePower]:
     """Active power now summed per meter role, for the roles asked; a role whose meters do not
     all have a fresh reading has no total (a partial sum would understate it)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     get_site(conn, site_id)
     out = {}
     for role in roles:
@@ -216,7 +217,7 @@ class WindowKpis:
 def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
                 now: datetime | None = None) -> WindowKpis:
     """Every site KPI for [start, end), each figure with its coverage and each factor with its source."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     model = load_site_model(conn, site_id)
     totals = figures.Totals()
     cons = lambda a, b: amounts.consumption(conn, model, a, b)  # noqa: E731

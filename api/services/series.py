@@ -21,6 +21,7 @@ from api.services.energy import Flat
 from api.services.green import local_start
 from api.services.series_cache import cached_series
 from api.services.site_model import SiteEnergyModel, load_site_model
+from lingtan import clock
 from lingtan.gcpause import paused_gc
 from lingtan.rollups import ORIGIN, floor_time
 
@@ -93,7 +94,7 @@ def kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime
 
 def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
                 resolution: Resolution, now: datetime | None) -> KpiSeries:
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     model = load_site_model(conn, site_id)
     tz = ZoneInfo(model.site.timezone)
     buckets = _buckets(start, end, resolution, tz)

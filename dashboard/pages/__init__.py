@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from dashboard.data import Reader, failure_outputs, header_output_keys, header_o
 from dashboard.frame import banner, header, nav
 from dashboard.i18n import DEFAULT, Lang, pick, t
 from dashboard.pages import air, alerts, heat, meters, overview, reports
+from lingtan import clock
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,15 @@ def _sites(read: Reader, default_site: str) -> list[tuple[str, str]]:
     return found or [(default_site, default_site)]
 
 
+def _site_day(read: Reader, site_id: str) -> date:
+    """Today on the site's own calendar (the day its reports mean), UTC's while the database is down."""
+    try:
+        zone = read(lambda conn: get_site(conn, site_id).timezone)
+    except Exception:  # the page renders without a database; the banner says why
+        zone = "UTC"
+    return clock.site_today(zone)
+
+
 def render(path: str, lang: Lang, refresh_ms: int, read: Reader, default_site: str) -> list[Any]:
     page, ranged = PAGES.get(path, (None, False))
     if page is None:
@@ -55,7 +65,7 @@ def render(path: str, lang: Lang, refresh_ms: int, read: Reader, default_site: s
              control_bar(lang, _sites(read, default_site), default_site, ranged), banner(prefix)]
     if page is overview:
         return [*frame, html.Main(overview.body(lang, refresh_ms), className="main")]
-    extra = reports.controls(lang, date.today()) if page is reports else None
+    extra = reports.controls(lang, _site_day(read, default_site)) if page is reports else None
     return [*frame, *([extra] if extra else []),
             html.Main(html.Div(id=f"{prefix}-body", className="page-body"), className="main"),
             html.Div(id=f"{prefix}-notice", className="notice", role="status"),
@@ -76,7 +86,7 @@ def _page_callback(app: dash.Dash, read: Reader, default_site: str, prefix: str,
         lang = _lang(values[-1])
         view = controls_view(list(values[:len(CONTROL_INPUTS)]), default_site)
         extra = values[len(CONTROL_INPUTS):-1]
-        now = datetime.now(UTC)
+        now = clock.now()
         try:
             def work(conn: Any) -> dict[tuple[str, str], Any]:
                 st = status(conn, view.site_id, now)
@@ -143,7 +153,7 @@ def register(app: dash.Dash, read: Reader, default_site: str) -> None:
         # no date picked: today on the site's own calendar
         return read(lambda conn: reports.download(
             conn, site_id, kind or "ghg-inventory", period or "month",
-            _day(day, datetime.now(UTC), get_site(conn, site_id).timezone), fmt))
+            _day(day, clock.now(), get_site(conn, site_id).timezone), fmt))
 
     _register_ack(app, read)
 
@@ -192,7 +202,7 @@ def _register_ack(app: dash.Dash, read: Reader) -> None:
         by = access.current_user() or "dashboard"
 
         def work(conn: Any) -> None:
-            ack(conn, int(target["rule"]), str(target["subject"]), by, datetime.now(UTC))
+            ack(conn, int(target["rule"]), str(target["subject"]), by, clock.now())
             conn.commit()
 
         read(work)

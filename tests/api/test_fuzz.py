@@ -25,6 +25,7 @@ from api.app import create_app
 from api.auth import create_key
 from gateway.health import HealthRegistry, HeartbeatWriter
 from gateway.sinks.postgres import PostgresSink, register_devices
+from lingtan import clock
 from lingtan.db import get_engine
 from lingtan.reading import Reading
 from lingtan.settings import get_settings
@@ -36,7 +37,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def _seed(url: str) -> None:
-    seed_demo_plant(url, hours=1.0, step_s=30)
+    seed_demo_plant(url, end=clock.now(), hours=1.0, step_s=30)  # live data for the "now" routes
     # the ids the OpenAPI examples name, so the explicit examples reach real rows
     register_devices(url, "demo-gw-1", SITE_ID, "Shenyang Demo Plant",
                      [("grid-incomer", "Grid incomer", "grid_import", "modbus-tcp")])

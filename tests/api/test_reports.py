@@ -16,6 +16,7 @@ import pytest
 from openpyxl import load_workbook
 
 from api.services.periods import calendar
+from lingtan import clock
 from lingtan.db import get_engine
 from lingtan.reading import Reading
 from tests.pipeline import store_readings
@@ -422,11 +423,17 @@ def test_bad_requests_name_the_field(north_east: str, api_client) -> None:
         assert "nowhere" in r.json()["detail"]
 
 
-def test_default_period_is_this_month_in_the_site_zone(north_east: str, api_client) -> None:
-    inv = api_client.get("/api/v1/sites/ne-plant/reports/ghg-inventory").json()
-    today = datetime.now(ZoneInfo(TZ)).date()
+@pytest.mark.parametrize(("now", "label"), [
+    (datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC), "2026-11"),  # 23:59:59 on 30 Nov in Shanghai
+    (datetime(2026, 11, 30, 16, 30, tzinfo=UTC), "2026-12"),  # 00:30 on 1 Dec there, still 30 Nov in UTC
+    (datetime(2026, 12, 31, 16, 0, tzinfo=UTC), "2027-01"),  # New Year at the site, not yet in UTC
+])
+def test_default_period_is_this_month_in_the_site_zone(north_east: str, api_client, now: datetime,
+                                                        label: str) -> None:
+    with clock.frozen(now):
+        inv = api_client.get("/api/v1/sites/ne-plant/reports/ghg-inventory").json()
     assert inv["period"]["kind"] == "month"
-    assert inv["period"]["label"] == f"{today.year}-{today.month:02d}"
+    assert inv["period"]["label"] == label
     assert any("still running" in n for n in inv["notes"])
 
 

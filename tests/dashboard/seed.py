@@ -19,6 +19,10 @@ from tests.pipeline import store_readings
 SITE_ID = "demo-plant"
 SITE_NAME = "Shenyang Demo Plant"
 GRID_METER = "main-incomer"
+# Mid-morning at the site (10:00 in Shanghai, 02:00 UTC): "today" then holds 10 h, of which the
+# seeded 2 h have data, whatever the hour the tests run at. Tests pass ``SEED_END`` (plus a few
+# seconds) as "now" instead of reading the machine's clock.
+SEED_END = datetime(2026, 6, 15, 2, 0, tzinfo=UTC)
 PV_METER = "pv-inverter-1"
 
 
@@ -34,7 +38,7 @@ def seed_demo_plant(url: str, end: datetime | None = None, hours: float = 2.0, s
 
     A ``gap_minutes`` outage one hour before ``end`` gives the chart a real gap to show.
     """
-    end = (end or datetime.now(UTC)).replace(microsecond=0)
+    end = (end or SEED_END).replace(microsecond=0)
     register_devices(url, "test-gw", SITE_ID, SITE_NAME, [
         (GRID_METER, "Main incomer", "grid_import", "modbus-tcp"),
         (PV_METER, "Rooftop PV inverter", "pv_generation", "modbus-tcp"),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
 from api.services.kpi import local_midnight, site_overview, window_kpis
+from lingtan import clock
 from lingtan.db import get_engine
 from tests.conftest import free_port
 from tests.dashboard.browser import (
@@ -56,14 +57,18 @@ def browser() -> Iterator[Browser]:
 
 def test_overview_shows_the_kpi_service_numbers(demo_plant: tuple[str, Seeded], browser: Browser,
                                                 dashboard_user: tuple[str, str]) -> None:
-    url, _ = demo_plant
-    with dashboard_server(url, free_port()) as base:
+    url, seeded = demo_plant
+    # the dashboard process lives just after the seeded data, at the site's mid-morning, whatever
+    # the hour this runs at; this test's own clock starts there too (a second or two ahead)
+    start = seeded.end + timedelta(seconds=5)
+    test_clock = clock.starting_at(start)
+    with dashboard_server(url, free_port(), env={"LINGTAN_CLOCK_START": start.isoformat()}) as base:
         page = browser.new_page(viewport=WALL_SCREEN)
         errors = collect_console_errors(page)
         sign_in(page, base, *dashboard_user)
         shown = wait_for_tile_numbers(page)
         raw = tile_data_values(page)
-        now = datetime.now(UTC)
+        now = test_clock()
         with get_engine(url).connect() as conn:
             # what GET /sites/{id}/kpis answers for the same windows (the route calls window_kpis)
             overview = site_overview(conn, SITE_ID, now)

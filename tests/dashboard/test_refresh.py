@@ -33,6 +33,7 @@ from tests.dashboard.seed import (
     SITE_NAME,
     Seeded,
     database_unreachable,
+    seed_demo_plant,
 )
 from tests.pipeline import refresh_rollups
 
@@ -90,6 +91,24 @@ def test_refresh_matches_kpi_service(demo_plant: tuple[str, Seeded]) -> None:
     assert today.electricity.consumption_kwh.value == pytest.approx(overview.today.consumption_kwh)
     assert "data coverage" in out[("today-note", "children")]  # 2 h of data in a longer day
     assert len(ordered(out)) == len(OUTPUTS)
+
+
+def test_today_starts_at_the_sites_midnight_not_utcs(db: str) -> None:
+    # 00:30 on 16 June in Shanghai is 16:30 on 15 June in UTC: the site's "today" has 30 minutes
+    # (all of them with data), the UTC day would have all 2 seeded hours
+    seeded = seed_demo_plant(db, end=datetime(2026, 6, 15, 16, 30, tzinfo=UTC), gap_minutes=0)
+    now = seeded.end + timedelta(seconds=5)
+    out = refresh(make_loader(db, SITE_ID), None, now)
+    with get_engine(db).connect() as conn:
+        site_day = window_kpis(conn, SITE_ID, datetime(2026, 6, 15, 16, tzinfo=UTC), now, now)
+        utc_day = window_kpis(conn, SITE_ID, datetime(2026, 6, 15, tzinfo=UTC), now, now)
+    shown = float(out[("tile-today-kwh", "data-value")])
+    assert shown == pytest.approx(site_day.electricity.consumption_kwh.value)
+    assert shown < 0.3 * utc_day.electricity.consumption_kwh.value
+    # the note's coverage is the site day's (nearly all of its half hour), not the UTC day's (2 h of 16.5)
+    coverage = site_day.electricity.consumption_kwh.coverage
+    assert coverage > 0.95 > 0.2 > utc_day.electricity.consumption_kwh.coverage
+    assert f"data coverage {coverage * 100:.1f} %" in out[("today-note", "children")]
 
 
 def _operations(patch: Patch) -> set[str]:

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import pytest
 
 from dashboard.i18n import CATALOG
+from lingtan import clock
 from tests.dashboard.browser import (
     WALL_SCREEN,
     chromium,
@@ -144,9 +144,15 @@ def test_overview_tiles_equal_the_api(stack: Stack) -> None:
         sign_in(page, stack.dashboard, *stack.engineer)
         page.goto(stack.dashboard + "/")
         wait_for_tile_numbers(page, timeout_ms=60_000)
-        shown = tile_data_values(page)
-        today = date.today().isoformat()
-        api = get_json(f"{stack.api}/sites/demo-plant/kpis?period=day&date={today}", stack.key)
+        # "today" is the site's calendar day (Shanghai), not the machine's; should the site's
+        # midnight fall between reading the tiles and asking the API, read both again
+        for _ in range(2):
+            day = clock.site_today("Asia/Shanghai")
+            shown = tile_data_values(page)
+            api = get_json(f"{stack.api}/sites/demo-plant/kpis?period=day&date={day.isoformat()}", stack.key)
+            if clock.site_today("Asia/Shanghai") == day:
+                break
+            page.wait_for_timeout(12_000)  # two 5 s refreshes: the tiles move on to the new day
     # the plant is live: between the tile's refresh and this request a few seconds of energy are
     # added (a few kWh on a day of thousands), so the totals agree to 0.5 %
     assert shown["tile-today-kwh"] == pytest.approx(api["electricity"]["consumption_kwh"]["value"], rel=5e-3)
