@@ -1,1 +1,1 @@
-"""HTTP API: routes are thin; queries and KPI logic live in api.services."""
+"""HTTP API: routes, auth and problem details only; every figure comes from the core (lingtan/core)."""

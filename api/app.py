@@ -13,7 +13,7 @@ from api import problems
 from api.auth import require
 from api.routes import alerts, carbon, gateways, health, keys, kpis, reports, site_model, sites
 from lingtan import __version__
-from lingtan.settings import get_settings
+from lingtan.kernel.settings import get_settings
 
 PREFIX = "/api/v1"
 
@@ -51,7 +51,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     scheduler = None
     if settings.alerts_scheduler and settings.database_url:
-        from api.alerts.scheduler import AlertScheduler
+        from api.scheduler import AlertScheduler
 
         scheduler = AlertScheduler(settings)
         scheduler.start()

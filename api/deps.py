@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from lingtan.db import get_engine
-from lingtan.settings import get_settings
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.settings import get_settings
 
 
 def database_url() -> str:

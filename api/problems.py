@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.services.queries import NotFound
+from lingtan.core.queries import NotFound
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("api.errors")

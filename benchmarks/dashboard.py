@@ -7,7 +7,7 @@ deploy/gateway.yaml) with one reading a minute per series from the China midnigh
 days ago up to now, generated in SQL into a dedicated database (``lingtan_bench_dashboard``)
 together with every rollup level and ``compressor_1h``. The database is kept: a later run with
 the same parameters reuses it and appends the minutes since it was last written (through
-``lingtan.rollups.refresh_keys``, as the gateway's refresher would); while the benchmark runs,
+``lingtan.core.rollups.refresh_keys``, as the gateway's refresher would); while the benchmark runs,
 a feeder thread keeps appending each new minute, so the data always ends "now".
 
 Measured in the same run:
@@ -68,15 +68,10 @@ from benchmarks.kpi import (
     migration_head,
 )
 from benchmarks.report import Check, Progress, finish
-from lingtan.db import get_engine, libpq_url
-from lingtan.migrate import upgrade
-from lingtan.rollups import (
-    LEVELS,
-    MINUTE,
-    backfill_compressor_hours,
-    floor_time,
-    refresh_keys,
-)
+from lingtan.core.rollups import LEVELS, MINUTE, backfill_compressor_hours, refresh_keys
+from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.migrate import upgrade
+from lingtan.kernel.timegrid import floor_time
 from simulators import site as demo
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -230,8 +225,8 @@ def recreate_database(server_url: str, name: str, progress: Progress) -> str:
 
 def setup_site(url: str, meters: list[Meter]) -> dict[str, Any]:
     """The meters as the demo gateway registers them, then the site file, as `lingtan site import`."""
-    from api.services.site_model import apply_site_file
     from gateway.sinks.postgres import register_devices
+    from lingtan.core.site_model import apply_site_file
 
     register_devices(url, GATEWAY_ID, SITE_ID, "Demo plant, Shenyang",
                      [(m.id, m.name, m.role, m.protocol) for m in meters])
@@ -293,7 +288,7 @@ def generate(url: str, start: datetime, end_k: int, meters: list[Meter], params:
 
 def append_minutes(conn: psycopg.Connection, start: datetime, k0: int, k1: int) -> None:
     """Minutes [k0, k1) of every series, as a gateway writes them: readings, then the rollups
-    through ``lingtan.rollups.refresh_keys`` (the refresher's own code), in one transaction."""
+    through ``lingtan.core.rollups.refresh_keys`` (the refresher's own code), in one transaction."""
     with conn.transaction():
         conn.execute(_minute_rows(k0, k1, start))
         conn.execute("INSERT INTO readings (time, meter_id, quantity, value, quality)"
@@ -427,7 +422,7 @@ def verify_data(url: str, start: datetime, meters: list[Meter]) -> list[Check]:
 
 
 def verify_rollups(url: str, start: datetime, days: int) -> Check:
-    """Re-materialise a sample with ``lingtan.rollups.refresh_keys`` and compare, then roll back:
+    """Re-materialise a sample with ``lingtan.core.rollups.refresh_keys`` and compare, then roll back:
     four series and a compressor for the first three hours of the data and 10:00–13:00 of a day
     in the middle, with the 15 min, 1 h and 1 day buckets and compressor hours above them."""
     picks = [(demo.GRID, "active_energy_import"), (demo.PV, "active_energy_export"),
@@ -1120,8 +1115,8 @@ def main(argv: list[str] | None = None) -> int:
               "viewport": "1920×1080", "refresh_interval_s": 5.0,
               "code": {f: _file_version(f) for f in (
                   "dashboard/refresh.py", "dashboard/snapshot.py", "dashboard/chart.py", "dashboard/tiles.py",
-                  "dashboard/pages/overview.py", "api/services/kpi.py", "api/services/energy.py",
-                  "api/services/series.py", "api/services/amounts.py")}}
+                  "dashboard/pages/overview.py", "lingtan/core/kpi.py", "lingtan/core/counters.py",
+                  "lingtan/core/series.py", "lingtan/core/amounts.py")}}
     ok = all(c.ok for c in checks)
     print(render(config, env, data, br, loads, calls, profiles, phases, feeder_info, checks))
     result = {

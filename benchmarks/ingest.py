@@ -47,10 +47,10 @@ from gateway.buffer import DiskBuffer
 from gateway.config import SinkConfig
 from gateway.drain import Drainer
 from gateway.sinks.postgres import PostgresSink, RollupRefresher
-from lingtan.db import get_engine, libpq_url
-from lingtan.migrate import upgrade
-from lingtan.reading import Reading
-from lingtan.rollups import LEVELS
+from lingtan.core.rollups import LEVELS
+from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.migrate import upgrade
+from lingtan.kernel.reading import Reading
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"

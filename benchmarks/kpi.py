@@ -19,7 +19,7 @@ Timed, each after a warm-up, in the same run:
 p50 and p95 latency and the ratio raw / rollup are printed and written to
 ``benchmarks/results/kpi.json``. The exit status is non-zero only when a correctness check fails
 (the rollup answer differs from the raw one, the generated rollups differ from what
-``lingtan.rollups.refresh_keys`` makes of the same rows): the 100 ms target is reported as
+``lingtan.core.rollups.refresh_keys`` makes of the same rows): the 100 ms target is reported as
 PASS or MISS, a measurement, not an error.
 """
 
@@ -44,9 +44,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from benchmarks.report import Check, Progress, finish
-from lingtan.db import get_engine, libpq_url
-from lingtan.migrate import alembic_config, upgrade
-from lingtan.rollups import LEVELS, backfill_compressor_hours, refresh_keys
+from lingtan.core.rollups import LEVELS, backfill_compressor_hours, refresh_keys
+from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.migrate import alembic_config, upgrade
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DATABASE = "lingtan_bench_kpi"
@@ -486,7 +486,7 @@ def table_bytes(conn: psycopg.Connection) -> dict[str, int]:
 
 
 def verify_rollups(url: str, size: Size, meters: list[Meter]) -> list[Check]:
-    """Re-materialise a sample with ``lingtan.rollups.refresh_keys`` and compare, then roll back.
+    """Re-materialise a sample with ``lingtan.core.rollups.refresh_keys`` and compare, then roll back.
 
     Sample: two counters, a live value and a compressor state, for three hours of the first day
     (the first reading has no predecessor) and three hours around noon (PV, export) of a day in
@@ -569,7 +569,7 @@ def _close(x: Any, y: Any, rel: float) -> bool:
 # attribute a pair to the bucket of its later reading). Pairs further apart than COVER_GAP_S, or
 # where the counter went down (reset: it restarted from 0, so the later value is the increase),
 # go to `gap`. `grp` labels the series; `raw_series` groups them by hour as well. These are simpler
-# rules than lingtan.energy's (no spike, rollover or backward-step handling): on the generated
+# rules than lingtan.core.energy's (no spike, rollover or backward-step handling): on the generated
 # data, which has none of those, both must give the same figures.
 _RAW_INCREASE = """
 SELECT s.grp, {bucket_out} coalesce(sum(x.inc) FILTER (WHERE NOT x.gap), 0),
@@ -736,7 +736,7 @@ _KPI_FIELDS = {
 
 def kpi_call(site: str, parts: list[Part], a: datetime, b: datetime) -> Call:
     try:
-        from api.services.kpi import window_kpis
+        from lingtan.core.kpi import window_kpis
     except ImportError:
         window_kpis = None
     if window_kpis is not None:
@@ -751,18 +751,18 @@ def kpi_call(site: str, parts: list[Part], a: datetime, b: datetime) -> Call:
                 out[f"{c.meter_id}/load_ratio"] = _value(c.load_ratio)
                 out[f"{c.meter_id}/specific_power_loaded"] = _value(c.specific_power_loaded)
             return out
-        return Call("api.services.kpi.window_kpis", lambda conn: window_kpis(conn, site, a, b), figures)
+        return Call("lingtan.core.kpi.window_kpis", lambda conn: window_kpis(conn, site, a, b), figures)
 
     wanted = [p for p in parts if p.name != "load_kwh"]
     try:
-        from api.services.energy import counter_energy
+        from lingtan.core.counters import counter_energy
     except ImportError:
         counter_energy = None
     if counter_energy is not None:
         def run(conn: Any) -> dict[str, float]:
             return {p.name: (e := counter_energy(conn, p.meters, p.quantity, a, b)).value + e.gap_value
                     for p in wanted if p.meters}
-        return Call("api.services.energy.counter_energy per figure", run, _with_consumption, partial=True)
+        return Call("lingtan.core.counters.counter_energy per figure", run, _with_consumption, partial=True)
 
     def run_sql(conn: Any) -> dict[str, float]:
 
@@ -798,21 +798,21 @@ _POINT_FIELDS = ("grid_import_kwh", "grid_export_kwh", "pv_kwh", "consumption_kw
 
 def series_call(site: str, parts: list[Part], a: datetime, b: datetime) -> Call:
     try:
-        from api.services.series import kpi_series
+        from lingtan.core.series import kpi_series
     except ImportError:
         try:
-            from api.services.kpi import kpi_series  # type: ignore[no-redef]
+            from lingtan.core.kpi import kpi_series  # type: ignore[no-redef]
         except ImportError:
             kpi_series = None
     if kpi_series is not None:
         def figures(s: Any) -> dict[datetime, dict[str, float | None]]:
             return {p.time: {f: _value(getattr(p, f)) for f in _POINT_FIELDS} for p in s.points}
-        return Call("api.services.series.kpi_series(resolution='1h')",
+        return Call("lingtan.core.series.kpi_series(resolution='1h')",
                     lambda conn: kpi_series(conn, site, a, b, "1h"), figures)
 
     wanted = [p for p in parts if p.name in SERIES_PARTS]
     try:
-        from api.services.energy import counter_series
+        from lingtan.core.counters import counter_series
     except ImportError:
         counter_series = None
     if counter_series is not None:
@@ -823,7 +823,7 @@ def series_call(site: str, parts: list[Part], a: datetime, b: datetime) -> Call:
                     out.setdefault(row[0], {}).setdefault(p.name, 0.0)
                     out[row[0]][p.name] += row[1]
             return out
-        return Call("api.services.energy.counter_series per figure", run, _series_with_consumption)
+        return Call("lingtan.core.counters.counter_series per figure", run, _series_with_consumption)
 
     def run_sql(conn: Any) -> dict[datetime, dict[str, float]]:
 
@@ -1094,12 +1094,12 @@ def main(argv: list[str] | None = None) -> int:
               "start": size.start.isoformat(), "end": size.end.isoformat(), "kpi_days": args.kpi_days,
               "server": _redact(args.dsn), "runs": args.runs, "series_runs": args.series_runs,
               "raw_runs": args.raw_runs,
-              "code": {f: _file_version(f) for f in ("lingtan/rollups.py", "api/services/energy.py",
-                                                      "api/services/amounts.py", "api/services/kpi.py",
-                                                      "api/services/series.py",
-                                                      "api/services/series_cache.py")}}
+              "code": {f: _file_version(f) for f in ("lingtan/core/rollups.py", "lingtan/core/counters.py",
+                                                      "lingtan/core/amounts.py", "lingtan/core/kpi.py",
+                                                      "lingtan/core/series.py",
+                                                      "lingtan/core/series_cache.py")}}
 
-    progress("checking the generated rollups against lingtan.rollups.refresh_keys on a sample")
+    progress("checking the generated rollups against lingtan.core.rollups.refresh_keys on a sample")
     checks = verify_counts(url, size, len(series)) + verify_rollups(url, size, meters)
 
     parts = kpi_parts(meters)

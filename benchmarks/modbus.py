@@ -54,7 +54,7 @@ from benchmarks.report import Check, Progress, add_layout_args, finish
 from gateway.collectors.modbus import group_by_bus, run_bus
 from gateway.config import Device, parse_config
 from gateway.health import HealthRegistry
-from lingtan.reading import Reading
+from lingtan.kernel.reading import Reading
 
 RESULTS = Path(__file__).resolve().parent / "results" / "modbus.json"
 

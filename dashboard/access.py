@@ -37,12 +37,12 @@ import flask
 import sqlalchemy as sa
 from markupsafe import escape
 
-from api import users
-from api.auth import RANK, get_key, verify_key
 from dashboard.i18n import COOKIE as LANG_COOKIE
 from dashboard.i18n import request_lang
-from lingtan.db import get_engine
-from lingtan.settings import Settings, get_settings
+from lingtan.core import users
+from lingtan.core.keys import RANK, get_key, verify_key
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.settings import Settings, get_settings
 
 log = logging.getLogger("lingtan.dashboard.access")
 

@@ -16,7 +16,7 @@ from dashboard.callbacks import register_callbacks
 from dashboard.data import make_reader
 from dashboard.i18n import COOKIE, DEFAULT, Lang, pick, request_lang
 from dashboard.layout import PRODUCT, build_layout
-from lingtan.settings import get_settings
+from lingtan.kernel.settings import get_settings
 
 ASSETS = Path(__file__).parent / "assets"
 

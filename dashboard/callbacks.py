@@ -12,7 +12,7 @@ from dashboard.data import make_reader
 from dashboard.i18n import DEFAULT, pick
 from dashboard.refresh import OUTPUTS, Loader, ordered, refresh
 from dashboard.snapshot import Snapshot, load_snapshot
-from lingtan import clock
+from lingtan.kernel import clock
 
 
 def make_loader(database_url: str | None, site_id: str) -> Loader:

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 from dash import Patch
 
-from api.services.kpi import PowerSeries
 from dashboard.i18n import Lang, t
+from lingtan.core.kpi import PowerSeries
 
 MINUTE = timedelta(minutes=1)
 WINDOW_MINUTES = 24 * 60

@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from api.services.kpi import FRESH, power_now
-from api.services.queries import NotFound, get_site
 from dashboard.formatting import date_time, local_time
 from dashboard.frame import pid
 from dashboard.i18n import Lang, t
-from lingtan.db import get_engine
+from lingtan.core.kpi import FRESH, power_now
+from lingtan.core.queries import NotFound, get_site
+from lingtan.kernel.db import get_engine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
 
-from api.factors import Factor
 from dashboard.i18n import CATALOG, LOCALES, Lang, t
+from lingtan.core.factors import Factor
 
 MISSING = "—"  # an absent value is a dash, never a 0 that could be mistaken for a reading
 

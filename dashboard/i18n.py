@@ -265,7 +265,7 @@ def request_lang(args: Mapping[str, str], cookies: Mapping[str, str], accept_lan
             or negotiate(accept_language))
 
 
-# The report tables (api/services/report_formats.py) are written in English, as the downloaded
+# The report tables (lingtan/core/report_formats.py) are written in English, as the downloaded
 # files are; on a Chinese page their fixed words are shown in Chinese. Values, notes and factor
 # sources stay as published.
 REPORT_TERMS: dict[str, str] = {

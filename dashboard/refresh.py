@@ -9,7 +9,6 @@ from typing import Any
 
 from dash import no_update
 
-from api.services.kpi import FRESH
 from dashboard.chart import chart_patch, fetch_start, window
 from dashboard.controls import Basis
 from dashboard.data import failure_outputs, read_succeeded
@@ -18,6 +17,7 @@ from dashboard.i18n import Lang, t
 from dashboard.pages.overview import figure_patches
 from dashboard.snapshot import Snapshot
 from dashboard.tiles import TILES, note_id, tile_views
+from lingtan.core.kpi import FRESH
 
 # (component id, property) of every output the refresh callback writes, in callback order
 OUTPUTS: tuple[tuple[str, str], ...] = (

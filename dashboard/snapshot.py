@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from api.services import kpi, queries
-from api.services.series import KpiSeries, kpi_series
+from lingtan.core import kpi, queries
+from lingtan.core.series import KpiSeries, kpi_series
 
 # sinks of the power-flow diagram, by meter role; whatever they do not explain is "other"
 FLOW_ROLES = ("compressor", "boiler_fuel", "boiler_output", "production", "load")

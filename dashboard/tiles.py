@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from dash import html
 
-from api.services.figures import Figure
-from api.services.kpi import WindowKpis
 from dashboard.controls import Basis
 from dashboard.formatting import MISSING, data_value, factor_caption, format_number
 from dashboard.i18n import Lang, t
 from dashboard.snapshot import Snapshot
+from lingtan.core.figures import Figure
+from lingtan.core.kpi import WindowKpis
 
 
 @dataclass(frozen=True)

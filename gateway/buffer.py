@@ -12,7 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lingtan.reading import Reading
+from lingtan.kernel.reading import Reading
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.durations import parse_duration, parse_size
 from gateway.profiles import ProfileError, load_profile
-from lingtan.quantities import UnitError, conversion, get_quantity
-from lingtan.yamlmarks import Loc, line_for, load_with_lines
+from lingtan.kernel.quantities import UnitError, conversion, get_quantity
+from lingtan.kernel.yamlmarks import Loc, line_for, load_with_lines
 
 DataType = Literal[
     "int16", "uint16", "int32", "uint32", "int64", "uint64",

@@ -6,7 +6,7 @@ import struct
 from collections.abc import Mapping
 
 from gateway.config import Point
-from lingtan.quantities import conversion
+from lingtan.kernel.quantities import conversion
 
 _STRUCT = {
     "int16": ">h", "uint16": ">H", "bool": ">H",

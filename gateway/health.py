@@ -275,7 +275,7 @@ class HeartbeatWriter:
         import psycopg
         from psycopg.types.json import Jsonb
 
-        from lingtan.db import libpq_url
+        from lingtan.kernel.db import libpq_url
 
         status = {**self.health.snapshot().as_dict(), "running": running}
         try:

@@ -26,7 +26,7 @@ from gateway.deadletter import DeadLetterStore, sibling_path
 from gateway.drain import Drainer
 from gateway.runtime import Sink
 from gateway.sinks.postgres import PostgresSink, RollupRefresher
-from lingtan.mqtt import connect_kwargs, make_client
+from lingtan.kernel.mqtt import connect_kwargs, make_client
 
 log = logging.getLogger(__name__)
 

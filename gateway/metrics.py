@@ -264,7 +264,7 @@ def status_text(gateway_id: str, listen: str | None, database_url: str | None = 
         return format_table(rows, overall, now)
     import psycopg
 
-    from lingtan.db import libpq_url
+    from lingtan.kernel.db import libpq_url
 
     with psycopg.connect(libpq_url(database_url), connect_timeout=5) as conn:
         row = conn.execute("SELECT status, extract(epoch FROM now() - time) FROM gateway_heartbeats"

@@ -18,8 +18,8 @@ from gateway.health import gateway_health
 from gateway.metrics import Monitor
 from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
 from gateway.validate import Validator
-from lingtan.reading import Reading
-from lingtan.settings import Settings
+from lingtan.kernel.reading import Reading
+from lingtan.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lingtan.quantities import get_quantity
-from lingtan.reading import Reading
+from lingtan.kernel.quantities import get_quantity
+from lingtan.kernel.reading import Reading
 
 VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Reading validation between the collectors and the buffer: it only adds Quality flags.
 
 A value is never changed or dropped: the database keeps what the meter said (counters are
-stored as read, DESIGN.md) and the rollups decide which deltas to trust (lingtan/energy.py:
+stored as read, DESIGN.md) and the rollups decide which deltas to trust (lingtan/core/energy.py:
 readings flagged STALE or OUT_OF_RANGE are not counter samples there; resets and spikes are
 judged again in time order, since arrival order can differ). A flag on a counter reading
 describes the step *into* it from the previous in-order reading of the same series, as the
@@ -41,8 +41,8 @@ from datetime import datetime
 
 from gateway.config import Device, Point
 from gateway.decode import DecodeError, ratio_factor
-from lingtan.quantities import conversion, get_quantity
-from lingtan.reading import Quality, Reading
+from lingtan.kernel.quantities import conversion, get_quantity
+from lingtan.kernel.reading import Quality, Reading
 
 log = logging.getLogger(__name__)
 

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from alembic import context
 
-from lingtan.db import get_engine
+from lingtan.kernel.db import get_engine
 
 config = context.config
 
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
-    assert url, "sqlalchemy.url is set by lingtan.migrate"
+    assert url, "sqlalchemy.url is set by lingtan.kernel.migrate"
     connectable = config.attributes.get("connection") or get_engine(url)
     if hasattr(connectable, "connect"):
         with connectable.connect() as connection:

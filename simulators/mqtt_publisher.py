@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from lingtan.mqtt import make_client, parse_mqtt_url
+from lingtan.kernel.mqtt import make_client, parse_mqtt_url
 from simulators.site import LINE, SITE_ID, SiteModel
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lingtan.mqtt import parse_mqtt_url
+from lingtan.kernel.mqtt import parse_mqtt_url
 from simulators import statefile
 from simulators.modbus_server import ModbusHandle, PortInUseError, check_port_free, start_modbus_server
 from simulators.mqtt_publisher import (

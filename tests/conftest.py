@@ -19,8 +19,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from lingtan.db import get_engine, has_timescaledb, libpq_url
-from lingtan.migrate import upgrade
+from lingtan.kernel.db import get_engine, has_timescaledb, libpq_url
+from lingtan.kernel.migrate import upgrade
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -47,7 +47,7 @@ def server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from lingtan.embedded import EmbeddedPostgres
+    from lingtan.cli.embedded import EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="lingtan-test-pg-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pgdata")
@@ -105,7 +105,7 @@ def mqtt_broker() -> Iterator[tuple[str, str]]:
     if _broker_answers("127.0.0.1", 1883):
         yield "mqtt://127.0.0.1:1883", "5"
         return
-    from lingtan.embedded import EmbeddedBroker
+    from lingtan.cli.embedded import EmbeddedBroker
 
     port = free_port()
     broker = EmbeddedBroker("127.0.0.1", port)
@@ -122,7 +122,7 @@ def engine(db: str) -> sa.Engine:
 @pytest.fixture
 def api_db(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The emptied test database, named in LINGTAN_DATABASE_URL for an in-process API app."""
-    from lingtan.settings import get_settings
+    from lingtan.kernel.settings import get_settings
 
     monkeypatch.setenv("LINGTAN_DATABASE_URL", db)
     get_settings.cache_clear()
@@ -133,7 +133,7 @@ def api_db(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture
 def auth_headers(api_db: str) -> Callable[..., dict[str, str]]:
     """``auth_headers("engineer")``: an Authorization header with a new key of that role."""
-    from api.auth import create_key
+    from lingtan.core.keys import create_key
 
     def make(role: str = "viewer") -> dict[str, str]:
         with get_engine(api_db).begin() as conn:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.sinks.postgres import PostgresSink, RollupRefresher
-from lingtan.reading import Reading
+from lingtan.kernel.reading import Reading
 
 BATCH = 50_000
 

@@ -1,6 +1,6 @@
 """The deployment files (Dockerfile, docker-compose.yml, deploy/) agree with the code.
 
-Docker is not needed: the files are parsed and checked against `lingtan.settings.Settings`,
+Docker is not needed: the files are parsed and checked against `lingtan.kernel.settings.Settings`,
 the `lingtan` CLI and each other.
 """
 
@@ -19,7 +19,7 @@ import typer
 import yaml
 
 import lingtan.cli
-from lingtan.settings import Settings
+from lingtan.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -30,7 +30,7 @@ APP_SERVICES = {"migrate", "simulators", "gateway", "ingest", "api", "dashboard"
 INFRA_SERVICES = {"timescaledb", "mosquitto"}
 DB_SERVICES = {"migrate", "gateway", "ingest", "api", "dashboard"}
 MQTT_SERVICES = {"simulators", "gateway", "ingest"}
-# Subcommands the compose file may name before they exist in lingtan/cli.py.
+# Subcommands the compose file may name before they exist in lingtan/cli/__init__.py.
 # Remove an entry once the command lands; then it is checked like every other one.
 PENDING_COMMANDS = frozenset({"ingest"})
 
@@ -194,7 +194,7 @@ def test_every_lingtan_variable_is_a_settings_field(compose, services):
     mentioned = {m for s in walk_strings(compose) for m in re.findall(r"LINGTAN_[A-Z0-9_]+", s)}
     assert mentioned, "compose file sets no LINGTAN_* variables at all"
     unknown = {name for name in mentioned if name.removeprefix("LINGTAN_").lower() not in fields}
-    assert not unknown, f"not fields of lingtan.settings.Settings: {sorted(unknown)}"
+    assert not unknown, f"not fields of lingtan.kernel.settings.Settings: {sorted(unknown)}"
 
     for name, svc in services.items():
         env = {k: v for k, v in env_of(svc).items() if k.startswith("LINGTAN_")}

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from api.services.amounts import compressor_air
-from lingtan.db import get_engine, libpq_url
-from lingtan.migrate import alembic_config, upgrade
+from lingtan.core.amounts import compressor_air
+from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.migrate import alembic_config, upgrade
 from tests.test_energy_sql import M0, Row, add_meters, empty, write
 
 H0 = M0.replace(minute=0)  # an hour on the rollup grid

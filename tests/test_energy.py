@@ -1,4 +1,4 @@
-"""Interval energy from counters (lingtan/energy.py): properties against a known true trajectory,
+"""Interval energy from counters (lingtan/core/energy.py): properties against a known true trajectory,
 and hand-worked examples of every rule."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lingtan.energy import (
+from lingtan.core.energy import (
     MAX_GAP,
     MAX_RUN,
     CounterSample,

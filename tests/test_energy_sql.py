@@ -1,5 +1,5 @@
-"""Counter energy in the rollups (lingtan/rollups.py) and through api.services.energy agrees with
-the reference in lingtan/energy.py, including late data arriving after a refresh."""
+"""Counter energy in the rollups (lingtan/core/rollups.py) and through lingtan.core.counters agrees with
+the reference in lingtan/core/energy.py, including late data arriving after a refresh."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.services.energy import counter_energy, counter_series, tiles
-from lingtan import rollups
-from lingtan.db import get_engine, libpq_url
-from lingtan.energy import CounterSample, bucket_energy, interval_energy
-from lingtan.reading import Quality
+from lingtan.core import rollups
+from lingtan.core.counters import counter_energy, counter_series, tiles
+from lingtan.core.energy import CounterSample, bucket_energy, interval_energy
+from lingtan.kernel import timegrid
+from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.reading import Quality
 from tests.test_energy import T0, Scenario, scenarios
 
 KWH = "active_energy_import"
@@ -272,7 +273,8 @@ def test_windows_are_tiled_by_the_coarsest_aligned_rollups_without_overlap():
         assert (covered[0][0], covered[-1][1]) == (a, b) if a < b else covered == []
         widths = {t: w for t, w, _ in rollups.LEVELS}
         for table, lo, hi in parts:
-            assert rollups.floor_time(lo, widths[table]) == lo and rollups.floor_time(hi, widths[table]) == hi
+            w = widths[table]
+            assert timegrid.floor_time(lo, w) == lo and timegrid.floor_time(hi, w) == hi
         # no part could have used a coarser level: no whole aligned coarser bucket fits in it
         for table, lo, hi in parts:
             for coarser in (w for w in widths.values() if w > widths[table]):
@@ -280,5 +282,5 @@ def test_windows_are_tiled_by_the_coarsest_aligned_rollups_without_overlap():
 
 
 def ceil_to(t: datetime, width: timedelta) -> datetime:
-    f = rollups.floor_time(t, width)
+    f = timegrid.floor_time(t, width)
     return f if f == t else f + width

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from lingtan.gcpause import paused_gc
+from lingtan.kernel.gcpause import paused_gc
 
 
 def test_nested_and_concurrent_pauses_restore_the_collector() -> None:

@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from lingtan.db import libpq_url
-from lingtan.migrate import current_revision
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.migrate import current_revision
 from tests.conftest import _replace_database
 
 
 def head() -> str:
     from alembic.script import ScriptDirectory
 
-    from lingtan.migrate import alembic_config
+    from lingtan.kernel.migrate import alembic_config
 
     return ScriptDirectory.from_config(alembic_config("postgresql://unused/db")).get_current_head()
 
@@ -54,7 +54,7 @@ def test_db_upgrade_command_on_a_new_database_and_again(server_url):
             assert "up to date" in out.stdout
         assert current_revision(url) == head()
     finally:
-        from lingtan.db import get_engine
+        from lingtan.kernel.db import get_engine
 
         get_engine(url).dispose()
         with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 import yaml
 
-from api.services.site_model import apply_site_file, load_site_model
-from api.site_file import SiteFile, SiteFileError, parse_site_file
-from lingtan.db import get_engine, libpq_url
+from lingtan.core.site_file import SiteFile, SiteFileError, parse_site_file
+from lingtan.core.site_model import apply_site_file, load_site_model
+from lingtan.kernel.db import get_engine, libpq_url
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_FILE = ROOT / "deploy" / "site-demo-plant.yaml"
@@ -96,8 +96,8 @@ def test_model_errors_found_on_import_name_the_line_too(site_db: str, tmp_path: 
 
 
 def test_the_demo_plant_file_matches_the_simulated_plant_and_its_gateway(site_db: str):
-    from lingtan.demo import DEMO_SITE, DEMO_SITE_FILE, gateway_config
-    from lingtan.settings import Settings
+    from lingtan.cli.demo import DEMO_SITE, DEMO_SITE_FILE, gateway_config
+    from lingtan.kernel.settings import Settings
     from simulators.models.boiler import EFFICIENCY
     from simulators.site import COMPRESSORS, DEVICE_IDS
 

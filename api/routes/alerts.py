@@ -14,16 +14,16 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
-from api.alerts import store
-from api.alerts.evaluate import Outcome
-from api.alerts.rules import Rule, RuleError
-from api.alerts.state import NotFiring
 from api.auth import Engineer
 from api.deps import get_conn
 from api.pagination import Page, Paging
 from api.problems import Unprocessable, responses
-from lingtan import clock
-from lingtan.settings import get_settings
+from lingtan.core.alerts import store
+from lingtan.core.alerts.evaluate import Outcome
+from lingtan.core.alerts.rules import Rule, RuleError
+from lingtan.core.alerts.state import NotFiring
+from lingtan.kernel import clock
+from lingtan.kernel.settings import get_settings
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]

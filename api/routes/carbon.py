@@ -5,11 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, field_validator
 
-from api import factors
 from api.pagination import Page, Paging
 from api.problems import Unprocessable
-from api.services import carbon
-from lingtan.quantities import ureg
+from lingtan.core import carbon, factors
+from lingtan.kernel.quantities import ureg
 
 router = APIRouter(tags=["carbon"])
 # Beyond any factor set, and inside what a calendar date can hold (year 0 cannot be one).

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Path
 
 from api.deps import get_conn
 from api.pagination import Page, Paging
-from api.services import gateways
+from lingtan.core import gateways
 
 router = APIRouter(tags=["gateways"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]

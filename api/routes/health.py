@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from api.deps import database_url
 from api.schemas import Health
 from lingtan import __version__
-from lingtan.db import get_engine
+from lingtan.kernel.db import get_engine
 
 router = APIRouter(tags=["health"])
 

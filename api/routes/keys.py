@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
 from api import auth
-from api.auth import Admin, KeyInfo
+from api.auth import Admin
 from api.deps import get_conn
 from api.pagination import Page, Paging
 from api.problems import responses
+from lingtan.core.keys import KeyInfo
 
 router = APIRouter(tags=["keys"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import get_conn
-from api.factors import FactorError
 from api.problems import Unprocessable
-from api.services import periods, queries, series
-from api.services.carbon import ConversionError
-from api.services.kpi import WindowKpis, window_kpis
-from lingtan import clock
+from lingtan.core import queries, series
+from lingtan.core.carbon import ConversionError
+from lingtan.core.factors import FactorError
+from lingtan.core.kpi import WindowKpis, window_kpis
+from lingtan.kernel import clock, periods
 
 router = APIRouter(tags=["kpis"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]

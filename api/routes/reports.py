@@ -12,8 +12,9 @@ from fastapi.responses import Response
 
 from api.deps import get_conn
 from api.problems import Unprocessable
-from api.services import periods, report_formats, reports
-from api.services.carbon import ConversionError
+from lingtan.core import report_formats, reports
+from lingtan.core.carbon import ConversionError
+from lingtan.kernel import periods
 
 router = APIRouter(tags=["reports"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Response
 from api.auth import Engineer, Viewer
 from api.deps import get_conn
 from api.pagination import Page, Paging
-from api.services import site_model as svc
-from api.site_file import FactorOverride, MeterPatch, SiteFile, SiteWrite
-from api.site_model import GreenPurchase
+from lingtan.core import site_model as svc
+from lingtan.core.site_file import FactorOverride, MeterPatch, SiteFile, SiteWrite
+from lingtan.core.site_schema import GreenPurchase
 
 router = APIRouter(tags=["site model"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]

@@ -10,9 +10,9 @@ from api.deps import get_conn
 from api.pagination import Page, Paging
 from api.problems import Unprocessable
 from api.schemas import Point, Series
-from api.services import kpi, queries
-from lingtan import clock
-from lingtan.quantities import QUANTITIES
+from lingtan.core import kpi, queries
+from lingtan.kernel import clock
+from lingtan.kernel.quantities import QUANTITIES
 
 router = APIRouter(tags=["sites"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]

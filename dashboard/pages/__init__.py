@@ -15,15 +15,15 @@ from zoneinfo import ZoneInfo
 import dash
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from api.services.queries import get_meter, get_site, list_sites
-from api.site_file import MeterPatch
 from dashboard import access
 from dashboard.controls import CONTROL_INPUTS, control_bar, controls_view, window
 from dashboard.data import Reader, failure_outputs, header_output_keys, header_outputs, read_succeeded, status
 from dashboard.frame import banner, header, nav
 from dashboard.i18n import DEFAULT, Lang, pick, t
 from dashboard.pages import air, alerts, heat, meters, overview, reports
-from lingtan import clock
+from lingtan.core.queries import get_meter, get_site, list_sites
+from lingtan.core.site_file import MeterPatch
+from lingtan.kernel import clock
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def register(app: dash.Dash, read: Reader, default_site: str) -> None:
         # the viewer never sees the control, and the server checks again: a crafted request is refused
         if not access.has_role("engineer"):
             return t("edit.refused", _lang(lang))
-        from api.services.site_model import update_meter
+        from lingtan.core.site_model import update_meter
 
         meter_id, role = changed["meter"], ctx.triggered[0]["value"]
 
@@ -197,7 +197,7 @@ def _register_ack(app: dash.Dash, read: Reader) -> None:
             return no_update
         if not access.has_role("engineer"):
             return t("edit.refused", _lang(lang))
-        from api.alerts.store import ack
+        from lingtan.core.alerts.store import ack
 
         by = access.current_user() or "dashboard"
 

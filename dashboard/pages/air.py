@@ -12,12 +12,12 @@ import plotly.graph_objects as go
 import sqlalchemy as sa
 from dash import dcc, html
 
-from api.services.figures import Compressor, Figure, WasteHeat
-from api.services.kpi import window_kpis
-from api.services.queries import get_site, list_meters, readings_series
 from dashboard.figures import base_layout, figure_tile
 from dashboard.formatting import date_time, format_number
 from dashboard.i18n import Lang, t
+from lingtan.core.figures import Compressor, Figure, WasteHeat
+from lingtan.core.kpi import window_kpis
+from lingtan.core.queries import get_site, list_meters, readings_series
 
 PREFIX = "air"
 # compressor state codes of the generic screw-compressor profile (0 off, 1 unloaded, 2 loaded)

@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from dash import html
 
-from api.alerts.store import Event, StateRow, list_events, list_rules, list_states
 from dashboard.formatting import date_time, format_number
 from dashboard.i18n import CATALOG, Lang, t
+from lingtan.core.alerts.store import Event, StateRow, list_events, list_rules, list_states
 
 PREFIX = "alerts"
 RECENT = 50

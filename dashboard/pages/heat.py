@@ -10,13 +10,13 @@ from typing import Any
 import sqlalchemy as sa
 from dash import html
 
-from api.services.figures import Boiler, WasteHeat
-from api.services.kpi import window_kpis
-from api.services.queries import get_site, list_meters
-from api.services.site_model import load_site_model
 from dashboard.figures import figure_tile
 from dashboard.formatting import date_time
 from dashboard.i18n import Lang, t
+from lingtan.core.figures import Boiler, WasteHeat
+from lingtan.core.kpi import window_kpis
+from lingtan.core.queries import get_site, list_meters
+from lingtan.core.site_model import load_site_model
 
 PREFIX = "heat"
 

@@ -11,13 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from dash import dcc, html
 
-from api.services.gateways import Gateway, list_gateways
-from api.services.kpi import FRESH
-from api.services.queries import MeterLatest, get_site, meters_latest
-from api.site_model import ROLES
 from dashboard.formatting import date_time, format_number
 from dashboard.i18n import Lang, t
-from lingtan.reading import Quality
+from lingtan.core.gateways import Gateway, list_gateways
+from lingtan.core.kpi import FRESH
+from lingtan.core.queries import MeterLatest, get_site, meters_latest
+from lingtan.core.site_schema import ROLES
+from lingtan.kernel.reading import Quality
 
 PREFIX = "meters"
 # a meter quiet for longer than FRESH is stale (a poll or two missed); past this it is offline

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 from dash import Patch, dcc, html
 
-from api.services.kpi import RolePower
 from dashboard.chart import empty_figure
 from dashboard.figures import base_layout
 from dashboard.i18n import Lang, t
 from dashboard.snapshot import Snapshot
 from dashboard.tiles import TILES, tile
+from lingtan.core.kpi import RolePower
 
 PREFIX = ""  # the Overview keeps the bare ids (tile-grid-kw, status-badge …) scripts rely on
 

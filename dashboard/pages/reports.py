@@ -9,10 +9,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from dash import dcc, html
 
-from api.services import report_formats, reports
-from api.services.report_formats import Num, Table
 from dashboard.formatting import format_number
 from dashboard.i18n import Lang, report_term, t
+from lingtan.core import report_formats, reports
+from lingtan.core.report_formats import Num, Table
 
 PREFIX = "reports"
 Kind = Literal["ghg-inventory", "energy-balance"]

@@ -23,7 +23,7 @@ from gateway.decode import DecodeError, bit_of, is_not_implemented, raw_value, t
 from gateway.health import HealthRegistry
 from gateway.plan import FUNCTION_CODES, ReadBlock, Slot, plan_reads, resolve_slots
 from gateway.transports import BusKey, ModbusClient, bus_key, make_client, same_line, set_request_timeout
-from lingtan.reading import Reading
+from lingtan.kernel.reading import Reading
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from gateway.deadletter import DeadLetterStore
 from gateway.decode import to_canonical
 from gateway.health import HealthRegistry
 from gateway.jsonpath import compile_path, extract
-from lingtan.mqtt import connect_kwargs, make_client
-from lingtan.reading import Reading
+from lingtan.kernel.mqtt import connect_kwargs, make_client
+from lingtan.kernel.reading import Reading
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from gateway import uplink
-from lingtan.mqtt import make_client
-from lingtan.reading import Reading
+from lingtan.kernel.mqtt import make_client
+from lingtan.kernel.reading import Reading
 
 log = logging.getLogger(__name__)
 

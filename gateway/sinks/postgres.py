@@ -14,9 +14,9 @@ from datetime import datetime
 
 import psycopg
 
-from lingtan import rollups
-from lingtan.db import libpq_url
-from lingtan.reading import Reading
+from lingtan.core import rollups
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.reading import Reading
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from lingtan.db import timescaledb_available
-from lingtan.settings import get_settings
+from lingtan.kernel.db import timescaledb_available
+from lingtan.kernel.settings import get_settings
 
 revision = "0001"
 down_revision = None

@@ -17,7 +17,7 @@ COUNTERS = ("active_energy_import", "active_energy_export", "gas_volume", "steam
 
 
 def upgrade() -> None:
-    # Energy-model parameters are validated by one pydantic schema (api/site_model.py); JSON
+    # Energy-model parameters are validated by one pydantic schema (lingtan/core/site_schema.py); JSON
     # keeps the schema in one place, and a new parameter does not need a migration.
     op.execute("ALTER TABLE sites ADD COLUMN params jsonb NOT NULL DEFAULT '{}'::jsonb")
     op.execute("ALTER TABLE meters ADD COLUMN params jsonb NOT NULL DEFAULT '{}'::jsonb")
@@ -69,7 +69,7 @@ def upgrade() -> None:
         )
         """
     )
-    # Counter increase per bucket with reset, rollover and spike handling (lingtan/energy.py):
+    # Counter increase per bucket with reset, rollover and spike handling (lingtan/core/energy.py):
     # delta = increase over reading pairs ending in the bucket whose gap is short enough to be
     # covered; covered = seconds those pairs span; gap_delta = increase across longer gaps or
     # resets, real energy whose timing is unknown. NULL for quantities that are not counters.

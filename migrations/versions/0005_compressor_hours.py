@@ -13,7 +13,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Maintained by the refresher with the other rollups (lingtan.rollups.refresh_compressor_hours).
+    # Maintained by the refresher with the other rollups (lingtan.core.rollups.refresh_compressor_hours).
     # A plain table also under TimescaleDB: one row per compressor-hour is small, and a
     # continuous aggregate cannot join three series of the 1-minute rollup.
     op.execute(
@@ -32,7 +32,7 @@ def upgrade() -> None:
         """
     )
     # Hours already in the rollups are filled from them, a meter at a time.
-    from lingtan.rollups import backfill_compressor_hours
+    from lingtan.core.rollups import backfill_compressor_hours
 
     backfill_compressor_hours(op.get_bind().connection.driver_connection)
 

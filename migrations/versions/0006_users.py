@@ -13,7 +13,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # User names are stored lower-case (api/users.py folds them) and the CHECK keeps it so: then
+    # User names are stored lower-case (lingtan/core/users.py folds them) and the CHECK keeps it so: then
     # the plain UNIQUE constraint is case-insensitive, and lookups can use its index directly.
     op.execute(
         """

@@ -13,7 +13,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # The definition is validated by api.alerts.rules.Rule before it is stored; jsonb keeps every
+    # The definition is validated by lingtan.core.alerts.rules.Rule before it is stored; jsonb keeps every
     # rule kind in one table, so a new kind needs no migration.
     op.execute(
         """

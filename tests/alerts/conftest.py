@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
-from lingtan.settings import Settings
+from lingtan.kernel.settings import Settings
 from tests.conftest import free_port
 
 USER, PASSWORD = "alerts", "s3cret-pass"

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from api.alerts.evaluate import evaluate_rule
-from api.alerts.rules import parse_rule
-from lingtan.db import get_engine
-from lingtan.reading import Reading
-from lingtan.settings import Settings
+from lingtan.core.alerts.evaluate import evaluate_rule
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
+from lingtan.kernel.settings import Settings
 from tests.pipeline import store_readings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from api.alerts import store
-from api.alerts.rules import parse_rule
-from lingtan.db import get_engine
+from lingtan.core.alerts import store
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.kernel.db import get_engine
 
 ROOT = Path(__file__).parents[2]
 

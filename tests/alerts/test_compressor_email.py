@@ -14,12 +14,12 @@ import sqlalchemy as sa
 import yaml
 
 import simulators.site as plant
-from api.alerts import outbox, store
-from api.alerts.evaluate import evaluate_rule
-from api.alerts.rules import parse_rule
-from api.services.site_model import import_site_file
-from lingtan.db import get_engine
-from lingtan.reading import Reading
+from lingtan.core.alerts import outbox, store
+from lingtan.core.alerts.evaluate import evaluate_rule
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.core.site_model import import_site_file
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
 from simulators.history import sample
 from simulators.site import SiteModel
 from tests.pipeline import store_readings
@@ -29,7 +29,7 @@ SITE_FILE = Path(__file__).parents[2] / "deploy" / "site-demo-plant.yaml"
 T0 = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)
 WORN_FROM, WORN_UNTIL = T0 + timedelta(minutes=30), T0 + timedelta(minutes=75)
 END = T0 + timedelta(minutes=120)
-LIMIT = 7.5  # GB 19153-2019 grade 3, 75 kW at 0.8 MPa (api/services/compressors.py; DOMAIN.md)
+LIMIT = 7.5  # GB 19153-2019 grade 3, 75 kW at 0.8 MPa (lingtan/core/compressors.py; DOMAIN.md)
 
 
 def simulate(url: str, monkeypatch: pytest.MonkeyPatch) -> list[Reading]:

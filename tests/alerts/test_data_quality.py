@@ -1,5 +1,5 @@
 """Data-quality checks on stored readings: counter resets (from the 1-minute rollups' first and
-last values, by lingtan.energy's halving rule) and frozen live values (min == max over the last T
+last values, by lingtan.core.energy's halving rule) and frozen live values (min == max over the last T
 while the meter keeps reporting)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from api.alerts.evaluate import evaluate_rule
-from api.alerts.rules import parse_rule
-from lingtan.db import get_engine
-from lingtan.reading import Reading
-from lingtan.settings import Settings
+from lingtan.core.alerts.evaluate import evaluate_rule
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
+from lingtan.kernel.settings import Settings
 from tests.pipeline import store_readings
 
 T0 = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)

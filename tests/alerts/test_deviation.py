@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from api.alerts.evaluate import evaluate_rule, weeks_back
-from api.alerts.mail import render
-from api.alerts.rules import parse_rule
-from lingtan.db import get_engine
-from lingtan.reading import Reading
-from lingtan.settings import Settings
+from lingtan.core.alerts.evaluate import evaluate_rule, weeks_back
+from lingtan.core.alerts.mail import render
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
+from lingtan.kernel.settings import Settings
 from tests.pipeline import store_readings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -123,7 +123,7 @@ def test_day_so_far_of_a_meter_and_no_baseline_does_not_fire(db):
 
 def test_no_baseline_is_said_in_both_languages_in_the_mail_text():
     # The note is a (zh, en) pair; each recipient reads it in their language.
-    from api.alerts.mail import Notification
+    from lingtan.core.alerts.mail import Notification
 
     note = Notification(notice="firing", rule_id=1, rule_name="r", severity="info", subject="meter:l2",
                         metric="deviation_kwh", unit="kWh", value=5.0, threshold=float("inf"), op=">",

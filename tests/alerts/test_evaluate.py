@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from api.alerts.evaluate import evaluate_rule
-from api.alerts.rules import parse_rule
-from api.factors import grid_factor
-from lingtan.db import get_engine
-from lingtan.reading import Reading
+from lingtan.core.alerts.evaluate import evaluate_rule
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.core.factors import grid_factor
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
 from tests.pipeline import store_readings
 
 # Local midnight in Shanghai (UTC+8) on a Monday.
@@ -40,7 +40,7 @@ def seed(db: str) -> None:
 
 
 def run(db: str, definition: dict, at: datetime) -> list:
-    from lingtan.settings import Settings
+    from lingtan.kernel.settings import Settings
 
     rule = parse_rule({"name": "r", "scope": {"site_id": "s"}, **definition})
     with get_engine(db).begin() as conn:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.alerts.rules import CHECKS, KINDS, parse_rule
 from api.routes.alerts import _EXAMPLES
+from lingtan.core.alerts.rules import CHECKS, KINDS, parse_rule
 
 
 @pytest.mark.parametrize("name", sorted(_EXAMPLES))

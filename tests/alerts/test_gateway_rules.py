@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from api.alerts import store
-from api.alerts.evaluate import evaluate_rule
-from api.alerts.rules import parse_rule
 from gateway.health import HealthRegistry, HeartbeatWriter
-from lingtan.db import get_engine
-from lingtan.settings import Settings
+from lingtan.core.alerts import store
+from lingtan.core.alerts.evaluate import evaluate_rule
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.settings import Settings
 
 SITE = "gw-site"
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from api.alerts import store
-from api.alerts.rules import parse_rule
-from api.alerts.scheduler import AlertScheduler
-from lingtan.db import get_engine
-from lingtan.reading import Reading
+from api.scheduler import AlertScheduler
+from lingtan.core.alerts import store
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
 from tests.pipeline import store_readings
 
 T0 = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ def test_two_schedulers_evaluate_and_mail_once(db, settings, smtp):
 
 HOLDER = """
 import sys, time
-from api.alerts.scheduler import Leader
+from api.scheduler import Leader
 leader = Leader(sys.argv[1])
 assert leader.check()
 print("leader", flush=True)
@@ -106,7 +106,7 @@ def test_the_api_lifespan_runs_the_scheduler_and_stops_it(api_db, monkeypatch):
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from lingtan.settings import get_settings
+    from lingtan.kernel.settings import get_settings
 
     monkeypatch.setenv("LINGTAN_ALERTS_TICK_SECONDS", "0.2")
     get_settings.cache_clear()

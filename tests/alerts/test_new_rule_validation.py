@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from api.alerts.rules import RuleError, parse_rule
 from api.app import create_app
-from lingtan.db import get_engine
+from lingtan.core.alerts.rules import RuleError, parse_rule
+from lingtan.kernel.db import get_engine
 
 BASE = {"name": "r", "scope": {"site_id": "s"}, "recipients": [{"email": "a@example.com"}]}
 DEVIATION = {**BASE, "kind": "deviation", "margin": 0.2}

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from api.alerts import outbox, store
-from api.alerts.evaluate import evaluate_rule
-from api.alerts.rules import parse_rule
-from lingtan.db import get_engine
-from lingtan.reading import Reading
+from lingtan.core.alerts import outbox, store
+from lingtan.core.alerts.evaluate import evaluate_rule
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
 from tests.pipeline import store_readings
 
 T0 = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from api.alerts.evaluate import evaluate_rule
-from api.alerts.rules import RuleError, parse_rule
 from api.app import create_app
-from lingtan.db import get_engine
+from lingtan.core.alerts.evaluate import evaluate_rule
+from lingtan.core.alerts.rules import RuleError, parse_rule
+from lingtan.kernel.db import get_engine
 
 RULE = {"kind": "threshold", "name": "Load high", "scope": {"site_id": "s"}, "metric": "power_kw",
         "threshold": 100, "recipients": [{"email": "a@example.com", "language": "en"}]}
@@ -93,7 +93,7 @@ def test_test_route_shows_what_it_would_send_and_stores_nothing(engineer, api_db
 
 
 def test_events_filters_ack_and_silences(engineer, api_client, api_db):
-    from lingtan.settings import get_settings
+    from lingtan.kernel.settings import get_settings
 
     rule = engineer.post("/api/v1/alerts/rules", json={
         "kind": "offline", "name": "offline", "scope": {"site_id": "s"}, "severity": "critical",

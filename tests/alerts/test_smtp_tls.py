@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
-from api.alerts import outbox
-from api.alerts.mail import Rendered
-from lingtan.db import get_engine
-from lingtan.settings import Settings
+from lingtan.core.alerts import outbox
+from lingtan.core.alerts.mail import Rendered
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.settings import Settings
 from tests.conftest import free_port
 
 USER, PASSWORD = "tls-user", "tls-s3cret"

@@ -1,4 +1,4 @@
-"""The alert state machine (api/alerts/state.py): transitions, hysteresis, for-duration, re-notify,
+"""The alert state machine (lingtan/core/alerts/state.py): transitions, hysteresis, for-duration, re-notify,
 mutes and acknowledgement, with hypothesis checking the invariants over arbitrary value sequences."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.alerts.state import AlertState, Condition, NotFiring, Timing, acknowledge, step
+from lingtan.core.alerts.state import AlertState, Condition, NotFiring, Timing, acknowledge, step
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 ABOVE = Condition(">", 100.0, hysteresis=10.0)

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from api.alerts import store
-from api.alerts.rules import parse_rule
-from api.alerts.scheduler import LOCK_KEY
-from lingtan.db import get_engine
-from lingtan.reading import Reading
+from api.scheduler import LOCK_KEY
+from lingtan.core.alerts import store
+from lingtan.core.alerts.rules import parse_rule
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
 from tests.alerts.conftest import PASSWORD, USER, SmtpServer
 from tests.conftest import free_port
 from tests.pipeline import store_readings
@@ -35,7 +35,7 @@ RECIPIENTS = {"energy@example.com": "en", "nengyuan@example.com": "zh"}
 TIMEOUT_S = 90.0  # generous: start-up, a rule's first evaluation, SMTP, a take-over
 GRACE_S = 2.0  # several scheduler ticks (0.2 s) in which a duplicate would show up
 
-# The scheduler names its session "lingtan-alerts <host>:<pid>" (api/alerts/scheduler.py), which
+# The scheduler names its session "lingtan-alerts <host>:<pid>" (api/scheduler.py), which
 # tells the processes apart over TCP and Unix sockets alike.
 LEADER_PORT = sa.text(
     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from api.routes.carbon import ConvertRequest
-from api.services import carbon
+from lingtan.core import carbon
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from api.factors import (
+from lingtan.core.factors import (
     FACTOR_SETS,
     FUEL_BASIS,
     Factor,

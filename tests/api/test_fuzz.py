@@ -22,13 +22,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.auth import create_key
 from gateway.health import HealthRegistry, HeartbeatWriter
 from gateway.sinks.postgres import PostgresSink, register_devices
-from lingtan import clock
-from lingtan.db import get_engine
-from lingtan.reading import Reading
-from lingtan.settings import get_settings
+from lingtan.core.keys import create_key
+from lingtan.kernel import clock
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
+from lingtan.kernel.settings import get_settings
 from tests.dashboard.seed import SITE_ID, seed_demo_plant
 from tests.pipeline import refresh_rollups
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.health import HealthRegistry, HeartbeatWriter
-from lingtan.db import libpq_url
+from lingtan.kernel.db import libpq_url
 
 
 @pytest.fixture

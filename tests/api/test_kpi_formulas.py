@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from api.services import boilers, compressors, periods
-from api.site_model import CompressorSpec
+from lingtan.core import boilers, compressors
+from lingtan.core.site_schema import CompressorSpec
+from lingtan.kernel import periods
 
 
 def test_gb19153_grades_for_the_tabled_machines():

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from api.services.site_model import import_site_file
-from lingtan.db import get_engine
+from lingtan.core.site_model import import_site_file
+from lingtan.kernel.db import get_engine
 from tests.dashboard.seed import GRID_METER, PV_METER, SITE_ID, seed_demo_plant
 
 END = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # noon in Shenyang

@@ -16,12 +16,12 @@ import psycopg
 import pytest
 import yaml
 
-from api.services.kpi import window_kpis
-from api.services.series import kpi_series
-from api.services.site_model import import_site_file
-from lingtan.db import get_engine, libpq_url
-from lingtan.migrate import upgrade
-from lingtan.reading import Reading
+from lingtan.core.kpi import window_kpis
+from lingtan.core.series import kpi_series
+from lingtan.core.site_model import import_site_file
+from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.migrate import upgrade
+from lingtan.kernel.reading import Reading
 from simulators import site as plant
 from simulators.history import sample
 from simulators.models import boiler as boiler_model

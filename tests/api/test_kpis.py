@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.sinks.postgres import register_devices
-from lingtan.db import libpq_url
-from lingtan.reading import Reading
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.reading import Reading
 from tests.pipeline import store_readings
 
 # 10:00–12:00 China time on 2026-11-20 (02:00–04:00 UTC)
@@ -45,8 +45,8 @@ def client(api_db: str, api_client: TestClient) -> TestClient:
 
 
 def test_energy_and_carbon_since_midnight(db):
-    from api.services.kpi import site_overview
-    from lingtan.db import get_engine
+    from lingtan.core.kpi import site_overview
+    from lingtan.kernel.db import get_engine
 
     with get_engine(db).connect() as conn:
         seed(db)
@@ -67,8 +67,8 @@ def test_energy_and_carbon_since_midnight(db):
 
 
 def test_a_silent_meter_is_offline_not_zero(db):
-    from api.services.kpi import site_overview
-    from lingtan.db import get_engine
+    from lingtan.core.kpi import site_overview
+    from lingtan.kernel.db import get_engine
 
     seed(db)
     with get_engine(db).connect() as conn:

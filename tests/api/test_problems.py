@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from gateway.sinks.postgres import register_devices
-from lingtan.settings import get_settings
+from lingtan.kernel.settings import get_settings
 
 PROBLEM = "application/problem+json"
 

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from api.services.periods import calendar
-from lingtan import clock
-from lingtan.db import get_engine
-from lingtan.reading import Reading
+from lingtan.kernel import clock
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.periods import calendar
+from lingtan.kernel.reading import Reading
 from tests.pipeline import store_readings
 
 TZ = "Asia/Shanghai"
@@ -61,7 +61,7 @@ METERS = {
 
 def seed(url: str, site_id: str, region: str, meters: list[str], bursts: list[Burst],
          green_power: list[dict] | None = None) -> None:
-    from api.services.site_model import import_site_file
+    from lingtan.core.site_model import import_site_file
 
     site_file = {
         "site": {"id": site_id, "name": f"Plant {site_id}", "timezone": TZ, "grid_region": region},
@@ -90,7 +90,7 @@ def utc(local: str) -> datetime:
 
 
 def kpis_for(url: str, site_id: str, period: str, day: date):
-    from api.services.kpi import window_kpis
+    from lingtan.core.kpi import window_kpis
 
     a, b = calendar(period, day, TZ)
     with get_engine(url).connect() as conn:
@@ -452,7 +452,7 @@ def test_openapi_documents_the_downloads(api_client) -> None:
 
 
 def test_csv_writer_keeps_digits_and_leaves_gaps_empty() -> None:
-    from api.services.report_formats import Column, Num, Table, filename, to_csv
+    from lingtan.core.report_formats import Column, Num, Table, filename, to_csv
 
     body = to_csv([Table("Summary", [Column("item"), Column("value")],
                          [["Scope 1", Num(0.1 + 0.2, "0.000")], ["Scope 3", None], ["名称", 1]])])

@@ -8,9 +8,9 @@ from datetime import timedelta
 import psycopg
 import sqlalchemy as sa
 
-from api.services.energy import counter_series_many
-from api.services.series_cache import cached_series, spec_key
-from lingtan.db import get_engine, libpq_url
+from lingtan.core.counters import counter_series_many
+from lingtan.core.series_cache import cached_series, spec_key
+from lingtan.kernel.db import get_engine, libpq_url
 from tests.test_energy_sql import M0, Row, add_meters, empty, write
 
 H0 = M0.replace(minute=0)

@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import create_key
-from api.factors import factor
-from api.services import queries
-from api.services.site_model import load_site_model
-from lingtan.db import get_engine, libpq_url
-from lingtan.settings import get_settings
+from lingtan.core import queries
+from lingtan.core.factors import factor
+from lingtan.core.keys import create_key
+from lingtan.core.site_model import load_site_model
+from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.settings import get_settings
 
 SITE_FILE: dict[str, Any] = {
     "site": {"id": "plant-a", "name": "Plant A", "timezone": "Asia/Shanghai",

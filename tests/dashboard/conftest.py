@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.users import create_user
-from lingtan.db import get_engine
+from lingtan.core.users import create_user
+from lingtan.kernel.db import get_engine
 from tests.dashboard.seed import Seeded, seed_demo_plant
 
 DASHBOARD_PASSWORD = "correct horse battery"

@@ -12,8 +12,8 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from gateway.sinks.postgres import register_devices
-from lingtan.db import libpq_url
-from lingtan.reading import Reading
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.reading import Reading
 from tests.pipeline import store_readings
 
 SITE_ID = "demo-plant"

@@ -22,8 +22,6 @@ from flask.testing import FlaskClient
 from typer.testing import CliRunner
 from werkzeug.test import TestResponse
 
-from api import users
-from api.auth import RANK, create_key, revoke_key
 from dashboard.access import (
     COOKIE_NAME,
     SECRET_FILE,
@@ -34,8 +32,10 @@ from dashboard.access import (
 )
 from dashboard.app import create_dash_app
 from lingtan.cli import app as cli
-from lingtan.db import get_engine, libpq_url
-from lingtan.settings import get_settings
+from lingtan.core import users
+from lingtan.core.keys import RANK, create_key, revoke_key
+from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.settings import get_settings
 from tests.dashboard.browser import TEST_DASHBOARD_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]

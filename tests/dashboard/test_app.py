@@ -12,7 +12,7 @@ import pytest
 
 from dashboard.app import create_asgi_app
 from dashboard.tiles import TILE_IDS
-from lingtan.settings import get_settings
+from lingtan.kernel.settings import get_settings
 from tests.dashboard.browser import TEST_DASHBOARD_SECRET, session_cookie
 
 Get = Callable[[str], httpx.Response]

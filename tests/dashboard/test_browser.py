@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from api.services.kpi import local_midnight, site_overview, window_kpis
-from lingtan import clock
-from lingtan.db import get_engine
+from lingtan.core.kpi import local_midnight, site_overview, window_kpis
+from lingtan.kernel import clock
+from lingtan.kernel.db import get_engine
 from tests.conftest import free_port
 from tests.dashboard.browser import (
     WALL_SCREEN,

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.factors import grid_factor
-from api.services.kpi import EnergySince, Overview, PowerNow, PowerSeries
-from api.services.queries import Site
 from dashboard.formatting import MISSING, data_value, factor_caption, format_number, local_time
 from dashboard.snapshot import Snapshot
 from dashboard.tiles import TILE_IDS, TILES, tile_views
+from lingtan.core.factors import grid_factor
+from lingtan.core.kpi import EnergySince, Overview, PowerNow, PowerSeries
+from lingtan.core.queries import Site
 
 NOW = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from api.factors import grid_factor
 from dashboard.formatting import date_time, factor_caption, format_number
 from dashboard.i18n import CATALOG, DEFAULT, negotiate, pick, request_lang, t
 from dashboard.pages import PAGES, render
+from lingtan.core.factors import grid_factor
 
 CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -124,9 +124,9 @@ def test_english_page_has_no_chinese_label(path: str) -> None:
 
 
 def test_report_words_have_chinese_and_the_page_uses_them() -> None:
-    from api.services.report_formats import Column, Num, Table
     from dashboard.i18n import REPORT_TERMS
     from dashboard.pages.reports import html_tables
+    from lingtan.core.report_formats import Column, Num, Table
 
     for en, zh in REPORT_TERMS.items():
         assert CJK.search(zh) or zh in ("tce",), (en, zh)

@@ -10,7 +10,6 @@ import pytest
 import sqlalchemy as sa
 from dash import Patch, no_update
 
-from api.services.kpi import local_midnight, power_series, site_overview, window_kpis
 from dashboard.callbacks import make_loader
 from dashboard.chart import (
     FULL_RELOAD_EVERY,
@@ -24,8 +23,9 @@ from dashboard.chart import (
 from dashboard.formatting import local_time
 from dashboard.refresh import OUTPUTS, ordered, refresh
 from gateway.sinks.postgres import PostgresSink
-from lingtan.db import get_engine
-from lingtan.reading import Reading
+from lingtan.core.kpi import local_midnight, power_series, site_overview, window_kpis
+from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
 from tests.dashboard.seed import (
     GRID_METER,
     PV_METER,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.i18n import CATALOG
-from lingtan import clock
+from lingtan.kernel import clock
 from tests.dashboard.browser import (
     WALL_SCREEN,
     chromium,

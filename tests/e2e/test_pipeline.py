@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from gateway.config import parse_config
 from gateway.runtime import Gateway
-from lingtan.demo import gateway_config
-from lingtan.quantities import conversion
-from lingtan.settings import Settings, get_settings
+from lingtan.cli.demo import gateway_config
+from lingtan.kernel.quantities import conversion
+from lingtan.kernel.settings import Settings, get_settings
 from simulators.modbus_server import start_modbus_server
 from simulators.mqtt_publisher import start_line_publisher
 from simulators.site import SiteModel

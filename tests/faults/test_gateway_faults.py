@@ -26,9 +26,9 @@ import pytest
 import yaml
 
 from gateway.buffer import DiskBuffer
-from lingtan.db import libpq_url
-from lingtan.embedded import EmbeddedPostgres
-from lingtan.migrate import upgrade
+from lingtan.cli.embedded import EmbeddedPostgres
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.migrate import upgrade
 from tests.gateway.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]

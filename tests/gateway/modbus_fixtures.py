@@ -17,7 +17,7 @@ import pytest
 
 from gateway.collectors.modbus import Bus, group_by_bus, run_bus
 from gateway.config import Device
-from lingtan.reading import Reading
+from lingtan.kernel.reading import Reading
 from simulators.site import SiteModel
 
 # 12:00 in Shenyang on midsummer day: every simulated meter has a non-trivial value.
@@ -125,7 +125,7 @@ def config_devices(devices: list[dict[str, Any]]) -> list[Device]:
 
 def tolerance(point: Any) -> float:
     """Half a step of the register's resolution (float points: relative precision only)."""
-    from lingtan.quantities import conversion
+    from lingtan.kernel.quantities import conversion
 
     if point.datatype.startswith("float"):
         return 0.0

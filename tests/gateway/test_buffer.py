@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from gateway.buffer import DiskBuffer
-from lingtan.reading import Quality, Reading
+from lingtan.kernel.reading import Quality, Reading
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

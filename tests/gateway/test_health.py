@@ -19,7 +19,7 @@ from gateway.config import parse_config
 from gateway.health import HealthRegistry, HeartbeatWriter, RateWindow, percentile
 from gateway.metrics import HealthCollector, NotAnswering, parse_metrics, status_text
 from gateway.runtime import Gateway
-from lingtan.db import libpq_url
+from lingtan.kernel.db import libpq_url
 from simulators.site import SiteModel
 from tests.conftest import free_port
 from tests.e2e.test_pipeline import NOON, PlantServer
@@ -277,7 +277,7 @@ def test_mqtt_messages_report_per_meter_health(mqtt_broker):
     import uuid
 
     from gateway.collectors.mqtt import MqttCollector
-    from lingtan.mqtt import make_client
+    from lingtan.kernel.mqtt import make_client
 
     url, protocol = mqtt_broker
     prefix = f"health-{uuid.uuid4().hex[:8]}"

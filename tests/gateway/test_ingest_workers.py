@@ -21,9 +21,9 @@ import psycopg
 
 from gateway import uplink
 from gateway.buffer import DiskBuffer
-from lingtan.db import libpq_url
-from lingtan.mqtt import make_client
-from lingtan.reading import Reading
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.mqtt import make_client
+from lingtan.kernel.reading import Reading
 from tests.gateway.mosquitto import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]

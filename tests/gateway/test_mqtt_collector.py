@@ -9,8 +9,8 @@ import pytest
 
 from gateway.collectors.mqtt import MqttCollector, PayloadError, compile_mapping, decode_payload
 from gateway.config import parse_config
-from lingtan.mqtt import make_client
-from lingtan.reading import Reading
+from lingtan.kernel.mqtt import make_client
+from lingtan.kernel.reading import Reading
 
 
 def config(topic: str):

@@ -17,8 +17,8 @@ import pytest
 from gateway.collectors.mqtt import MqttCollector, PayloadError, compile_mapping, decode_payload, probe
 from gateway.config import parse_config
 from gateway.deadletter import DeadLetterStore
-from lingtan.mqtt import make_client
-from lingtan.reading import Reading
+from lingtan.kernel.mqtt import make_client
+from lingtan.kernel.reading import Reading
 from tests.gateway.mosquitto import Mosquitto
 
 

@@ -19,8 +19,8 @@ from gateway.config import parse_config
 from gateway.ingest import IngestWorker
 from gateway.runtime import Gateway
 from gateway.sinks.postgres import PostgresSink
-from lingtan.db import libpq_url
-from lingtan.reading import Quality, Reading
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.reading import Quality, Reading
 from tests.gateway.mosquitto import Mosquitto
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -157,7 +157,7 @@ def test_malformed_uplink_goes_to_dead_letters_and_ingest_continues(db: str, bro
                                                                      tmp_path: Path):
     import paho.mqtt.client as mqtt
 
-    from lingtan.mqtt import make_client
+    from lingtan.kernel.mqtt import make_client
 
     worker = IngestWorker(broker.url, "5", "ingest-dl", tmp_path / "ingest.db",
                           PostgresSink(db, refresh_rollups=False))

@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
-from lingtan.db import libpq_url
-from lingtan.reading import Reading
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.reading import Reading
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from gateway.config import parse_config
 from gateway.runtime import Gateway
 from gateway.validate import SPIKE_MARGIN, Validator
-from lingtan.db import libpq_url
-from lingtan.mqtt import make_client
-from lingtan.reading import Quality, Reading
+from lingtan.kernel.db import libpq_url
+from lingtan.kernel.mqtt import make_client
+from lingtan.kernel.reading import Quality, Reading
 from tests.conftest import free_port
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from lingtan.mqtt import parse_mqtt_url
+from lingtan.kernel.mqtt import parse_mqtt_url
 from simulators.mqtt_publisher import (
     LINE_TOPIC,
     PROTOCOLS,

@@ -20,7 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from pymodbus.client import ModbusTcpClient
 
-from lingtan.mqtt import parse_mqtt_url
+from lingtan.kernel.mqtt import parse_mqtt_url
 from simulators import statefile
 from simulators.mqtt_publisher import LINE_TOPIC, PROTOCOLS
 from simulators.runner import run_simulators
@@ -31,7 +31,7 @@ from tests.simulators.decode import f32
 SCRIPT = """
 import sys
 from pathlib import Path
-from lingtan import logs
+from lingtan.kernel import logs
 from simulators.runner import run_simulators
 logs.configure("INFO", "text")
 port, state, speed, url, protocol = sys.argv[1:]

@@ -76,7 +76,7 @@ def test_truth_covers_every_device_in_canonical_quantities(run: Run) -> None:
     first = run.first
     devices = {d for d, _ in first}
     assert devices == set(DEVICE_IDS)
-    from lingtan.quantities import QUANTITIES
+    from lingtan.kernel.quantities import QUANTITIES
 
     assert {q for _, q in first} <= set(QUANTITIES)
     assert all(isinstance(v, float) for v in first.values())

@@ -1,0 +1,3 @@
+from lingtan.cli import app
+
+app()

@@ -1,0 +1,528 @@
+"""Evaluate a rule now: measure each subject through the public services, step its state, record
+events and queue notifications, all inside the caller's transaction.
+
+Measurements read rollups (1-minute buckets for windows up to a day, counter energy tiled over
+the coarsest rollups for budgets and baselines) or, for "offline", the newest reading of one meter,
+which the unique (meter, quantity, time) index answers without a scan; gateway rules read the
+gateway's latest heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from lingtan.core import amounts, compressors, gateways, kpi, queries
+from lingtan.core.alerts import outbox
+from lingtan.core.alerts.mail import Notification, Rendered, render
+from lingtan.core.alerts.rules import (
+    AnyRule,
+    BudgetRule,
+    CompressorRule,
+    CounterResetRule,
+    DeadLetterRule,
+    DeviationRule,
+    FrozenRule,
+    GatewayOfflineRule,
+    OfflineRule,
+    ThresholdRule,
+    parse_rule,
+)
+from lingtan.core.alerts.state import AlertState, Condition, Observation, Step, Timing, step
+from lingtan.core.counters import counter_energy
+from lingtan.core.rollups import RESOLUTIONS
+from lingtan.core.site_model import load_site_model
+from lingtan.kernel import clock, periods
+from lingtan.kernel.settings import Settings
+
+MINUTE = timedelta(minutes=1)
+Text = str | tuple[str, str]  # a detail's value: language-neutral text, or (zh, en)
+# A chart in the e-mail shows at least this much history, so the breach is seen in context.
+CHART_SPAN = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Subject:
+    key: str  # "site:<id>", "meter:<id>" or "gateway:<id>": the alert_states key
+    site_id: str
+    meter_id: str | None = None
+    gateway_id: str | None = None
+
+
+@dataclass
+class Measurement:
+    observation: Observation
+    condition: Condition
+    metric: str
+    unit: str
+    window: tuple[str, str]
+    series: list[float] = field(default_factory=list)
+    details: tuple[tuple[tuple[str, str], Text], ...] = ()
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g}"
+
+
+def _gateways(conn: sa.Connection, rule: GatewayOfflineRule | DeadLetterRule) -> list[str]:
+    """The gateway named, the gateways of the scope's meters, or for a site every gateway that
+    reports for it (heartbeat) or carries one of its meters."""
+    sc = rule.scope
+    if rule.gateway_id is not None:
+        return [rule.gateway_id]
+    named = {r[0] for r in conn.execute(sa.text(
+        "SELECT DISTINCT gateway_id FROM meters WHERE site_id = :s AND gateway_id IS NOT NULL"
+        " AND (CAST(:m AS text) IS NULL OR id = :m) AND (CAST(:r AS text) IS NULL OR role = :r)"),
+        {"s": sc.site_id, "m": sc.meter_id, "r": sc.role})}
+    if sc.level == "site":
+        named |= {g.id for g in gateways.list_gateways(conn) if g.site_id == sc.site_id}
+    return sorted(named)
+
+
+def subjects(conn: sa.Connection, rule: AnyRule) -> list[Subject]:
+    """The scope's subjects: the site itself, one meter, each meter of a role (or of the site), or
+    for gateway rules each gateway of the scope."""
+    sc = rule.scope
+    if isinstance(rule, GatewayOfflineRule | DeadLetterRule):
+        return [Subject(f"gateway:{g}", sc.site_id, gateway_id=g) for g in _gateways(conn, rule)]
+    if sc.meter_id is not None:
+        return [Subject(f"meter:{sc.meter_id}", sc.site_id, sc.meter_id)]
+    role = sc.role
+    if role is None and isinstance(rule, CompressorRule):
+        role = "compressor"
+    if role is not None:
+        ids = queries.meters_by_role(conn, sc.site_id, role)
+    elif isinstance(rule, OfflineRule | CounterResetRule | FrozenRule):
+        ids = [m.id for m in queries.list_meters(conn, sc.site_id)]
+    else:
+        return [Subject(f"site:{sc.site_id}", sc.site_id)]
+    return [Subject(f"meter:{m}", sc.site_id, m) for m in ids]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _power(conn: sa.Connection, rule: ThresholdRule, s: Subject, now: datetime) -> Measurement:
+    start = now - timedelta(seconds=rule.window_s)
+    span = max(CHART_SPAN, timedelta(seconds=rule.window_s))
+    if s.meter_id is None:
+        series = kpi.power_series(conn, s.site_id, now - span, now, "1m")
+        points = [(t, v) for t, v in zip(series.time, series.load_kw, strict=True) if v is not None]
+    else:
+        rows = queries.readings_series(conn, s.meter_id, "active_power", now - span, now, "1m")
+        points = [(r[0], r[1]) for r in rows]
+    # The mean of minute means: each minute weighs the same, however many readings it had.
+    value = _mean([v for t, v in points if t >= start])
+    cond = Condition(rule.op, rule.threshold, rule.hysteresis)
+    m = _minutes(rule.window_s)
+    return Measurement(cond.observe(value), cond, "power_kw", "kW", (f"{m} 分钟平均", f"{m} min average"),
+                       [v for _, v in points])
+
+
+def _intensity(conn: sa.Connection, rule: ThresholdRule, s: Subject, now: datetime) -> Measurement:
+    e = kpi.energy_between(conn, s.site_id, now - timedelta(seconds=rule.window_s), now)
+    cond = Condition(rule.op, rule.threshold, rule.hysteresis)
+    m = _minutes(rule.window_s)
+    return Measurement(cond.observe(e.carbon_intensity_kg_per_kwh), cond, "carbon_intensity", "kgCO2e/kWh",
+                       (f"{m} 分钟", f"{m} min"),
+                       details=((("电网因子", "grid factor"), f"{e.factor.value} ({e.factor.source})"),))
+
+
+def _offline(conn: sa.Connection, rule: OfflineRule, s: Subject, now: datetime) -> Measurement:
+    assert s.meter_id is not None
+    cond = Condition(">", rule.after_s / 60.0)
+    window = (f"{rule.quantity}, 超过 {_minutes(rule.after_s)} 分钟", f"{rule.quantity}, over "
+              f"{_minutes(rule.after_s)} min")
+    newest = queries.latest(conn, s.meter_id, rule.quantity)
+    if newest is None:
+        # A meter named on its own that never reported is offline; in a site or role scope it may
+        # simply not measure this quantity, so it is left alone.
+        never = rule.scope.meter_id is not None
+        return Measurement(Observation(None, never, False), cond, "offline", "min", window,
+                           details=((("最后数据", "last data"), "—"),))
+    age_min = max(0.0, (now - newest[0]).total_seconds() / 60.0)
+    return Measurement(cond.observe(age_min), cond, "offline", "min", window,
+                       details=((("最后数据", "last data"), newest[0].isoformat()),))
+
+
+def _compressor(conn: sa.Connection, rule: CompressorRule, s: Subject, now: datetime) -> Measurement:
+    assert s.meter_id is not None
+    model = load_site_model(conn, s.site_id)
+    meter = next((m for m in model.meters if m.id == s.meter_id), None)
+    spec = meter.params.compressor if meter is not None else None
+    limits = compressors.grade_limits(spec) if spec is not None else None
+    m = _minutes(rule.window_s)
+    window = (f"{m} 分钟, 满载分钟", f"{m} min, fully loaded minutes")
+    if limits is None:
+        # No nameplate or no GB 19153 row: nothing to compare with, so never a breach.
+        return Measurement(Observation(None, False, False), Condition(">", float("inf")),
+                           "compressor_specific_power", "kW/(m³/min)", window,
+                           details=((("说明", "note"), ("该机型在 GB 19153-2019 中无限值",
+                                                        "no GB 19153-2019 limit for this machine")),))
+    cond = Condition(">", limits[rule.grade - 1], rule.hysteresis)
+    air = amounts.compressor_air(conn, [s.meter_id], now - timedelta(seconds=rule.window_s), now)
+    _, kw, flow = air.get(s.meter_id, (None, None, None))
+    sp = kw / flow if kw is not None and flow else None
+    rows = queries.readings_series(conn, s.meter_id, "active_power", now - CHART_SPAN, now, "1m")
+    return Measurement(cond.observe(sp), cond, "compressor_specific_power", "kW/(m³/min)", window,
+                       [r[1] for r in rows], details=(
+                           (("满载功率", "loaded power"), "—" if kw is None else f"{kw:.1f} kW"),
+                           (("满载流量", "loaded flow"), "—" if flow is None else f"{flow:.2f} m³/min"),
+                           (("依据", "limit source"), f"GB 19153-2019 grade {rule.grade}"),
+                       ))
+
+
+def _budget(conn: sa.Connection, rule: BudgetRule, s: Subject, now: datetime) -> Measurement:
+    site = queries.get_site(conn, s.site_id)
+    local_day = now.astimezone(ZoneInfo(site.timezone)).date()
+    start, end = periods.calendar(rule.period, local_day, site.timezone)
+    e = kpi.energy_between(conn, s.site_id, start, now)
+    so_far = e.consumption_kwh if rule.metric == "energy_kwh" else e.co2_t
+    elapsed = (now - start).total_seconds()
+    projected = so_far * (end - start).total_seconds() / elapsed if elapsed > 0 else so_far
+    value = projected if rule.projection and elapsed >= rule.min_elapsed_s else so_far
+    cond = Condition(">", rule.budget * rule.warn_at)
+    unit = "kWh" if rule.metric == "energy_kwh" else "tCO2"
+    label = ("本日", "this day") if rule.period == "day" else ("本月", "this month")
+    kind = ("预计全期", "projected for the period") if value is projected else ("截至目前", "so far")
+    return Measurement(cond.observe(value), cond, rule.metric, unit,
+                       (f"{label[0]}, {kind[0]}", f"{label[1]}, {kind[1]}"), details=(
+                           (("截至目前", "so far"), f"{so_far:,.1f} {unit}"),
+                           (("预计", "projected"), f"{projected:,.1f} {unit}"),
+                           (("预算", "budget"), f"{rule.budget:,.1f} {unit}"),
+                       ))
+
+
+def weeks_back(t: datetime, k: int, timezone: str) -> datetime:
+    """The same local wall time k weeks earlier: the same weekday and time of day in the site's
+    zone, also across a daylight-saving change (aware arithmetic in one zone is wall-clock)."""
+    return (t.astimezone(ZoneInfo(timezone)) - timedelta(weeks=k)).astimezone(UTC)
+
+
+def _deviation(conn: sa.Connection, rule: DeviationRule, s: Subject, now: datetime) -> Measurement:
+    site = queries.get_site(conn, s.site_id)
+    tz = site.timezone
+    day = rule.window == "day_so_far"
+    start = kpi.local_midnight(now, tz) if day else now - timedelta(seconds=rule.window_s)
+
+    def kwh(a: datetime, b: datetime) -> tuple[float, float]:
+        # Counter energy from the rollups (value + gap_value: a gap's energy is real, only its timing
+        # is unknown), with the share of the window the counters cover.
+        if s.meter_id is None:
+            e = kpi.energy_between(conn, s.site_id, a, b)
+            return e.consumption_kwh, e.coverage
+        c = counter_energy(conn, [s.meter_id], "active_energy_import", a, b)
+        return c.value + c.gap_value, c.coverage
+
+    def usable(coverage: float) -> bool:
+        # No data at all is never a zero, whatever min_coverage says.
+        return coverage > 0 and coverage >= rule.min_coverage
+
+    value, coverage = kwh(start, now)
+    current = value if usable(coverage) else None
+    weeks: list[tuple[str, float | None]] = []  # oldest first
+    for k in range(rule.weeks, 0, -1):
+        a, b = weeks_back(start, k, tz), weeks_back(now, k, tz)
+        v, c = kwh(a, b)
+        weeks.append((a.astimezone(ZoneInfo(tz)).date().isoformat(), v if usable(c) else None))
+    used = [v for _, v in weeks if v is not None]
+    baseline = _mean(used)
+    n = rule.weeks
+    span = "今日零点至今" if day else f"过去 {_minutes(rule.window_s)} 分钟"
+    span_en = "today since local midnight" if day else f"last {_minutes(rule.window_s)} min"
+    window = (f"{span}；基线：前 {n} 周同一星期几同一时段的均值",
+              f"{span_en}; baseline: mean of the same window on the same weekday, last {n} weeks")
+    history = "; ".join(f"{d}: {'—' if v is None else f'{v:,.1f} kWh'}" for d, v in weeks)
+    common: tuple[tuple[tuple[str, str], Text], ...] = (
+        (("允许超出", "margin"), f"{rule.margin * 100:g} %"),
+        (("前几周同期", "same window, earlier weeks"), history),
+        (("数据覆盖率", "data coverage"), f"{coverage:.0%}"),
+    )
+    series = [*used, *([] if current is None else [current])]
+    if baseline is None:
+        # Nothing to compare with: neither a breach nor a recovery, so a firing alert holds too.
+        note = (f"无基线：前 {n} 周同一时段均无数据，本规则不会触发",
+                f"no baseline: none of the last {n} weeks has data for this window; the rule does not fire")
+        return Measurement(Observation(current, False, False), Condition(">", float("inf")), "deviation_kwh",
+                           "kWh", window, series, details=((("基线", "baseline"), note), *common))
+    cond = Condition(">", baseline * (1 + rule.margin))
+    return Measurement(cond.observe(current), cond, "deviation_kwh", "kWh", window, series, details=(
+        (("基线", "baseline"), f"{baseline:,.1f} kWh ({len(used)}/{n})"), *common))
+
+
+def _heartbeat(conn: sa.Connection, s: Subject) -> gateways.Gateway | None:
+    assert s.gateway_id is not None
+    try:
+        return gateways.get_gateway(conn, s.gateway_id)
+    except queries.NotFound:
+        return None
+
+
+def _gateway_offline(conn: sa.Connection, rule: GatewayOfflineRule, s: Subject, now: datetime) -> Measurement:
+    cond = Condition(">", rule.after_s / 60.0)
+    m = _minutes(rule.after_s)
+    window = (f"超过 {m} 分钟无心跳", f"no heartbeat for over {m} min")
+    g = _heartbeat(conn, s)
+    if g is None:
+        # A gateway named on its own that never sent a heartbeat is offline; one only implied by a
+        # meter's gateway_id may be a name from an older configuration, so it is left alone.
+        never = rule.gateway_id is not None
+        return Measurement(Observation(None, never, False), cond, "gateway_offline", "min", window,
+                           details=((("最后心跳", "last heartbeat"), "—"),))
+    # A cleanly stopped gateway is judged the same way: a restart shorter than after_s pages nobody.
+    running = bool(g.status.get("running", True))
+    age_min = max(0.0, (now - g.last_heartbeat).total_seconds() / 60.0)
+    return Measurement(cond.observe(age_min), cond, "gateway_offline", "min", window, details=(
+        (("最后心跳", "last heartbeat"), g.last_heartbeat.isoformat()),
+        (("网关状态", "gateway state"), RUNNING if running else STOPPED),
+    ))
+
+
+_ROLLUP_1M = RESOLUTIONS["1m"]
+RUNNING, STOPPED = ("运行中", "running"), ("已正常停止", "stopped cleanly")
+IDLE = ("数值恰为 0，视为停机而非冻结", "exactly 0 is read as idle, not frozen")
+FIRST_LOOK = ("首次评估，记录当前计数", "first evaluation: count recorded")
+
+
+def _counter_reset(conn: sa.Connection, rule: CounterResetRule, s: Subject, now: datetime) -> Measurement:
+    """Resets read from the 1-minute rollups' first and last values, by lingtan.core.energy's rule: the
+    counter fell to half or less of the value before. It must still be low at the next minute
+    with data, so a read error returning 0 for a sample or two (a dip) is not a reset."""
+    assert s.meter_id is not None
+    start = now - timedelta(seconds=rule.window_s)
+    m = _minutes(rule.window_s)
+    window = (f"过去 {m} 分钟, {rule.quantity}", f"last {m} min, {rule.quantity}")
+    cond = Condition(">", 0.0)
+    rows = conn.execute(sa.text(
+        f"(SELECT bucket, first, last FROM {_ROLLUP_1M} WHERE meter_id = :m AND quantity = :q AND bucket < :a"
+        " ORDER BY bucket DESC LIMIT 1) UNION ALL"
+        f" (SELECT bucket, first, last FROM {_ROLLUP_1M} WHERE meter_id = :m AND quantity = :q"
+        " AND bucket >= :a AND bucket < :b) ORDER BY bucket"
+    ), {"m": s.meter_id, "q": rule.quantity, "a": start, "b": now}).all()
+    if not any(r[0] >= start for r in rows):
+        return Measurement(Observation(None, False, False), cond, "counter_reset", "", window,
+                           details=((("说明", "note"), ("窗口内无数据", "no data in the window")),))
+    model = load_site_model(conn, s.site_id)
+    meter = next((x for x in model.meters if x.id == s.meter_id), None)
+    wrap = meter.params.counter_wrap if meter is not None else None
+    tz = ZoneInfo(model.site.timezone)
+    resets: list[str] = []
+    for i, (bucket, first, last) in enumerate(rows):
+        if bucket < start or i + 1 == len(rows):
+            continue  # the newest minute waits for the next one to confirm
+        ref = max(first, rows[i - 1][2]) if i > 0 else first
+        low = ref / 2
+        # A rollover of a counter with a known wrap is counting, not a reset (energy rule 3).
+        rollover = wrap is not None and ref > wrap / 2 and last < wrap / 2
+        if ref > 0 and last <= low and rows[i + 1][1] <= low and not rollover:
+            resets.append(f"{bucket.astimezone(tz):%Y-%m-%d %H:%M}: {ref:,.2f} → {last:,.2f}")
+    return Measurement(cond.observe(float(len(resets))), cond, "counter_reset", "", window,
+                       details=((("清零", "resets"), "; ".join(resets) or "—"),))
+
+
+def _frozen(conn: sa.Connection, rule: FrozenRule, s: Subject, now: datetime) -> Measurement:
+    """How long the value has been exactly the same, from the 1-minute rollups' min and max: the
+    newest minute that held any other value ends the frozen stretch."""
+    assert s.meter_id is not None
+    cond = Condition(">", rule.window_s / 60.0)
+    m = _minutes(rule.window_s)
+    window = (f"{rule.quantity} 超过 {m} 分钟不变", f"{rule.quantity} unchanged for over {m} min")
+    # One minute more than the window: a value unchanged since before it is then seen as such.
+    # Looking further back would only refine a figure already past the limit.
+    start = now - timedelta(seconds=rule.window_s) - MINUTE
+    rows = conn.execute(sa.text(
+        f"SELECT bucket, min, max, last FROM {_ROLLUP_1M} WHERE meter_id = :m AND quantity = :q"
+        " AND bucket >= :a AND bucket < :b ORDER BY bucket DESC"
+    ), {"m": s.meter_id, "q": rule.quantity, "a": start, "b": now}).all()
+
+    def hold(note: tuple[str, str]) -> Measurement:
+        return Measurement(Observation(None, False, False), cond, "frozen", "min", window,
+                           details=((("说明", "note"), note),))
+
+    if not rows:
+        return hold(("窗口内无数据", "no data in the window"))
+    newest, _, _, value = rows[0]
+    if newest + MINUTE < now - timedelta(seconds=rule.fresh_s):
+        # A meter that stopped reporting is not frozen: that is the offline rule's alert.
+        return hold(("仪表已停止上报", "the meter stopped reporting"))
+    since = rows[-1][0]  # unchanged as far back as the data in the window goes
+    changed = False
+    for bucket, lo, hi, _ in rows:
+        if lo != value or hi != value:
+            since, changed = bucket + MINUTE, True
+            break
+    unchanged = max(0.0, (now - since).total_seconds() / 60.0)
+    # Unchanged back to the start of the look-back: it may have been frozen for longer.
+    at_most = "" if changed or since >= start + MINUTE else "≤ "
+    details: tuple[tuple[tuple[str, str], Text], ...] = (
+        (("冻结值", "value"), f"{value:g}"), (("不变起始", "unchanged since"), at_most + since.isoformat()))
+    if value == 0:
+        # An idle load reads exactly 0 for hours; a frozen meter almost never sticks on an exact 0
+        # (the gateway's stale check makes the same call).
+        return Measurement(Observation(0.0, False, True), cond, "frozen", "min", window, details=(
+            *details, (("说明", "note"), IDLE)))
+    return Measurement(cond.observe(unchanged), cond, "frozen", "min", window, details=details)
+
+
+def _dead_letters(conn: sa.Connection, rule: DeadLetterRule, s: Subject, now: datetime,
+                  last: tuple[float | None, datetime | None]) -> Measurement:
+    """The gateway's dead-letter count against the count this rule saw at its previous evaluation
+    (alert_states.last_value): the heartbeat row holds only the latest count, no history."""
+    g = _heartbeat(conn, s)
+    count = g.status.get("dead_letters") if g is not None else None
+    prev, prev_at = last
+    since = "—" if prev_at is None else prev_at.isoformat()
+    window = (f"自上次评估 ({since}) 以来", f"since the previous evaluation ({since})")
+    if count is None:
+        note = (("网关无心跳", "no heartbeat from the gateway") if g is None
+                else ("网关未报告死信数", "the gateway reports no dead-letter count"))
+        return Measurement(Observation(None, False, False), Condition(">", prev if prev is not None else 0.0),
+                           "dead_letters", "", window, details=((("说明", "note"), note),))
+    count = float(count)
+    if prev is None:
+        # The first look only records the count: letters dead before the rule existed are old news.
+        return Measurement(Observation(count, False, False), Condition(">", count), "dead_letters", "",
+                           window, details=((("说明", "note"), FIRST_LOOK),))
+    cond = Condition(">", prev)
+    # A count below the last one (the gateway's store was cleared) is simply the new reference.
+    return Measurement(cond.observe(count), cond, "dead_letters", "", window, details=(
+        (("新增死信", "new dead letters"), f"{max(0.0, count - prev):g}"),
+        (("网关", "gateway"), g.id if g is not None else "—"),
+    ))
+
+
+def measure(conn: sa.Connection, rule: AnyRule, s: Subject, now: datetime,
+            last: tuple[float | None, datetime | None] = (None, None)) -> Measurement:
+    """The subject's measurement at ``now``; ``last`` is the subject's stored (last_value,
+    last_evaluated_at), which only the dead-letter check needs."""
+    if isinstance(rule, ThresholdRule):
+        return _power(conn, rule, s, now) if rule.metric == "power_kw" else _intensity(conn, rule, s, now)
+    if isinstance(rule, OfflineRule):
+        return _offline(conn, rule, s, now)
+    if isinstance(rule, CompressorRule):
+        return _compressor(conn, rule, s, now)
+    if isinstance(rule, DeviationRule):
+        return _deviation(conn, rule, s, now)
+    if isinstance(rule, GatewayOfflineRule):
+        return _gateway_offline(conn, rule, s, now)
+    if isinstance(rule, CounterResetRule):
+        return _counter_reset(conn, rule, s, now)
+    if isinstance(rule, FrozenRule):
+        return _frozen(conn, rule, s, now)
+    if isinstance(rule, DeadLetterRule):
+        return _dead_letters(conn, rule, s, now, last)
+    return _budget(conn, rule, s, now)
+
+
+# --- state, events, notifications -------------------------------------------------------------
+
+@dataclass
+class Message:
+    key: str
+    recipient: str
+    language: str
+    mail: Rendered
+    queued: bool
+
+
+@dataclass
+class Outcome:
+    subject: Subject
+    measurement: Measurement
+    previous: AlertState
+    step: Step
+    muted: bool
+    messages: list[Message]
+
+
+_STATE = ("SELECT state, since, last_value, notified, last_notified_at, acked_by, acked_at, last_evaluated_at"
+          " FROM alert_states WHERE rule_id = :r AND subject = :s FOR UPDATE")
+
+
+def muted(conn: sa.Connection, rule_id: int, s: Subject, now: datetime) -> bool:
+    """A silence in force that matches the rule, site and meter (each where it names one)."""
+    return conn.execute(sa.text(
+        "SELECT EXISTS (SELECT 1 FROM alert_silences WHERE starts_at <= :now AND ends_at > :now"
+        " AND (rule_id IS NULL OR rule_id = :r) AND (site_id IS NULL OR site_id = :site)"
+        " AND (meter_id IS NULL OR meter_id = :meter))"
+    ), {"now": now, "r": rule_id, "site": s.site_id, "meter": s.meter_id}).scalar_one()
+
+
+def evaluate_rule(conn: sa.Connection, rule_id: int, rule: AnyRule, settings: Settings,
+                  now: datetime | None = None) -> list[Outcome]:
+    """Evaluate every subject of the rule at ``now`` and store the result (the caller commits).
+
+    The state row is locked while it is stepped, so two evaluators running at once (there should
+    be one, see scheduler) serialise here and the second sees the first's result.
+    """
+    now = now or clock.now()
+    timing = Timing(rule.for_s, rule.renotify_s)
+    tz = queries.get_site(conn, rule.scope.site_id).timezone
+    outcomes = []
+    for s in subjects(conn, rule):
+        # Lock the state before measuring: a measurement that compares with the previous one
+        # (dead letters) must not race a second evaluator.
+        conn.execute(sa.text("INSERT INTO alert_states (rule_id, subject, state, since)"
+                             " VALUES (:r, :s, 'ok', :t) ON CONFLICT DO NOTHING"),
+                     {"r": rule_id, "s": s.key, "t": now})
+        row = conn.execute(sa.text(_STATE), {"r": rule_id, "s": s.key}).one()
+        prev = AlertState(*row[:7])
+        m = measure(conn, rule, s, now, (prev.last_value, row[7]))
+        mute = muted(conn, rule_id, s, now)
+        st = step(prev, m.observation, now, timing, mute)
+        n = st.state
+        conn.execute(sa.text(
+            "UPDATE alert_states SET state = :state, since = :since, last_value = :v,"
+            " last_evaluated_at = :now, notified = :notified, last_notified_at = :ln,"
+            " acked_by = :ab, acked_at = :aa"
+            " WHERE rule_id = :r AND subject = :s"
+        ), {"state": n.state, "since": n.since, "v": n.last_value, "now": now, "notified": n.notified,
+            "ln": n.last_notified_at, "ab": n.acked_by, "aa": n.acked_at, "r": rule_id, "s": s.key})
+        event_id = None
+        kind = st.notice if st.notice == "renotify" else st.transition
+        if kind is not None:
+            event_id = record_event(conn, rule_id, rule, s.key, "cancelled" if kind == "ok" else kind, now,
+                                    m.observation.value, m.condition.threshold,
+                                    {"muted": mute, "notified": st.notice is not None})
+        messages = []
+        if st.notice is not None:
+            # The episode is named by when it started firing: the resolution belongs to it too.
+            episode = (prev.since if st.notice == "resolved" else n.since) or now
+            note = Notification(
+                notice=st.notice, rule_id=rule_id, rule_name=rule.name, severity=rule.severity, subject=s.key,
+                metric=m.metric, unit=m.unit, value=m.observation.value, threshold=m.condition.threshold,
+                op=m.condition.op, window=m.window, time=now, timezone=tz,
+                dashboard_url=settings.dashboard_url, details=m.details, series=m.series)
+            for r in rule.recipients:
+                suffix = f"/{now.isoformat()}" if st.notice == "renotify" else ""
+                key = f"rule:{rule_id}/{s.key}/{episode.isoformat()}/{st.notice}{suffix}/{r.email}"
+                mail = render(note, r.language)
+                queued = outbox.enqueue(conn, key, r.email, r.language, mail, event_id, now)
+                messages.append(Message(key, r.email, r.language, mail, queued))
+        outcomes.append(Outcome(s, m, prev, st, mute, messages))
+    return outcomes
+
+
+def record_event(conn: sa.Connection, rule_id: int, rule: AnyRule, subject: str, kind: str, now: datetime,
+                 value: float | None, threshold: float | None, details: dict[str, Any]) -> int:
+    return conn.execute(sa.text(
+        "INSERT INTO alert_events (rule_id, rule_name, subject, kind, severity, time, value, threshold,"
+        " details) VALUES (:r, :n, :s, :k, :sev, :t, :v, :th, CAST(:d AS jsonb)) RETURNING id"
+    ), {"r": rule_id, "n": rule.name, "s": subject, "k": kind, "sev": rule.severity, "t": now, "v": value,
+        "th": threshold if threshold is not None and threshold != float("inf") else None,
+        "d": json.dumps(details)}).scalar_one()
+
+
+def load_rule(conn: sa.Connection, rule_id: int) -> tuple[AnyRule, bool]:
+    """A stored rule and whether it is enabled; queries.NotFound if there is none."""
+    row = conn.execute(sa.text("SELECT definition, enabled FROM alert_rules WHERE id = :id"),
+                       {"id": rule_id}).first()
+    if row is None:
+        raise queries.NotFound(f"alert rule {rule_id} not found")
+    return parse_rule(row[0]), bool(row[1])

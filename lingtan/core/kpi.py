@@ -1,0 +1,248 @@
+"""Site KPIs: power now, energy and carbon since local midnight, power series.
+
+Formulas follow DOMAIN.md: consumption = grid import − grid export + PV generation;
+PV self-consumed = PV − export (not below 0); green-power ratio = PV self-consumed ÷ consumption;
+location-based Scope 2 = grid import × regional grid factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from pydantic import Field
+
+from lingtan.core import amounts, figures
+from lingtan.core.counters import counter_energy
+from lingtan.core.factors import Factor, grid_factor
+from lingtan.core.green import allocate
+from lingtan.core.queries import get_site, latest, meters_by_role
+from lingtan.core.site_model import load_site_model
+from lingtan.kernel import clock
+from lingtan.kernel.periods import split_by_year
+
+# A power reading older than this is not "now": the tile shows the meter as offline, never 0.
+FRESH = timedelta(minutes=2)
+
+
+@dataclass
+class PowerNow:
+    grid_kw: Annotated[float | None, Field(description="signed: positive import, negative export")]
+    pv_kw: float | None
+    load_kw: float | None
+    as_of: datetime | None
+
+
+@dataclass
+class EnergySince:
+    start: datetime
+    end: datetime
+    grid_import_kwh: float
+    grid_export_kwh: float
+    pv_kwh: float
+    consumption_kwh: float
+    pv_self_consumed_kwh: float
+    green_power_ratio: float | None
+    co2_t: Annotated[float, Field(description="Scope 2, location-based")]
+    carbon_intensity_kg_per_kwh: float | None
+    coverage: Annotated[float, Field(description="share of the window with grid-meter data, 0..1")]
+    factor: Factor
+
+
+@dataclass
+class Overview:
+    site_id: str
+    power: PowerNow
+    today: EnergySince
+    offline: list[str] = field(default_factory=list)
+
+
+def _power_now(conn: sa.Connection, meters: list[str], now: datetime, offline: list[str]
+               ) -> tuple[float | None, datetime | None]:
+    if not meters:
+        return None, None
+    total, newest = 0.0, None
+    for meter in meters:
+        row = latest(conn, meter, "active_power")
+        if row is None or now - row[0] > FRESH:
+            offline.append(meter)
+            return None, None
+        total += row[1]
+        newest = row[0] if newest is None else max(newest, row[0])
+    return total, newest
+
+
+def local_midnight(now: datetime, timezone: str) -> datetime:
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def energy_between(conn: sa.Connection, site_id: str, start: datetime, end: datetime) -> EnergySince:
+    site = get_site(conn, site_id)
+    factor = grid_factor(site.grid_region)
+    grid = meters_by_role(conn, site_id, "grid_import")
+    pv = meters_by_role(conn, site_id, "pv_generation")
+    export_meters = grid + meters_by_role(conn, site_id, "grid_export")
+    imported = counter_energy(conn, grid, "active_energy_import", start, end)
+    imp = imported.value + imported.gap_value
+    exported = counter_energy(conn, export_meters, "active_energy_export", start, end)
+    exp = exported.value + exported.gap_value
+    generated = counter_energy(conn, pv, "active_energy_export", start, end)
+    pv_kwh = generated.value + generated.gap_value
+    consumption = imp - exp + pv_kwh
+    self_consumed = max(pv_kwh - exp, 0.0)
+    co2_kg = imp * factor.value
+    return EnergySince(
+        start=start,
+        end=end,
+        grid_import_kwh=imp,
+        grid_export_kwh=exp,
+        pv_kwh=pv_kwh,
+        consumption_kwh=consumption,
+        pv_self_consumed_kwh=self_consumed,
+        green_power_ratio=self_consumed / consumption if consumption > 0 else None,
+        co2_t=co2_kg / 1000.0,
+        carbon_intensity_kg_per_kwh=co2_kg / consumption if consumption > 0 else None,
+        coverage=imported.coverage if grid else 0.0,
+        factor=factor,
+    )
+
+
+def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None) -> tuple[PowerNow, list[str]]:
+    """Grid, PV and site power from the newest readings, and the meters without a fresh one."""
+    now = now or clock.now()
+    offline: list[str] = []
+    grid_kw, t_grid = _power_now(conn, meters_by_role(conn, site_id, "grid_import"), now, offline)
+    pv_kw, t_pv = _power_now(conn, meters_by_role(conn, site_id, "pv_generation"), now, offline)
+    load = grid_kw + pv_kw if grid_kw is not None and pv_kw is not None else None
+    times = [t for t in (t_grid, t_pv) if t is not None]
+    return PowerNow(grid_kw, pv_kw, load, min(times) if times else None), offline
+
+
+def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None) -> Overview:
+    now = now or clock.now()
+    site = get_site(conn, site_id)
+    power, offline = power_now(conn, site_id, now)
+    today = energy_between(conn, site_id, local_midnight(now, site.timezone), now)
+    return Overview(site_id, power, today, offline)
+
+
+@dataclass
+class RolePower:
+    role: str
+    kw: float | None          # None: a meter of the role has no fresh reading
+    meters: int
+    offline: list[str]
+
+
+def power_by_role(conn: sa.Connection, site_id: str, roles: tuple[str, ...], now: datetime | None = None
+                  ) -> dict[str, RolePower]:
+    """Active power now summed per meter role, for the roles asked; a role whose meters do not
+    all have a fresh reading has no total (a partial sum would understate it)."""
+    now = now or clock.now()
+    get_site(conn, site_id)
+    out = {}
+    for role in roles:
+        meters = meters_by_role(conn, site_id, role)
+        with_power = [m for m in meters if latest(conn, m, "active_power") is not None]
+        offline: list[str] = []
+        kw, _ = _power_now(conn, with_power, now, offline)
+        out[role] = RolePower(role, kw if with_power else None, len(with_power), offline)
+    return out
+
+
+@dataclass
+class PowerSeries:
+    time: list[datetime]
+    grid_kw: list[float | None]
+    pv_kw: list[float | None]
+    load_kw: list[float | None]
+
+
+def power_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
+                 resolution: str = "1m") -> PowerSeries:
+    """Average power per bucket; a bucket with no data is None (a gap), never 0."""
+    from lingtan.core.rollups import RESOLUTIONS
+
+    table = RESOLUTIONS[resolution]
+    get_site(conn, site_id)
+    rows = conn.execute(
+        sa.text(
+            f"""
+            SELECT r.bucket,
+                   sum(r.avg) FILTER (WHERE m.role = 'grid_import') AS grid,
+                   sum(r.avg) FILTER (WHERE m.role = 'pv_generation') AS pv
+            FROM {table} r JOIN meters m ON m.id = r.meter_id
+            WHERE m.site_id = :s AND r.quantity = 'active_power'
+              AND m.role IN ('grid_import', 'pv_generation')
+              AND r.bucket >= :a AND r.bucket < :b
+            GROUP BY r.bucket ORDER BY r.bucket
+            """
+        ),
+        {"s": site_id, "a": start, "b": end},
+    ).all()
+    has_pv = bool(meters_by_role(conn, site_id, "pv_generation"))
+    series = PowerSeries([], [], [], [])
+    for bucket, grid, pv in rows:
+        pv_value = pv if has_pv else 0.0  # a site without PV has 0 kW of it, not a gap
+        series.time.append(bucket)
+        series.grid_kw.append(grid)
+        series.pv_kw.append(pv_value)
+        series.load_kw.append(grid + pv_value if grid is not None and pv_value is not None else None)
+    return series
+
+
+# --- KPIs for any window: rolling, calendar period or explicit ---------------------------------
+
+
+@dataclass
+class WindowKpis:
+    site_id: str
+    start: datetime
+    end: datetime
+    timezone: str
+    electricity: figures.Electricity
+    carbon: figures.Carbon
+    energy: figures.Energy
+    waste_heat: figures.WasteHeat
+    compressors: list[figures.Compressor]
+    boilers: list[figures.Boiler]
+    factors: list[Factor]
+    notes: list[str]
+
+
+def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
+                now: datetime | None = None) -> WindowKpis:
+    """Every site KPI for [start, end), each figure with its coverage and each factor with its source."""
+    now = now or clock.now()
+    model = load_site_model(conn, site_id)
+    totals = figures.Totals()
+    cons = lambda a, b: amounts.consumption(conn, model, a, b)  # noqa: E731
+    am = amounts.gather(conn, model, start, end)
+    green = allocate(model, start, end, now, cons)
+    pieces = split_by_year(start, end, model.site.timezone)
+    for year, a, b in pieces:
+        # Factors change with the year: a window across New Year is converted piece by piece.
+        piece = am if len(pieces) == 1 else amounts.gather(conn, model, a, b)
+        piece_green = green if len(pieces) == 1 else allocate(model, a, b, now, cons)
+        _, heat, _ = figures.recovered_heat(model, piece)
+        figures.piece(model, piece, piece_green, year, totals, heat.value)
+    basis, heat, heat_note = figures.recovered_heat(model, am)
+    waste = figures.waste_heat(model, totals, basis, heat, heat_note)
+    params = {m.id: m.params for m in model.meters}
+    into_boiler = basis == "measured" and model.params.heat_recovery.displaces == "boiler_fuel"
+    preheat = heat.value if into_boiler else 0.0
+    # Several boilers share the recovered heat in proportion to the fuel each burned.
+    fuel_total = sum(b.fuel_amount.value for b in am.boilers) or 1.0
+    return WindowKpis(
+        site_id=site_id, start=start, end=end, timezone=model.site.timezone,
+        electricity=figures.electricity(model, am, green), carbon=figures.carbon(model, am, totals),
+        energy=figures.energy(model, am, totals), waste_heat=waste,
+        compressors=[figures.compressor(c, params.get(c.meter_id)) for c in am.compressors],
+        boilers=[figures.boiler(model, b, preheat * b.fuel_amount.value / fuel_total) for b in am.boilers],
+        factors=sorted(totals.factors.values(), key=lambda f: f.key),
+        notes=totals.notes,
+    )
