@@ -9,7 +9,8 @@ gateway saw it:
 
 - COUNTER_RESET: the counter went down (meter replaced or cleared, register wrapped).
 - SPIKE: an energy counter (kWh) rose by more than the device could have counted —
-  rated_power_kw × elapsed hours × SPIKE_MARGIN, plus one register step. Skipped without
+  rated_power_kw × elapsed hours × energy.SPIKE_FACTOR, plus one register step (the
+  energy rule's own limit, lingtan/core/energy.py). Skipped without
   a rated power.
 - OUT_OF_RANGE: outside the point's [min, max] (given in the point's unit, primary side, after
   CT/PT ratios), or not a finite number.
@@ -41,19 +42,14 @@ from datetime import datetime
 
 from gateway.config import Device, Point
 from gateway.decode import DecodeError, ratio_factor
+from lingtan.core.energy import counter_step, step_limit
 from lingtan.kernel.quantities import conversion, get_quantity
 from lingtan.kernel.reading import Quality, Reading
 
 log = logging.getLogger(__name__)
 
-# Headroom over rated power × time before a counter step is a spike: motors run above
-# nameplate (service factor 1.15) and transformers take short overloads, and the two readings'
-# timestamps carry poll jitter. The 1.5 is the project's choice (gateway brief), not a standard.
-SPIKE_MARGIN = 1.5
 # Counter registers that wrap to 0 at the top of their range (2^n raw steps).
 WRAP_SPAN = {"uint16": 2.0**16, "uint32": 2.0**32, "acc32": 2.0**32, "uint64": 2.0**64}
-# A drop from the top tenth of the register's span is logged as a wrap rather than a reset.
-WRAP_NEAR = 0.9
 # Enumerated codes: holding still for hours is normal.
 NEVER_STALE = frozenset({"state"})
 _INTEGER_TYPES = frozenset({"int16", "uint16", "int32", "uint32", "int64", "uint64", "acc32", "bool"})
@@ -168,15 +164,16 @@ class Validator:
 
     def _counter_step(self, r: Reading, rules: Rules, series: Series) -> int:
         previous = series.value
-        if r.value < previous:
-            wrapped = rules.span is not None and previous >= WRAP_NEAR * rules.span
-            log.warning("counter rolled over" if wrapped else "counter went down (reset or replaced)",
+        kind, _ = counter_step(previous, r.value, rules.span)
+        if kind != "count":
+            # Every step down is flagged; the energy rules decide what it counts (docs/domain.md).
+            what = "counter rolled over" if kind == "rollover" else "counter went down (reset or replaced)"
+            log.warning(what,
                         extra={"meter": r.meter_id, "quantity": r.quantity, "previous": previous,
                                "value": r.value})
             return Quality.COUNTER_RESET
         if rules.rated_kw is not None:
-            hours = (r.time - series.time).total_seconds() / 3600.0
-            limit = rules.rated_kw * hours * SPIKE_MARGIN + rules.step
+            limit = step_limit(rules.rated_kw, (r.time - series.time).total_seconds(), rules.step)
             if r.value - previous > limit:
                 log.warning("counter step above rated power", extra={
                     "meter": r.meter_id, "quantity": r.quantity, "step": r.value - previous,

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from api import auth
 from api.auth import Admin
 from api.deps import get_conn
 from api.pagination import Page, Paging
 from api.problems import responses
+from lingtan.core import keys
 from lingtan.core.keys import KeyInfo
 
 router = APIRouter(tags=["keys"])
@@ -22,7 +22,7 @@ KeyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the key's id", exam
 
 
 class KeyCreate(BaseModel):
-    role: auth.RoleName = Field(description="viewer reads; engineer changes devices, sites and rules;"
+    role: keys.RoleName = Field(description="viewer reads; engineer changes devices, sites and rules;"
                                             " admin also manages keys")
     # Printable text only: a name is shown in listings and terminals.
     name: str = Field("", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$",
@@ -44,16 +44,16 @@ class CreatedKey(BaseModel):
 @router.get("/keys")
 def list_keys(conn: Conn, page: Paging) -> Page[KeyInfo]:
     """Every key without its secret, oldest first; revoked keys show `revoked_at`."""
-    items, total = auth.list_keys(conn, page.limit, page.offset)
+    items, total = keys.list_keys(conn, page.limit, page.offset)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.post("/keys", status_code=201)
 def create_key(body: KeyCreate, conn: Conn) -> CreatedKey:
     """A new key. The answer is the only time the key is shown: only its hash is stored."""
-    key, plain = auth.create_key(conn, body.role, body.name)
+    key, plain = keys.create_key(conn, body.role, body.name)
     conn.commit()
-    info = auth.get_key(conn, key.id)
+    info = keys.get_key(conn, key.id)
     assert info is not None  # just committed
     return CreatedKey(id=info.id, prefix=info.prefix, role=info.role, name=info.name,
                       created_at=info.created_at, key=plain)
@@ -65,7 +65,7 @@ def revoke_key(key_id: KeyId, conn: Conn, caller: Admin) -> KeyInfo:
     if key_id == caller.id:
         # An admin must not lock themselves out by accident; `lingtan keys revoke` still can.
         raise HTTPException(409, "this is the key making the request; revoke it with another admin key")
-    info = auth.revoke_key(conn, key_id)
+    info = keys.revoke_key(conn, key_id)
     conn.commit()
     if info is None:
         raise HTTPException(404, f"API key {key_id} not found")

@@ -63,7 +63,9 @@ from lingtan.kernel.timegrid import floor_time
 MAX_GAP = timedelta(minutes=15)
 # At most this many dropped samples between two kept ones still form a pair (rule 3).
 MAX_RUN = 4
-# Headroom over rated power × time, the same margin the gateway's validation uses.
+# Headroom over rated power × time before a counter step is a spike: motors run above nameplate
+# (service factor 1.15), transformers take short overloads, and two readings' timestamps carry
+# poll jitter. 1.5 is the project's choice, not a standard; the gateway flags by the same limit.
 SPIKE_FACTOR = 1.5
 STEP_ALLOWANCE_KWH = 1.0
 
@@ -124,20 +126,39 @@ def _ordered(samples: Iterable[CounterSample]) -> list[CounterSample]:
     return ordered
 
 
-def _pair(prev: CounterSample, cur: CounterSample, wrap: float | None, rated_kw: float | None,
-          max_gap: timedelta) -> Increment:
+Step = Literal["count", "rollover", "reset", "backward"]
+
+
+def counter_step(prev: float, cur: float, wrap: float | None) -> tuple[Step, float]:
+    """Rule 3's reading of one step of a counter: what happened and the increase it counts.
+
+    The one place this rule lives: the rollup SQL mirrors it (tests/test_energy_sql.py holds them
+    equal), the gateway flags with it and the counter-reset alert fires on it.
+    """
     # Operations and their order mirror the SQL in lingtan/core/rollups.py, so both give the same
     # floating-point results.
+    if cur >= prev:
+        return "count", cur - prev
+    if wrap is not None and prev > wrap / 2 and cur < wrap / 2:
+        return "rollover", wrap - prev + cur
+    if cur <= prev / 2:
+        return "reset", max(cur, 0.0)
+    return "backward", 0.0
+
+
+def step_limit(rated_kw: float, gap_s: float, allowance: float = STEP_ALLOWANCE_KWH) -> float:
+    """The largest increase a kWh counter of a meter rated ``rated_kw`` can make in ``gap_s``
+    seconds (rule 3, rated power); ``allowance`` is one register step."""
+    return SPIKE_FACTOR * rated_kw * gap_s / 3600.0 + allowance
+
+
+def _pair(prev: CounterSample, cur: CounterSample, wrap: float | None, rated_kw: float | None,
+          max_gap: timedelta) -> Increment:
     gap_s = (cur.time - prev.time).total_seconds()
-    if cur.value >= prev.value:
-        increase, kind = cur.value - prev.value, "count"
-    elif wrap is not None and prev.value > wrap / 2 and cur.value < wrap / 2:
-        increase, kind = wrap - prev.value + cur.value, "rollover"
-    elif cur.value <= prev.value / 2:
-        increase, kind = max(cur.value, 0.0), "reset"
-    else:
+    kind, increase = counter_step(prev.value, cur.value, wrap)
+    if kind == "backward":
         return Increment(prev.time, cur.time, 0.0, "none", "backward")
-    if rated_kw is not None and increase > SPIKE_FACTOR * rated_kw * gap_s / 3600.0 + STEP_ALLOWANCE_KWH:
+    if rated_kw is not None and increase > step_limit(rated_kw, gap_s):
         return Increment(prev.time, cur.time, 0.0, "none", "step_spike")
     if kind == "reset":
         return Increment(prev.time, cur.time, increase, "gap_delta", "reset")

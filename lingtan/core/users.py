@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from lingtan.core.keys import RANK
+
 MIN_PASSWORD_LENGTH = 10
 # argon2 hashes any length, but hashing megabytes per attempt would hand out a cheap DoS.
 MAX_PASSWORD_LENGTH = 1024
-# The API key roles (api.auth.RANK), lowest first; repeated here so this module does not load
-# FastAPI, and a test keeps the two equal.
-ROLES = ("viewer", "engineer", "admin")
+# The API key roles, lowest first: a user and a key of one role may do the same things.
+ROLES = tuple(sorted(RANK, key=RANK.__getitem__))
 LANGUAGES = ("zh", "en")
 # Letters of any script, digits and . _ @ -: a name people can type, and one that is safe
 # to print in logs and tables without quoting.

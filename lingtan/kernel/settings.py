@@ -62,8 +62,9 @@ class Settings(BaseSettings):
 
     raw_retention_days: int = Field(default=730, ge=1)
 
-    # Alerting (lingtan/core/alerts, scheduled by api/scheduler.py). The scheduler runs inside the API process; with several API processes
-    # exactly one evaluates (PostgreSQL advisory lock), so it is safe to leave on everywhere.
+    # Alerting (lingtan/core/alerts, scheduled by api/scheduler.py). The scheduler runs inside the
+    # API process; with several API processes exactly one evaluates (PostgreSQL advisory lock),
+    # so it is safe to leave on everywhere.
     alerts_scheduler: bool = Field(default=True, description="run the alert scheduler in the API process")
     alerts_tick_seconds: float = Field(default=10.0, gt=0, description=(
         "how often the leader looks for due rules and due e-mails; each rule keeps its own interval"))

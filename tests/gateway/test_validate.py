@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from gateway.config import parse_config
 from gateway.runtime import Gateway
-from gateway.validate import SPIKE_MARGIN, Validator
+from gateway.validate import Validator
+from lingtan.core.energy import SPIKE_FACTOR
 from lingtan.kernel.db import libpq_url
 from lingtan.kernel.mqtt import make_client
 from lingtan.kernel.reading import Quality, Reading
@@ -87,7 +88,7 @@ def counter_story(start: float, events: list[tuple[str, float, float]]
             continue
         t += dt
         hours = dt / 3600
-        limit = RATED_KW * hours * SPIKE_MARGIN + STEP_KWH
+        limit = RATED_KW * hours * SPIKE_FACTOR + STEP_KWH
         if kind == "step":
             new = value + u * RATED_KW * hours
         elif kind == "spike":

@@ -35,6 +35,7 @@ from lingtan.core.alerts.rules import (
 )
 from lingtan.core.alerts.state import AlertState, Condition, Observation, Step, Timing, step
 from lingtan.core.counters import counter_energy
+from lingtan.core.energy import counter_step
 from lingtan.core.rollups import RESOLUTIONS
 from lingtan.core.site_model import load_site_model
 from lingtan.kernel import clock, periods
@@ -317,10 +318,9 @@ def _counter_reset(conn: sa.Connection, rule: CounterResetRule, s: Subject, now:
         if bucket < start or i + 1 == len(rows):
             continue  # the newest minute waits for the next one to confirm
         ref = max(first, rows[i - 1][2]) if i > 0 else first
-        low = ref / 2
-        # A rollover of a counter with a known wrap is counting, not a reset (energy rule 3).
-        rollover = wrap is not None and ref > wrap / 2 and last < wrap / 2
-        if ref > 0 and last <= low and rows[i + 1][1] <= low and not rollover:
+        # lingtan.core.energy's reading of the step, confirmed by the next minute with data
+        confirmed = counter_step(ref, rows[i + 1][1], wrap)[0] == "reset"
+        if ref > 0 and counter_step(ref, last, wrap)[0] == "reset" and confirmed:
             resets.append(f"{bucket.astimezone(tz):%Y-%m-%d %H:%M}: {ref:,.2f} → {last:,.2f}")
     return Measurement(cond.observe(float(len(resets))), cond, "counter_reset", "", window,
                        details=((("清零", "resets"), "; ".join(resets) or "—"),))
