@@ -42,6 +42,7 @@ from dashboard.i18n import request_lang
 from lingtan.core import users
 from lingtan.core.keys import RANK, get_key, verify_key
 from lingtan.kernel.db import get_engine
+from lingtan.kernel.i18n import Lang, catalog
 from lingtan.kernel.settings import Settings, get_settings
 
 log = logging.getLogger("lingtan.dashboard.access")
@@ -302,32 +303,10 @@ def _from_bearer(state: AccessState, token: str) -> Identity | None:
 
 # --- language and texts -----------------------------------------------------------------------
 
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Sign in", "username": "User name", "password": "Password", "submit": "Sign in",
-        "or_key": "Or sign in with an API key", "api_key": "API key", "submit_key": "Sign in with key",
-        "wrong": "The user name or password is wrong.",
-        "wrong_key": "The API key is not valid or has been revoked.",
-        "missing": "Enter a user name and a password.",
-        "missing_key": "Enter an API key (lt_…).",
-        "limited": "Too many failed sign-ins for this name. Try again in {seconds} s.",
-        "csrf": "The form had expired. Please sign in again.",
-        "database": "Cannot check the sign-in: the database is unreachable. Try again shortly.",
-        "signed_out": "You have signed out.",
-    },
-    "zh": {
-        "title": "登录", "username": "用户名", "password": "密码", "submit": "登录",
-        "or_key": "或使用 API 密钥登录", "api_key": "API 密钥", "submit_key": "用密钥登录",
-        "wrong": "用户名或密码错误。",
-        "wrong_key": "API 密钥无效或已被吊销。",
-        "missing": "请输入用户名和密码。",
-        "missing_key": "请输入 API 密钥（lt_…）。",
-        "limited": "该用户名登录失败次数过多，请 {seconds} 秒后再试。",
-        "csrf": "表单已过期，请重新登录。",
-        "database": "无法验证登录：数据库不可达，请稍后再试。",
-        "signed_out": "您已退出登录。",
-    },
-}
+def _texts(lang: Lang) -> dict[str, str]:
+    """The sign-in page's texts (the catalog's ``signin.*`` keys) by their short names."""
+    return {key.removeprefix("signin."): text for (ctx, key), text in catalog(lang).items()
+            if ctx is None and key.startswith("signin.")}
 
 
 def _page_language() -> str:
@@ -354,11 +333,11 @@ details{margin-top:1.5rem;font-size:.9rem}summary{cursor:pointer;color:#2b7a4b}
 """
 
 
-def _login_page(state: AccessState, lang: str, next_url: str, *, error: str = "", notice: str = "",
+def _login_page(state: AccessState, lang: Lang, next_url: str, *, error: str = "", notice: str = "",
                 username: str = "", status: int = 200) -> flask.Response:
     from dashboard.layout import PRODUCT
 
-    t = TEXTS[lang]
+    t = _texts(lang)
     session = flask.session
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
@@ -454,7 +433,7 @@ def _sign_in(state: AccessState, data: dict[str, Any], next_url: str) -> flask.R
 def _login(state: AccessState) -> flask.Response:
     request = flask.request
     lang = _page_language()
-    t = TEXTS[lang]
+    t = _texts(lang)
     next_url = _safe_next(state, request.values.get("next"))
     if request.method != "POST":
         notice = t["signed_out"] if request.args.get("signed_out") else ""
@@ -498,8 +477,8 @@ def _login(state: AccessState) -> flask.Response:
                                         language=user.language, stamp=standing.stamp), next_url)
 
 
-def _login_with_key(state: AccessState, lang: str, next_url: str, token: str) -> flask.Response:
-    t = TEXTS[lang]
+def _login_with_key(state: AccessState, lang: Lang, next_url: str, token: str) -> flask.Response:
+    t = _texts(lang)
     if not token:
         return _login_page(state, lang, next_url, error=t["missing_key"], status=400)
     # Keys are 256-bit random, so guessing is hopeless; the limit is per client address and only

@@ -124,14 +124,36 @@ def test_english_page_has_no_chinese_label(path: str) -> None:
 
 
 def test_report_words_have_chinese_and_the_page_uses_them() -> None:
-    from dashboard.i18n import REPORT_TERMS
     from dashboard.pages.reports import html_tables
     from lingtan.core.report_formats import Column, Num, Table
+    from lingtan.kernel.i18n import catalog
 
-    for en, zh in REPORT_TERMS.items():
+    report = {en: zh for (ctx, en), zh in catalog("zh").items() if ctx == "report"}
+    assert len(report) > 70
+    for en, zh in report.items():
         assert CJK.search(zh) or zh in ("tce",), (en, zh)
     table = Table("Summary", [Column("item"), Column("value"), Column("coverage", "0.0%")],
                   [["Scope 1", Num(12.5, "#,##0.000"), 0.875]])
     zh_texts = _texts(html_tables([table], "zh"))
     assert {"摘要", "项目", "数值", "数据覆盖率", "范围一", "12.500", "87.5 %"} <= set(zh_texts)
     assert {"Summary", "item", "Scope 1"} <= set(_texts(html_tables([table], "en")))
+
+
+def test_both_catalogs_hold_the_same_keys_and_placeholders() -> None:
+    from lingtan.kernel.i18n import catalog
+
+    en, zh = catalog("en"), catalog("zh")
+    assert set(en) == set(zh), set(en) ^ set(zh)
+    for key in en:
+        assert _fields(en[key]) == _fields(zh[key]), key
+
+
+def test_every_key_the_code_asks_for_is_in_the_catalog() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    asked: set[str] = set()
+    for path in [*root.joinpath("dashboard").rglob("*.py"), *root.joinpath("lingtan").rglob("*.py")]:
+        asked |= set(re.findall(r"\bt\(\s*\"([a-z][\w.]*)\"", path.read_text()))
+    assert len(asked) > 70
+    assert asked <= set(CATALOG), asked - set(CATALOG)
