@@ -102,7 +102,8 @@ def gateway_status(
 
 @site_app.command("import")
 def site_import(file: Annotated[Path, typer.Argument(metavar="FILE", help="site YAML file")]) -> None:
-    """Apply a site file (site, energy parameters, meter roles, green power, factor overrides)."""
+    """Apply a site file (site, energy parameters, meter roles, green power, factor overrides,
+    activity data)."""
     from api.services.site_model import apply_site_file
     from api.site_file import SiteFileError
 
