@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from api.factors import Factor, grid_factor
-from api.services import amounts, figures
+from api.services import activity, amounts, figures
 from api.services.energy import counter_energy
 from api.services.green import allocate
 from api.services.periods import split_by_year
@@ -229,6 +229,7 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
         piece_green = green if len(pieces) == 1 else allocate(model, a, b, now, cons)
         _, heat, _ = figures.recovered_heat(model, piece)
         figures.piece(model, piece, piece_green, year, totals, heat.value)
+    activity.include(conn, model, pieces, totals)  # fuel and refrigerant entered by hand
     basis, heat, heat_note = figures.recovered_heat(model, am)
     waste = figures.waste_heat(model, totals, basis, heat, heat_note)
     params = {m.id: m.params for m in model.meters}
