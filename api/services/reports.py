@@ -181,7 +181,10 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
         f"{_value(location)}; market-based uses the national residual mix "
         f"{_value(_factor(k.factors, 'grid_residual', 'national'))}: the national average excluding "
         "market-traded non-fossil power, the only residual mix MEE/NBS publish.",
-        "CO2 only: the MEE factors cover carbon dioxide, so tCO2e equals tCO2. Scope 3 is not included.",
+        "CO2 only: the MEE factors cover carbon dioxide, so tCO2e equals tCO2. Scope 3 is not included."
+        if not any(ln.carrier == "refrigerant" for ln in lines) else
+        "CO2 from fuel, electricity and heat (the MEE factors cover carbon dioxide), plus the HFCs of "
+        "refrigerant top-ups as CO2e by GWP-100 (GB/T 32150-2015 counts HFCs). Scope 3 is not included.",
     ]
     if (green.gec_kwh.value or 0) + (green.trade_kwh.value or 0) > 0:
         notes.append("Green certificates and green-power trades are deducted from grid import for the "

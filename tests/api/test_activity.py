@@ -310,6 +310,8 @@ def test_inventory_shows_activity_data_as_its_own_rows(metered: str, api_client)
     s1 = sum(ln["tco2e_location"] for ln in inv["lines"] if ln["scope"] == 1)
     assert s1 == pytest.approx(inv["totals"]["scope1_t"]["value"], rel=REL)
     assert any(n.startswith("Activity data: 3 entries") for n in inv["notes"])
+    assert any("HFCs of refrigerant top-ups" in n for n in inv["notes"])
+    assert not any(n.startswith("CO2 only") for n in inv["notes"])
     assert any(f["key"] == "gwp:R-410A:1923.5" for f in inv["factors"])
 
     sections = csv_sections(api_client.get("/api/v1/sites/fk-plant/reports/ghg-inventory",
