@@ -129,6 +129,7 @@ def test_cli_imports_shows_and_reimports(site_db: str, tmp_path: Path):
         " heat-recovery, line-1)",
         "  2 green-power purchase(s) (2 added, 0 removed)",
         "  0 factor override(s) (0 added, 0 removed)",
+        "  0 activity data entries (0 added, 0 removed)",
     ]
     again = lingtan(site_db, "site", "import", str(DEMO_FILE))
     assert again.returncode == 0 and again.stdout.splitlines()[0] == "site demo-plant: updated"
@@ -143,7 +144,7 @@ def test_cli_imports_shows_and_reimports(site_db: str, tmp_path: Path):
     # `show` output is a site file: importing it changes nothing.
     (tmp_path / "shown.yaml").write_text(shown.stdout)
     third = lingtan(site_db, "site", "import", str(tmp_path / "shown.yaml"))
-    assert third.returncode == 0 and third.stdout.count("(0 added, 0 removed)") == 2
+    assert third.returncode == 0 and third.stdout.count("(0 added, 0 removed)") == 3
 
 
 def test_cli_reports_a_bad_file_by_line_and_an_unknown_site(site_db: str, tmp_path: Path):
@@ -154,3 +155,80 @@ def test_cli_reports_a_bad_file_by_line_and_an_unknown_site(site_db: str, tmp_pa
     assert f"{bad}:14: meters[2].params.compressor.rated_kw: Input should be greater than 0" in out.stderr
     missing = lingtan(site_db, "site", "show", "nowhere")
     assert missing.returncode == 1 and "nowhere" in missing.stderr
+
+
+ACTIVITY = """\
+activity_data:
+  - date: 2026-03-05
+    carrier: diesel
+    amount: 1000
+    unit: L
+    density_kg_per_l: 0.84
+    evidence: INV-0305
+    note: forklifts
+  - {period_start: 2026-03-25, period_end: 2026-04-04, carrier: lpg, amount: 1, unit: t,
+     evidence: "ledger 2026-Q1 #12"}
+  - {date: 2026-03-20, carrier: refrigerant, gas: hfc-410a, amount: 6.5, unit: kg, evidence: SR-3321}
+  - {period_start: 2026-04-10, period_end: 2026-04-11, carrier: natural_gas, amount: 30, unit: Nm³,
+     evidence: bottle 7}
+"""
+
+
+def test_activity_data_errors_name_file_line_and_field():
+    text = small() + ACTIVITY.replace("    density_kg_per_l: 0.84\n", "")
+    with pytest.raises(SiteFileError) as err:
+        parse_site_file(text, "plant-y.yaml")
+    assert str(err.value).startswith("plant-y.yaml:19: activity_data[0].density_kg_per_l: required: diesel "
+                                     "given by volume (L) needs its density in kg/L")
+    with pytest.raises(SiteFileError, match=r"plant-y.yaml:28: activity_data\[2\].gas: R-22 is a CFC/HCFC"):
+        parse_site_file(small() + ACTIVITY.replace("hfc-410a", "R22"), "plant-y.yaml")
+    with pytest.raises(SiteFileError, match=r"plant-y.yaml:22: activity_data\[0\].unit: 'kWh' does not"):
+        parse_site_file(small() + ACTIVITY.replace("unit: L", "unit: kWh"), "plant-y.yaml")
+
+
+def test_an_entry_listed_twice_is_refused_by_line(site_db: str, tmp_path: Path):
+    bad = tmp_path / "plant-y.yaml"
+    refrigerant = ACTIVITY.splitlines(keepends=True)[10]
+    assert "SR-3321" in refrigerant
+    bad.write_text(small() + ACTIVITY + refrigerant)
+    with pytest.raises(SiteFileError, match=r"plant-y.yaml:31: activity_data\[4\]: the same entry as "
+                                            r"activity_data\[2\]"):
+        apply_site_file(site_db, bad)
+    with get_engine(site_db).connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM activity_data").scalar() == 0
+
+
+def test_cli_round_trips_activity_data(site_db: str, tmp_path: Path):
+    path = tmp_path / "plant-y.yaml"
+    path.write_text(small() + ACTIVITY)
+    out = lingtan(site_db, "site", "import", str(path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "  4 activity data entries (4 added, 0 removed)"
+    with get_engine(site_db).connect() as conn:
+        who = {r[0] for r in conn.exec_driver_sql("SELECT entered_by FROM activity_data")}
+    assert len(who) == 1 and who.pop().startswith("site file plant-y.yaml (")
+
+    shown = lingtan(site_db, "site", "show", "plant-y")
+    assert shown.returncode == 0, shown.stderr
+    # `show` lists entries by their first day (the database keeps no order)
+    exported = {e["carrier"]: e for e in yaml.safe_load(shown.stdout)["activity_data"]}
+    assert list(exported) == ["diesel", "refrigerant", "lpg", "natural_gas"]
+    # the library's spelling and GWP are written out, and a one-day period reads as its day
+    assert exported["refrigerant"]["gas"] == "R-410A" and exported["refrigerant"]["gwp"] == 1923.5
+    assert "AR5" in exported["refrigerant"]["gwp_source"]
+    assert exported["natural_gas"]["date"] == "2026-04-10" and "period_start" not in exported["natural_gas"]
+    assert exported["diesel"]["density_kg_per_l"] == 0.84 and exported["diesel"]["note"] == "forklifts"
+    original = parse_site_file(path.read_text())[0].activity_data
+    shown_entries = SiteFile.model_validate(yaml.safe_load(shown.stdout)).activity_data
+    assert sorted(shown_entries, key=lambda e: e.first_day) == sorted(original, key=lambda e: e.first_day)
+
+    (tmp_path / "shown.yaml").write_text(shown.stdout)
+    again = lingtan(site_db, "site", "import", str(tmp_path / "shown.yaml"))
+    assert again.returncode == 0 and again.stdout.splitlines()[-1] == (
+        "  4 activity data entries (0 added, 0 removed)")
+    # a file without the LPG line removes exactly that entry
+    lines = ACTIVITY.splitlines(keepends=True)
+    assert "lpg" in lines[8] and "ledger" in lines[9]
+    path.write_text(small() + "".join(lines[:8] + lines[10:]))
+    fewer = lingtan(site_db, "site", "import", str(path))
+    assert fewer.stdout.splitlines()[-1] == "  3 activity data entries (0 added, 1 removed)", fewer.stdout

@@ -1,4 +1,5 @@
-"""The site energy model over HTTP: sites, meter roles and parameters, green power, factor overrides.
+"""The site energy model over HTTP: sites, meter roles and parameters, green power, factor overrides,
+activity data entered by hand.
 
 Reads need a viewer key, changes an engineer key. Each write commits on success; on any error
 the request's connection closes uncommitted, so nothing of a failed request is kept.
@@ -14,9 +15,11 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Response
 from api.auth import Engineer, Viewer
 from api.deps import get_conn
 from api.pagination import Page, Paging
+from lingtan.core import activity
 from lingtan.core import site_model as svc
+from lingtan.core.keys import ApiKey
 from lingtan.core.site_file import FactorOverride, MeterPatch, SiteFile, SiteWrite
-from lingtan.core.site_schema import GreenPurchase
+from lingtan.core.site_schema import ActivityEntry, GreenPurchase
 
 router = APIRouter(tags=["site model"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]
@@ -44,6 +47,18 @@ _PURCHASE_EXAMPLES = {
               "value": {"kind": "trade", "period_start": "2026-11-01", "period_end": "2026-12-01",
                         "kwh": 60000, "reference": "Liaoning green-power trade, November"}},
 }
+_ACTIVITY_EXAMPLES = {
+    "diesel": {"summary": "forklift diesel by volume, with the density on the delivery note",
+               "value": {"date": "2026-11-12", "carrier": "diesel", "amount": 1000, "unit": "L",
+                         "density_kg_per_l": 0.84, "evidence": "INV-2026-1187",
+                         "note": "forklifts, tank refill"}},
+    "lpg": {"summary": "LPG for a month, by mass",
+            "value": {"period_start": "2026-11-01", "period_end": "2026-12-01", "carrier": "lpg",
+                      "amount": 450, "unit": "kg", "evidence": "ledger 2026-11 #44"}},
+    "refrigerant": {"summary": "refrigerant top-up (GWP from the library, IPCC AR5)",
+                    "value": {"date": "2026-11-20", "carrier": "refrigerant", "gas": "R-410A", "amount": 6.5,
+                              "unit": "kg", "evidence": "service report SR-3321"}},
+}
 _OVERRIDE_EXAMPLE = {
     "kind": "co2", "subject": "natural_gas", "value": 21.4, "unit": "tCO2/10^4 Nm3",
     "source": "supplier gas analysis 2026 (measured carbon content)", "valid_from": "2026-01-01",
@@ -59,6 +74,7 @@ _IMPORT_EXAMPLE: dict[str, Any] = {
     ],
     "green_power": [_PURCHASE_EXAMPLES["trade"]["value"]],
     "factor_overrides": [],
+    "activity_data": [_ACTIVITY_EXAMPLES["diesel"]["value"]],
 }
 
 
@@ -70,7 +86,7 @@ def put_site(
     conn: Conn, response: Response, _: Engineer,
 ) -> svc.SiteView:
     """Name, time zone, grid region, factor set and energy parameters. Omitted parameters take their
-    documented defaults; meters, green power and factor overrides are kept."""
+    documented defaults; meters, green power, factor overrides and activity data are kept."""
     if svc.put_site(conn, site_id, body):
         response.status_code = 201
     conn.commit()
@@ -154,20 +170,61 @@ def delete_override(site_id: str, override_id: int, conn: Conn, _: Engineer) -> 
     conn.commit()
 
 
+def _entered_by(key: ApiKey) -> str:
+    return f"api key {key.prefix}" + (f" ({key.name})" if key.name else "")
+
+
+@router.get("/sites/{site_id}/activity-data", response_model=Page[activity.StoredActivity],
+            summary="Fuel and refrigerant entered by hand, with evidence")
+def list_activity(site_id: str, conn: Conn, _: Viewer, page: Paging) -> Page[activity.StoredActivity]:
+    """Oldest first. Each entry shows its amount in the carrier's canonical unit (t, or m³ of natural
+    gas) as the KPI engine counts it, and who entered it when."""
+    items, total = activity.list_entries(conn, site_id, page.limit, page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post("/sites/{site_id}/activity-data", response_model=activity.StoredActivity, status_code=201,
+             summary="Enter unmetered fuel or a refrigerant top-up",
+             responses={409: {"description": "the same entry is already recorded"}})
+def add_activity(
+    site_id: str,
+    body: Annotated[ActivityEntry, Body(openapi_examples=_ACTIVITY_EXAMPLES)],
+    conn: Conn, key: Engineer,
+) -> activity.StoredActivity:
+    """A day (``date``) or a period (``period_start``, exclusive ``period_end``) in the site's zone.
+    It counts in Scope 1 and tce like metered fuel, in proportion to the part of its days a window
+    covers. A liquid fuel given by volume needs its density; a refrigerant its gas (GWP from IPCC
+    AR5 unless the entry gives its own with a source). The API key is recorded as who entered it."""
+    try:
+        entry = activity.add_entry(conn, site_id, body, _entered_by(key))
+    except activity.DuplicateEntry as exc:
+        raise HTTPException(409, str(exc)) from None
+    conn.commit()
+    return entry
+
+
+@router.delete("/sites/{site_id}/activity-data/{entry_id}", status_code=204, response_model=None,
+               summary="Delete an activity data entry")
+def delete_activity(site_id: str, entry_id: int, conn: Conn, _: Engineer) -> None:
+    activity.delete_entry(conn, site_id, entry_id)
+    conn.commit()
+
+
 @router.post("/sites/{site_id}/import", response_model=svc.ImportResult, summary="Apply a whole site file",
              responses={201: {"model": svc.ImportResult, "description": "the site was created"}})
 def import_site(
     site_id: SiteId,
     body: Annotated[SiteFile, Body(openapi_examples={"site file": {"value": _IMPORT_EXAMPLE}})],
-    conn: Conn, response: Response, _: Engineer,
+    conn: Conn, response: Response, key: Engineer,
 ) -> svc.ImportResult:
     """The site file's schema as JSON (the YAML file of ``lingtan site import``). All or nothing;
     importing the same file again changes nothing. The site's green power and factor overrides
-    become the file's lists; listed meters are created if missing, others are left alone."""
+    become the file's lists, and so does its activity data (entries the file adds are recorded as
+    entered by this API key); listed meters are created if missing, others are left alone."""
     if body.site.id != site_id:
         raise HTTPException(422, f"body.site.id: {body.site.id!r} does not match the URL's {site_id!r}")
     try:
-        result = svc.import_site_file(conn, body)
+        result = svc.import_site_file(conn, body, _entered_by(key))
     except svc.ModelError as exc:
         raise _rejected(exc) from None
     conn.commit()

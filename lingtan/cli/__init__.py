@@ -110,7 +110,8 @@ def gateway_status(
 
 @site_app.command("import")
 def site_import(file: Annotated[Path, typer.Argument(metavar="FILE", help="site YAML file")]) -> None:
-    """Apply a site file (site, energy parameters, meter roles, green power, factor overrides)."""
+    """Apply a site file (site, energy parameters, meter roles, green power, factor overrides,
+    activity data)."""
     from lingtan.core.site_file import SiteFileError
     from lingtan.core.site_model import apply_site_file
 

@@ -39,7 +39,7 @@ DEMO_SITE = {
 }
 # The demo site's energy model (meter roles, tariffs, green power); a source checkout has it,
 # an installed wheel does not ship deploy/.
-DEMO_SITE_FILE = Path(__file__).resolve().parents[1] / "deploy" / "site-demo-plant.yaml"
+DEMO_SITE_FILE = Path(__file__).resolve().parents[2] / "deploy" / "site-demo-plant.yaml"
 
 
 class DemoError(RuntimeError):

@@ -13,7 +13,7 @@ from typing import Literal
 import pint
 
 from lingtan.core.factors import DEFAULT_SET, REGIONS, Factor, FactorError, factor
-from lingtan.kernel.quantities import ureg
+from lingtan.kernel.quantities import quantity
 
 Carrier = Literal["electricity", "natural_gas", "diesel", "gasoline", "lpg", "heat", "steam",
                   "raw_coal", "coke", "fuel_oil"]
@@ -70,7 +70,7 @@ class Conversion:
 def _canonical(carrier: str, amount: float, unit: str) -> float:
     target = CANONICAL[carrier]
     try:
-        return float(ureg.Quantity(amount, unit).to(target).magnitude)
+        return float(quantity(amount, unit).to(target).magnitude)
     except pint.DimensionalityError:
         raise ConversionError("unit", f"unit {unit!r} does not fit carrier {carrier!r} "
                                       f"(expects something convertible to {target})") from None
@@ -139,8 +139,8 @@ def _carrier(carrier: str, value: float, region: str | None, basis: str, steam_c
             return co2, _apply(value, get("tce", "steam"))
         notes.append(f"steam: enthalpy convention, {gj:g} GJ then heat factors")
         return co2, _apply(gj, get("tce", "heat"))
-    if carrier in ("fuel_oil", "raw_coal", "coke"):
-        # DOMAIN.md gives no MEE combustion default for these yet: tce only.
+    if carrier == "coke":
+        # No MEE combustion default in the library for coke yet: tce only.
         notes.append(f"no CO2 factor for {carrier} in the library; tco2e is null")
         return None, _apply(value, get("tce", carrier))
     return _apply(value, get("co2", carrier)), _apply(value, get("tce", carrier))

@@ -128,6 +128,10 @@ def _grid_rows(year: int) -> list[tuple[str, str, float, str]]:
 
 _MEE_GUIDE = "MEE enterprise GHG accounting guideline default (NCV × carbon content × oxidation × 44/12)"
 _MEE_HEAT = "MEE industry GHG accounting guidelines default for purchased heat/steam"
+# Raw coal is not in the table the other fuels come from; the 24-sector guidelines list it with
+# GB/T 2589's raw-coal heating value, so its CO2 and tce factors describe the same coal.
+_MEE_24 = ("MEE 24-sector enterprise GHG accounting guidelines default, e.g. 工业其他行业企业温室气体"
+           "排放核算方法与报告指南（试行）(NCV × carbon content × oxidation × 44/12)")
 _GBT = "GB/T 2589-2020 General principles for calculation of the comprehensive energy consumption"
 
 
@@ -151,6 +155,9 @@ FUEL_BASIS: dict[str, FuelBasis] = {
     "diesel": FuelBasis(43.33, "GJ/t", 0.0202, 0.98),
     "gasoline": FuelBasis(44.80, "GJ/t", 0.0189, 0.98),
     "lpg": FuelBasis(47.31, "GJ/t", 0.0172, 0.99),
+    "fuel_oil": FuelBasis(40.19, "GJ/t", 0.0211, 0.98),
+    # 20.908 GJ/t = GB/T 2589's raw-coal heating value (5000 kcal/kg), matching 0.7143 kgce/kg.
+    "raw_coal": FuelBasis(20.908, "GJ/t", 0.02637, 0.94),
 }
 
 # (kind, subject, value, unit, source)
@@ -160,6 +167,12 @@ _STATIC: list[tuple[str, str, float, str, str]] = [
     ("co2", "diesel", 3.145, "tCO2/t", f"{_MEE_GUIDE}: diesel 3.145 tCO2/t"),
     ("co2", "gasoline", 3.043, "tCO2/t", f"{_MEE_GUIDE}: gasoline 3.043 tCO2/t"),
     ("co2", "lpg", 2.954, "tCO2/t", f"{_MEE_GUIDE}: LPG 2.954 tCO2/t"),
+    # The guideline tables give only the inputs for these two: 40.19 × 0.0211 × 0.98 × 44/12 and
+    # 20.908 × 0.02637 × 0.94 × 44/12, rounded as the published diesel figure is.
+    ("co2", "fuel_oil", 3.047, "tCO2/t",
+     f"{_MEE_GUIDE}: fuel oil 40.19 GJ/t × 0.0211 tC/GJ × 98 % × 44/12 = 3.047 tCO2/t"),
+    ("co2", "raw_coal", 1.900, "tCO2/t",
+     f"{_MEE_24}: raw coal 20.908 GJ/t × 0.02637 tC/GJ × 94 % × 44/12 = 1.900 tCO2/t"),
     ("co2", "heat", 0.11, "tCO2/GJ", f"{_MEE_HEAT}: 0.11 tCO2/GJ"),
     # Electricity equivalent value (当量值) 860 kcal / 7000 kcal. The equal value (等价值) has
     # no national number (it follows last year's plant coal rate), so none ships: a site sets it.
@@ -261,3 +274,62 @@ def grid_factor(region: str) -> Factor:
         return factor(DEFAULT_SET, "grid", region)
     except FactorError:
         raise ValueError(f"unknown grid region {region!r} (known: {', '.join(REGIONS)})") from None
+
+
+# --- refrigerants: global warming potentials -------------------------------------------------
+
+# IPCC AR5 (WG I, ch. 8, table 8.A.1), 100-year GWP without climate-carbon feedbacks: the values
+# the Paris Agreement transparency framework (decision 18/CMA.1) prescribes for national
+# inventories, so a site's Scope 1 adds up with China's own reporting. AR6 values are higher
+# (HFC-134a 1530); a site that reports on AR6 gives the value and its source with each entry.
+GWP_SOURCE = "IPCC AR5 WG I table 8.A.1, GWP-100 (no climate-carbon feedback)"
+GWP_UNIT = "tCO2e/t"
+_GWP_AR5: dict[str, float] = {
+    "R-23": 12400, "R-32": 677, "R-125": 3170, "R-134a": 1300, "R-143a": 4800, "R-152a": 138,
+    "R-227ea": 3350, "R-236fa": 8060, "R-245fa": 858,
+}
+# Blends by mass fraction of their components (ASHRAE 34 compositions); a blend's GWP is the
+# mass-weighted sum of its components' GWPs.
+_BLENDS: dict[str, dict[str, float]] = {
+    "R-404A": {"R-125": 0.44, "R-143a": 0.52, "R-134a": 0.04},
+    "R-407C": {"R-32": 0.23, "R-125": 0.25, "R-134a": 0.52},
+    "R-410A": {"R-32": 0.50, "R-125": 0.50},
+    "R-507A": {"R-125": 0.50, "R-143a": 0.50},
+}
+# CFCs and HCFCs are controlled by the Montreal Protocol; GB/T 32150-2015 and the GHG Protocol
+# count HFCs, PFCs, SF6 and NF3, so these never enter Scope 1.
+MONTREAL_REFRIGERANTS = ("R-11", "R-12", "R-22", "R-123", "R-141b", "R-142b", "R-502")
+
+
+def _gas_key(name: str) -> str:
+    key = name.strip().upper().replace("-", "").replace(" ", "")
+    return "R" + key[3:] if key.startswith("HFC") else key
+
+
+def _gwp_table() -> dict[str, tuple[str, float, str]]:
+    """normalised name -> (name as written, GWP, source)."""
+    table = {_gas_key(g): (g, v, f"{GWP_SOURCE}: {g}") for g, v in _GWP_AR5.items()}
+    for blend, parts in _BLENDS.items():
+        value = round(sum(share * _GWP_AR5[g] for g, share in parts.items()), 6)  # no float dust
+        recipe = " + ".join(f"{share:.0%} {g}" for g, share in parts.items())
+        table[_gas_key(blend)] = (blend, value, f"{GWP_SOURCE}: {blend} = {recipe} by mass")
+    return table
+
+
+REFRIGERANT_GWP: dict[str, tuple[str, float, str]] = _gwp_table()
+
+
+def refrigerant_name(gas: str) -> str:
+    """The library's spelling of a refrigerant (``hfc-134a`` → ``R-134a``); unknown names as given."""
+    key = _gas_key(gas)
+    known = REFRIGERANT_GWP.get(key)
+    if known is not None:
+        return known[0]
+    montreal = {_gas_key(g): g for g in MONTREAL_REFRIGERANTS}
+    return montreal.get(key, gas.strip())
+
+
+def refrigerant_gwp(gas: str) -> tuple[float, str] | None:
+    """(GWP-100, source) of a refrigerant in the library, None if it is not there."""
+    known = REFRIGERANT_GWP.get(_gas_key(gas))
+    return None if known is None else (known[1], known[2])

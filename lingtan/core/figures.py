@@ -79,6 +79,10 @@ class CarrierLine:
     tco2e_market: float | None
     tce: float | None
     coverage: float
+    source: Annotated[Literal["meters", "activity data"], Field(description=(
+        "meters, or activity data entered by hand from invoices and ledgers"))] = "meters"
+    evidence: Annotated[list[str], Field(description="activity data: the invoice or ledger references")] = \
+        field(default_factory=list)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import Field
 
-from lingtan.core import amounts, figures
+from lingtan.core import activity, amounts, figures
 from lingtan.core.counters import counter_energy
 from lingtan.core.factors import Factor, grid_factor
 from lingtan.core.green import allocate
@@ -230,6 +230,7 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
         piece_green = green if len(pieces) == 1 else allocate(model, a, b, now, cons)
         _, heat, _ = figures.recovered_heat(model, piece)
         figures.piece(model, piece, piece_green, year, totals, heat.value)
+    activity.include(conn, model, pieces, totals)  # fuel and refrigerant entered by hand
     basis, heat, heat_note = figures.recovered_heat(model, am)
     waste = figures.waste_heat(model, totals, basis, heat, heat_note)
     params = {m.id: m.params for m in model.meters}

@@ -120,9 +120,9 @@ def inventory_tables(inv: Inventory) -> list[Table]:
     lines = Table("By carrier", [
         Column("scope", "0"), Column("carrier"), Column("amount", AMOUNT), Column("unit"),
         Column("tCO2e location-based", TONNES), Column("tCO2e market-based", TONNES), Column("tce", TONNES),
-        Column("coverage", PERCENT)],
-        [[ln.scope, ln.carrier, ln.amount, ln.unit, ln.tco2e_location, ln.tco2e_market, ln.tce, ln.coverage]
-         for ln in inv.lines])
+        Column("coverage", PERCENT), Column("source"), Column("evidence")],
+        [[ln.scope, ln.carrier, ln.amount, ln.unit, ln.tco2e_location, ln.tco2e_market, ln.tce, ln.coverage,
+          ln.source, "; ".join(ln.evidence)] for ln in inv.lines])
     tables = [Table("Summary", SUMMARY_COLUMNS, summary), lines, _factors(inv.factors)]
     if inv.monthly is not None:
         tables.append(Table("Monthly", [

@@ -174,14 +174,17 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
     )
     e = k.electricity
     green = GreenInstruments(e.green_certificate_kwh, e.green_trade_kwh, _purchases(w))
-    lines = sorted(c.by_carrier, key=lambda ln: (ln.scope, ln.carrier))
+    lines = sorted(c.by_carrier, key=lambda ln: (ln.scope, ln.carrier, ln.source))
     location = _factor(k.factors, "grid", w.site.grid_region)
     notes = [
         f"Scope 2 location-based uses the {location.label if location else w.site.grid_region} average "
         f"{_value(location)}; market-based uses the national residual mix "
         f"{_value(_factor(k.factors, 'grid_residual', 'national'))}: the national average excluding "
         "market-traded non-fossil power, the only residual mix MEE/NBS publish.",
-        "CO2 only: the MEE factors cover carbon dioxide, so tCO2e equals tCO2. Scope 3 is not included.",
+        "CO2 only: the MEE factors cover carbon dioxide, so tCO2e equals tCO2. Scope 3 is not included."
+        if not any(ln.carrier == "refrigerant" for ln in lines) else
+        "CO2 from fuel, electricity and heat (the MEE factors cover carbon dioxide), plus the HFCs of "
+        "refrigerant top-ups as CO2e by GWP-100 (GB/T 32150-2015 counts HFCs). Scope 3 is not included.",
     ]
     if (green.gec_kwh.value or 0) + (green.trade_kwh.value or 0) > 0:
         notes.append("Green certificates and green-power trades are deducted from grid import for the "
@@ -283,11 +286,15 @@ def energy_balance(conn: sa.Connection, site_id: str, period: str = "month", day
         return BalanceLine(item, "electricity", fig.value, "kWh", tce, _share(tce, tot), fig.coverage)
 
     def carrier(ln: CarrierLine) -> BalanceLine:
-        return BalanceLine(ITEM.get(ln.carrier, ln.carrier), ln.carrier, ln.amount, ln.unit, ln.tce,
-                           _share(ln.tce, tot), ln.coverage)
+        item = ITEM.get(ln.carrier, ln.carrier.replace("_", " "))
+        if ln.source == "activity data":
+            return BalanceLine(f"{item} (activity data)", ln.carrier, ln.amount, ln.unit, ln.tce,
+                               _share(ln.tce, tot), ln.coverage, note="; ".join(ln.evidence))
+        return BalanceLine(item, ln.carrier, ln.amount, ln.unit, ln.tce, _share(ln.tce, tot), ln.coverage)
 
+    # Refrigerant is a greenhouse gas, not energy: it has no place in the balance.
     others = [carrier(ln) for ln in sorted(k.carbon.by_carrier, key=lambda ln: (ln.scope, ln.carrier))
-              if not ln.carrier.startswith("electricity")]
+              if not ln.carrier.startswith("electricity") and ln.carrier != "refrigerant"]
     inputs = [elec("grid import", e.grid_import_kwh)]
     if w.model.meters_with_role("pv_generation"):
         inputs.append(elec("PV generation", e.pv_generation_kwh))

@@ -8,6 +8,7 @@ set up through the API are validated by the same rules. Errors in a YAML file na
     meters: [{id, role, name?, params?}]
     green_power: [...]         # GreenPurchase
     factor_overrides: [...]    # FactorOverride
+    activity_data: [...]       # ActivityEntry: unmetered fuel and refrigerant, with evidence
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lingtan.core.factors import DEFAULT_SET, FACTOR_SETS, KINDS
-from lingtan.core.site_schema import GreenPurchase, MeterParams, Region, Role, SiteParams
+from lingtan.core.site_schema import ActivityEntry, GreenPurchase, MeterParams, Region, Role, SiteParams
 from lingtan.kernel.yamlmarks import Loc, dotted, line_for, load_with_lines
 
 # Same alphabet as gateway and device ids, so an id is safe in URLs, topics and file names.
@@ -127,6 +128,7 @@ class SiteFile(_Strict):
     meters: list[MeterEntry] = []
     green_power: list[GreenPurchase] = []
     factor_overrides: list[FactorOverride] = []
+    activity_data: list[ActivityEntry] = []
 
     @model_validator(mode="after")
     def _unique_meters(self) -> SiteFile:

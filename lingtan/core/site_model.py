@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from lingtan.core.site_file import (
     load_site_file,
     located,
 )
-from lingtan.core.site_schema import GreenPurchase, MeterParams, SiteParams
+from lingtan.core.site_schema import ActivityEntry, GreenPurchase, MeterParams, SiteParams
 from lingtan.kernel.db import sqlalchemy_url
 from lingtan.kernel.yamlmarks import Loc, dotted
 
@@ -125,6 +125,9 @@ class ImportResult(BaseModel):
     factor_overrides: int
     factor_overrides_added: int
     factor_overrides_removed: int
+    activity_data: int = 0
+    activity_data_added: int = 0
+    activity_data_removed: int = 0
 
     def summary(self) -> str:
         created = ""
@@ -137,6 +140,8 @@ class ImportResult(BaseModel):
             f" {self.green_purchases_removed} removed)",
             f"  {self.factor_overrides} factor override(s) ({self.factor_overrides_added} added,"
             f" {self.factor_overrides_removed} removed)",
+            f"  {self.activity_data} activity data entr{'y' if self.activity_data == 1 else 'ies'}"
+            f" ({self.activity_data_added} added, {self.activity_data_removed} removed)",
         ])
 
 
@@ -227,7 +232,16 @@ def export_site_file(conn: sa.Connection, site_id: str) -> SiteFile:
                      for p in view.green_purchases],
         factor_overrides=[FactorOverride.model_validate(o.model_dump(exclude={"id"}))
                           for o in view.factor_overrides],
+        activity_data=_activity_entries(conn, site_id),
     )
+
+
+def _activity_entries(conn: sa.Connection, site_id: str) -> list[ActivityEntry]:
+    from lingtan.core import activity  # activity needs the KPI figures, which need this module
+
+    stored, _ = activity.list_entries(conn, site_id)
+    return [ActivityEntry.model_validate(e.model_dump(include=set(activity.CONTENT), exclude_none=True))
+            for e in stored]
 
 
 # --- validation beyond one field -------------------------------------------------------------
@@ -406,13 +420,17 @@ def _sync(stored: list[StoredPurchase] | list[StoredOverride], wanted: list[Any]
     return remove, add
 
 
-def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any]) -> ImportResult:
+def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], entered_by: str = "site file",
+                     now: datetime | None = None) -> ImportResult:
     """Apply a whole site file, all or nothing; importing the same file again changes nothing.
 
     The site row and the listed meters take the file's values (missing meters are created, so a
     site can be set up before its gateway first runs; meters not listed are left alone). The
-    site's green-power purchases and factor overrides become exactly the file's lists.
+    site's green-power purchases, factor overrides and activity data become exactly the file's
+    lists; activity entries the file adds are recorded as entered by ``entered_by`` at ``now``.
     """
+    from lingtan.core import activity
+
     sf = data if isinstance(data, SiteFile) else SiteFile.model_validate(data)
     site_id = sf.site.id
     for i, m in enumerate(sf.meters):
@@ -421,6 +439,10 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any]) ->
     for loc, o in located_overrides:
         check_override(sf.site.factor_set, o, loc)
     check_no_overlap(located_overrides)
+    twice = activity.duplicate_in(sf.activity_data)
+    if twice is not None:
+        raise ModelError(("activity_data", twice[1]), f"the same entry as activity_data[{twice[0]}]; "
+                                                      "listed twice it would be counted twice")
 
     with conn.begin_nested():
         created = _upsert_site(conn, site_id, sf.site, sf.energy)
@@ -433,12 +455,14 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any]) ->
         _delete(conn, "factor_overrides", gone_o)  # before inserting: (kind, subject, valid_from) is unique
         for o in new_o:
             _insert_override(conn, site_id, o)
+        added_a, removed_a = activity.sync(conn, site_id, sf.activity_data, entered_by, now)
     return ImportResult(
         site_id=site_id, site_created=created, meters=len(sf.meters), meters_created=meters_created,
         green_purchases=len(sf.green_power), green_purchases_added=len(new),
         green_purchases_removed=len(gone),
         factor_overrides=len(sf.factor_overrides), factor_overrides_added=len(new_o),
         factor_overrides_removed=len(gone_o),
+        activity_data=len(sf.activity_data), activity_data_added=added_a, activity_data_removed=removed_a,
     )
 
 
@@ -469,15 +493,26 @@ def _delete(conn: sa.Connection, table: str, ids: list[int]) -> None:
         conn.execute(sa.text(f"DELETE FROM {table} WHERE id = ANY(:ids)"), {"ids": ids})
 
 
-def apply_site_file(database_url: str, path: Path) -> ImportResult:
+def apply_site_file(database_url: str, path: Path, entered_by: str | None = None) -> ImportResult:
     """Read, validate and import a site file in one transaction; errors name the file's line."""
     sf, lines = load_site_file(path)
+    entered_by = entered_by or f"site file {path.name} ({_os_user()})"
     # A one-off connection: the CLI and the demo should leave no pooled connection behind.
     engine = sa.create_engine(sqlalchemy_url(database_url), poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            return import_site_file(conn, sf)
+            return import_site_file(conn, sf, entered_by)
     except ModelError as exc:
         raise SiteFileError(located(str(path), lines, exc.loc, exc.message)) from None
     finally:
         engine.dispose()
+
+
+def _os_user() -> str:
+    """Who ran the import, as the operating system knows them (``lingtan site import``)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry, e.g. in a bare container
+        return "unknown user"

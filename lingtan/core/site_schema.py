@@ -6,10 +6,12 @@ engine. Units are part of every field name, so a stored model reads unambiguousl
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Role = Literal["grid_import", "grid_export", "pv_generation", "load", "compressor", "boiler_fuel",
                "boiler_output", "heat_recovery", "purchased_heat", "production"]
@@ -128,3 +130,218 @@ class GreenPurchase(_Strict):
 
 
 GEC_KWH = 1000.0  # DOMAIN.md: one green electricity certificate = 1000 kWh
+
+
+# --- manually entered activity data ----------------------------------------------------------
+
+ActivityCarrier = Literal["natural_gas", "diesel", "gasoline", "lpg", "fuel_oil", "raw_coal", "refrigerant"]
+ACTIVITY_CARRIERS: tuple[str, ...] = ActivityCarrier.__args__  # type: ignore[attr-defined]
+LIQUID_FUELS = ("diesel", "gasoline", "lpg", "fuel_oil")
+# What each carrier may be measured in: a liquid fuel by mass, or by volume with its density.
+_MEASURES: dict[str, tuple[str, ...]] = {
+    "natural_gas": ("volume",), "raw_coal": ("mass",), "refrigerant": ("mass",),
+    **{fuel: ("mass", "volume") for fuel in LIQUID_FUELS},
+}
+_DIMENSIONS = {"[mass]": "mass", "[length] ** 3": "volume"}
+_UNIT_EXAMPLES = {"mass": "t, kg", "volume": "L, m3, Nm3"}
+MAX_DENSITY_KG_PER_L = 1.5  # heavier than any fuel oil: a larger number is kg/m³ given as kg/L
+
+
+def measure_of(unit: str, amount: float = 1.0) -> str | None:
+    """"mass", "volume", or None for a unit of anything else; raises ValueError if unknown or if
+    ``amount`` of it is too large to compute with."""
+    from lingtan.kernel.quantities import quantity
+
+    try:
+        q = quantity(amount, unit)
+        dims, size = str(q.dimensionality), float(q.to_base_units().magnitude)
+    except Exception:  # pint fails in many ways on free text; every one means "unknown unit"
+        raise ValueError(f"unknown unit {unit!r} (e.g. t, kg, L, m3, Nm3)") from None
+    if not math.isfinite(size):
+        raise ValueError(f"{amount:g} {unit} is too large to be an amount of fuel")
+    return _DIMENSIONS.get(dims)
+
+
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)  # beyond them a date is a typo
+
+
+class ActivityEntry(_Strict):
+    """Fuel or refrigerant that no meter measures, entered from an invoice or ledger (DOMAIN.md).
+
+    One day (``date``) or a period of days in the site's zone; the KPI engine counts an entry
+    in a window in proportion to how much of its time the window covers.
+    """
+
+    period_start: Annotated[dt.date | None, Field(description="first day of a period (site-local)")] = None
+    period_end: Annotated[dt.date | None, Field(
+        description="exclusive: the day after the period, as for green_power", validate_default=True)] = None
+    date: Annotated[dt.date | None, Field(
+        description="the day, for an entry of one day (instead of a period)", validate_default=True)] = None
+    carrier: ActivityCarrier
+    amount: Annotated[float, Field(gt=0, allow_inf_nan=False, examples=[1000])]
+    unit: Annotated[str, Field(min_length=1, max_length=20, examples=["L"], description=(
+        "mass (t, kg) or, for natural gas and liquid fuels, volume (L, m3, Nm3); "
+        "natural gas volumes are standard m³"))]
+    density_kg_per_l: Annotated[float | None, Field(gt=0, allow_inf_nan=False, validate_default=True,
+                                                    description=(
+        "liquid fuel given by volume: its density in kg per litre, from the delivery note or fuel "
+        "certificate (no default: it varies with grade and temperature)"), examples=[0.84])] = None
+    gas: Annotated[str | None, Field(min_length=1, max_length=40, validate_default=True,
+                                     description="refrigerant: its name, e.g. R-134a, R-410A",
+                                     examples=["R-410A"])] = None
+    gwp: Annotated[float | None, Field(gt=0, allow_inf_nan=False, validate_default=True, description=(
+        "refrigerant: GWP-100 in tCO2e per t; omitted, the library's IPCC AR5 value is taken"))] = None
+    gwp_source: Annotated[str | None, Field(min_length=1, max_length=300, validate_default=True,
+                                            description="where gwp comes from; required with a gwp of "
+                                                        "your own")] = None
+    evidence: Annotated[str, Field(min_length=1, max_length=200, examples=["INV-2026-0412"],
+                                   description="invoice, delivery note or ledger number")]
+    note: Annotated[str, Field(max_length=500)] = ""
+
+    @field_validator("period_start", "period_end", "date")
+    @classmethod
+    def _plausible(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise ValueError(f"{value} is not a plausible date for fuel use ({EARLIEST} to {LATEST})")
+        return value
+
+    @field_validator("period_end")
+    @classmethod
+    def _period(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        if "period_start" not in info.data:
+            return value  # period_start itself is wrong; that error is enough
+        start = info.data["period_start"]
+        if start is not None and value is None:
+            raise ValueError("required with period_start (exclusive: the day after the period)")
+        if start is None and value is not None:
+            raise ValueError("needs period_start as well")
+        if start is not None and value is not None and value <= start:
+            raise ValueError("must be after period_start (it is exclusive: the day after the period)")
+        return value
+
+    @field_validator("date")
+    @classmethod
+    def _day_or_period(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        if "period_start" not in info.data or "period_end" not in info.data:
+            return value
+        period = info.data["period_start"] is not None
+        if value is not None and period:
+            raise ValueError("give either date or period_start and period_end, not both")
+        if value is None and not period:
+            raise ValueError("required: the day of the entry, or period_start and period_end instead")
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_fits(cls, value: str, info: ValidationInfo) -> str:
+        carrier = info.data.get("carrier")
+        measure = measure_of(value, info.data.get("amount", 1.0))
+        if carrier is not None and measure not in _MEASURES[carrier]:
+            allowed = _MEASURES[carrier]
+            raise ValueError(f"{value!r} does not measure {carrier} (a {' or '.join(allowed)}: "
+                             f"{', '.join(_UNIT_EXAMPLES[m] for m in allowed)})")
+        return value
+
+    @field_validator("density_kg_per_l")
+    @classmethod
+    def _density(cls, value: float | None, info: ValidationInfo) -> float | None:
+        carrier, unit = info.data.get("carrier"), info.data.get("unit")
+        if carrier is None or unit is None:
+            return value
+        by_volume = carrier in LIQUID_FUELS and measure_of(unit) == "volume"
+        if by_volume and value is None:
+            raise ValueError(f"required: {carrier} given by volume ({unit}) needs its density in kg/L "
+                             "to become tonnes (from the delivery note or fuel certificate)")
+        if not by_volume and value is not None:
+            raise ValueError("applies only to a liquid fuel given by volume")
+        if value is not None and value > MAX_DENSITY_KG_PER_L:
+            raise ValueError(f"{value:g} kg/L is heavier than any fuel: give kilograms per litre "
+                             f"(840 kg/m³ = 0.84 kg/L)")
+        return value
+
+    @field_validator("gas")
+    @classmethod
+    def _gas(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from lingtan.core.factors import MONTREAL_REFRIGERANTS, refrigerant_name
+
+        carrier = info.data.get("carrier")
+        if carrier is None:
+            return value
+        if carrier != "refrigerant":
+            if value is not None:
+                raise ValueError("applies only to carrier refrigerant")
+            return value
+        if value is None or not value.strip():
+            raise ValueError("required for a refrigerant: its name, e.g. R-134a or R-410A")
+        name = refrigerant_name(value)
+        if name in MONTREAL_REFRIGERANTS:
+            raise ValueError(f"{name} is a CFC/HCFC under the Montreal Protocol: GB/T 32150-2015 and the "
+                             "GHG Protocol do not count it in Scope 1, so it is not entered here")
+        return name
+
+    @field_validator("gwp")
+    @classmethod
+    def _gwp(cls, value: float | None, info: ValidationInfo) -> float | None:
+        from lingtan.core.factors import GWP_SOURCE, REFRIGERANT_GWP, refrigerant_gwp
+
+        carrier, gas = info.data.get("carrier"), info.data.get("gas")
+        if carrier is not None and carrier != "refrigerant" and value is not None:
+            raise ValueError("applies only to carrier refrigerant")
+        if carrier == "refrigerant" and gas is not None and value is None and refrigerant_gwp(gas) is None:
+            known = ", ".join(name for name, _, _ in REFRIGERANT_GWP.values())
+            raise ValueError(f"required: {gas} is not in the library ({GWP_SOURCE}: {known}); "
+                             "give its GWP-100 and gwp_source")
+        return value
+
+    @field_validator("gwp_source")
+    @classmethod
+    def _gwp_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from lingtan.core.factors import refrigerant_gwp
+
+        carrier, gas = info.data.get("carrier"), info.data.get("gas")
+        if carrier is None or "gwp" not in info.data:
+            return value
+        gwp = info.data["gwp"]
+        if carrier != "refrigerant":
+            if value is not None:
+                raise ValueError("applies only to carrier refrigerant")
+            return value
+        if value is not None and not value.strip():
+            raise ValueError("must name where the GWP comes from")
+        if value is not None and gwp is None:
+            raise ValueError("names the source of a gwp, but no gwp is given")
+        library = refrigerant_gwp(gas) if gas is not None else None
+        if value is None and gwp is not None and (library is None or library[0] != gwp):
+            raise ValueError(f"required with a gwp of your own ({gwp:g}): name the table it comes from, "
+                             "e.g. IPCC AR6 WG I chapter 7")
+        return value
+
+    @field_validator("evidence")
+    @classmethod
+    def _evidence(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("required: the invoice, delivery note or ledger number behind the entry")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _settled(self) -> ActivityEntry:
+        # Stored as it will be computed, so a later change to the library does not silently
+        # restate past entries, and a one-day period reads as the day it is.
+        from lingtan.core.factors import refrigerant_gwp
+
+        if self.carrier == "refrigerant" and self.gas is not None and self.gwp_source is None:
+            library = refrigerant_gwp(self.gas)
+            if library is not None:
+                self.gwp, self.gwp_source = library
+        if self.period_start is not None and self.period_end == self.period_start + dt.timedelta(days=1):
+            self.date, self.period_start, self.period_end = self.period_start, None, None
+        return self
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.date or self.period_start  # type: ignore[return-value]
+
+    @property
+    def end_day(self) -> dt.date:
+        """The day after the entry's last day (exclusive)."""
+        return self.date + dt.timedelta(days=1) if self.date else self.period_end  # type: ignore[return-value]

@@ -64,6 +64,17 @@ class UnitError(ValueError):
     """A unit that is unknown or does not fit the quantity."""
 
 
+_SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3"})
+
+
+def quantity(value: float, unit: str) -> pint.Quantity:
+    """``value`` in ``unit`` as people write it on an invoice: "m³" and "Nm³" as well as "m3".
+
+    pint reads "Nm³" as newton-metre cubed, so superscripts become plain digits first.
+    """
+    return _ureg.Quantity(value, unit.strip().translate(_SUPERSCRIPTS))
+
+
 def get_quantity(name: str) -> Quantity:
     try:
         return QUANTITIES[name]

@@ -86,8 +86,24 @@ def test_steam_both_conventions(client):
 
 
 def test_tce_only_carriers(client):
-    b = convert(client, carrier="raw_coal", amount=1, unit="t")
-    assert b["tco2e"] is None and b["tce"] == pytest.approx(0.7143) and b["notes"]
+    b = convert(client, carrier="coke", amount=1, unit="t")
+    assert b["tco2e"] is None and b["tce"] == pytest.approx(0.9714) and b["notes"]
+
+
+def test_fuel_oil_and_raw_coal_have_co2_factors(client):
+    # 2 t fuel oil × 3.047 tCO2/t = 6.094 t; × 1.4286 kgce/kg = 2.8572 tce
+    b = convert(client, carrier="fuel_oil", amount=2, unit="t")
+    assert b["tco2e"] == pytest.approx(6.094) and b["tce"] == pytest.approx(2.8572)
+    assert keys(b) == ["mee-2023:co2:fuel_oil", "mee-2023:tce:fuel_oil"]
+    # 500 kg raw coal × 1.900 tCO2/t = 0.95 t; × 0.7143 kgce/kg = 0.35715 tce
+    b = convert(client, carrier="raw_coal", amount=500, unit="kg")
+    assert b["tco2e"] == pytest.approx(0.95) and b["tce"] == pytest.approx(0.35715)
+
+
+def test_volumes_written_with_superscripts(client):
+    # pint alone reads "Nm³" as newton-metre cubed; 100 Nm³ × 21.62 tCO2/10⁴Nm³ = 0.2162 t
+    b = convert(client, carrier="natural_gas", amount=100, unit="Nm³")
+    assert b["amount_canonical"] == {"value": 100.0, "unit": "m3"} and b["tco2e"] == pytest.approx(0.2162)
 
 
 def test_zero_amount(client):

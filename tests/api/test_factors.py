@@ -45,6 +45,8 @@ STATIC = [
     ("co2", "diesel", 3.145, "tCO2/t"),
     ("co2", "gasoline", 3.043, "tCO2/t"),
     ("co2", "lpg", 2.954, "tCO2/t"),
+    ("co2", "fuel_oil", 3.047, "tCO2/t"),
+    ("co2", "raw_coal", 1.900, "tCO2/t"),
 ]
 
 
@@ -82,7 +84,9 @@ def test_every_factor_names_a_source_and_a_unique_key():
 
 @pytest.mark.parametrize(("fuel", "published", "decimals"),
                          [("natural_gas", 21.62, 2), ("diesel", 3.145, 3),
-                          ("gasoline", 3.043, 3), ("lpg", 2.954, 3)])
+                          ("gasoline", 3.043, 3), ("lpg", 2.954, 3),
+                          # 40.19 × 0.0211 × 0.98 × 44/12 = 3.0472; 20.908 × 0.02637 × 0.94 × 44/12 = 1.9003
+                          ("fuel_oil", 3.047, 3), ("raw_coal", 1.900, 3)])
 def test_fuel_factors_recompute_from_ncv_carbon_oxidation(fuel, published, decimals):
     b = FUEL_BASIS[fuel]
     recomputed = b.ncv * b.carbon * b.oxidation * 44 / 12
@@ -152,3 +156,19 @@ def test_grid_factor_for_the_kpi_engine_unchanged():
     assert grid_factor("national").value == 0.5306
     with pytest.raises(ValueError, match="mars"):
         grid_factor("mars")
+
+
+def test_refrigerant_gwps_are_ar5_and_blends_are_mass_weighted():
+    from lingtan.core.factors import MONTREAL_REFRIGERANTS, refrigerant_gwp, refrigerant_name
+
+    assert refrigerant_gwp("R-134a") == (1300, refrigerant_gwp("HFC-134a")[1])  # type: ignore[index]
+    assert "AR5" in refrigerant_gwp("r134a")[1]  # type: ignore[index]
+    # R-410A = 50 % R-32 (677) + 50 % R-125 (3170) = 1923.5
+    assert refrigerant_gwp("R-410A")[0] == pytest.approx(1923.5)  # type: ignore[index]
+    # R-407C = 23 % × 677 + 25 % × 3170 + 52 % × 1300 = 155.71 + 792.5 + 676 = 1624.21
+    assert refrigerant_gwp("R-407C")[0] == pytest.approx(1624.21)  # type: ignore[index]
+    # R-404A = 44 % × 3170 + 52 % × 4800 + 4 % × 1300 = 1394.8 + 2496 + 52 = 3942.8
+    assert refrigerant_gwp("R-404A")[0] == pytest.approx(3942.8)  # type: ignore[index]
+    assert refrigerant_gwp("R-1234yf") is None
+    assert refrigerant_name("hfc-32") == "R-32" and refrigerant_name("r22") == "R-22"
+    assert "R-22" in MONTREAL_REFRIGERANTS
