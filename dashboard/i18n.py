@@ -301,6 +301,10 @@ REPORT_TERMS: dict[str, str] = {
     "purchased heat": "外购热力", "purchased steam": "外购蒸汽", "electricity": "电力",
     "natural_gas": "天然气", "heat": "热力", "steam": "蒸汽", "measured": "实测", "estimated": "估算",
     "none": "无",
+    # closed periods
+    "Status": "状态", "Restatement": "重述（按当前数据重算）", "figure": "数据项", "closed": "关账值",
+    "now": "当前重算值", "difference": "差值", "closed coverage": "关账时覆盖率",
+    "now coverage": "当前覆盖率", "reason": "原因",
 }
 
 
