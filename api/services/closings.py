@@ -409,7 +409,8 @@ def restate(closed: Mapping[str, Any], now: Mapping[str, Any], closed_factors: l
         and sorted(closed_purchases) != sorted(now_purchases)
     moved = _moved_carriers(a, b)
     figures = []
-    for path in [*a, *(p for p in b if p not in a)]:
+    # In the order of the result recomputed now (the dataclasses' order); stored JSON has lost it.
+    for path in [*b, *(p for p in a if p not in b)]:
         old, new = a.get(path), b.get(path)
         cv = old.value if old else None
         nv = new.value if new else None
@@ -652,15 +653,15 @@ def _status_text(p: PeriodRef, status: Status, record: ClosingRecord | None, tz:
                 "late data or a factor arrives.")
     at = record.closed_at.astimezone(ZoneInfo(tz)).isoformat(timespec="minutes")
     text = f"Closed {at} by {record.closed_by}: the figures as closed, not recomputed."
-    if record.note:
-        text += f" Note: {record.note}"
     if restatement is not None:
         n = sum(f.differs for f in restatement.figures)
         text += f" Recomputed now, {n} figure(s) differ: see Restatement."
+    if record.note:
+        text += f" Note: {record.note}"
     return text
 
 
-def period_report(conn: sa.Connection, site_id: str, kind: str, period: str, day: date | None,
+def period_report(conn: sa.Connection, site_id: str, kind: ReportKind, period: str, day: date | None,
                   now: datetime | None = None) -> InventoryReport | EnergyBalanceReport:
     """The report for a month or year: the closed figures with their restatement, or the
     figures computed now marked provisional."""

@@ -181,6 +181,27 @@ def test_closed_month_keeps_its_figures_and_restates_late_data_and_a_new_factor(
     assert [h["note"] for h in detail["history"]] == ["June signed off"]
 
 
+def test_green_certificates_bought_after_closing_are_a_restatement(
+        june: str, api_client: TestClient, engineer: dict[str, str]) -> None:
+    with clock.frozen(JULY_3):
+        assert api_client.post(f"{JUNE}/close", headers=engineer).status_code == 201
+        r = api_client.post("/api/v1/sites/ne-plant/green-purchases", headers=engineer, json={
+            "kind": "gec", "period_start": "2023-06-01", "period_end": "2023-07-01", "certificates": 1,
+            "reference": "GEC bought in July"})
+        assert r.status_code == 201, r.text
+        inv = api_client.get(INVENTORY, params=JUNE_Q).json()
+    assert inv["green_power"]["gec_kwh"]["value"] == 0.0  # as closed
+    figs = figures(inv["restatement"])
+    market = figs["totals.scope2_market_t"]
+    # closed 10 000 kWh × 0.6096 = 6.096 t; now (10 000 − 1 × 1000 kWh) × 0.6096 = 5.4864 t
+    assert market["now"] == pytest.approx(5.4864, rel=REL)
+    assert market["difference"] == pytest.approx(-0.6096, rel=1e-6)
+    assert [x["kind"] for x in market["reasons"]] == ["green_power_changed"]
+    assert figs["green_power.gec_kwh"]["difference"] == pytest.approx(1000.0, rel=REL)
+    assert "totals.scope2_location_t" not in figs  # the location-based basis ignores certificates
+    assert inv["restatement"]["green_power_changed"] is True
+
+
 def test_report_files_carry_the_status_line_and_the_restatement(
         june: str, api_client: TestClient, engineer: dict[str, str]) -> None:
     with clock.frozen(JULY_3):
