@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
 from api.auth import require
-from api.routes import alerts, carbon, gateways, health, keys, kpis, reports, site_model, sites
+from api.routes import alerts, carbon, gateways, health, keys, kpis, periods, reports, site_model, sites
 from lingtan import __version__
 from lingtan.kernel.settings import get_settings
 
@@ -25,6 +25,9 @@ TAGS = [
         "Every figure carries its coverage; every factor its source.")},
     {"name": "reports", "description": (
         "Monthly and annual GHG inventory, energy balance and green-factory indicators; JSON, CSV or XLSX.")},
+    {"name": "periods", "description": (
+        "Closed periods: a month or year closed (engineer) keeps its figures; its reports show them, "
+        "with a restatement when the figures recomputed now differ. Reopening needs admin.")},
     {"name": "site model", "description": (
         "A site's energy model: region and factor set, boiler and gas parameters, tariff, meter roles "
         "and nameplates, green-power purchases and the site's own factors. Writes need engineer.")},
@@ -67,8 +70,8 @@ def create_app() -> FastAPI:
                   description=DESCRIPTION, openapi_tags=TAGS, lifespan=_lifespan)
     viewer = [Depends(require("viewer"))]
     app.include_router(health.router, prefix=PREFIX)
-    for router in (sites.router, kpis.router, reports.router, gateways.router, carbon.router,
-                   site_model.router, alerts.router):
+    for router in (sites.router, kpis.router, reports.router, periods.router, gateways.router,
+                   carbon.router, site_model.router, alerts.router):
         app.include_router(router, prefix=PREFIX, dependencies=viewer, responses=problems.PROTECTED)
     app.include_router(keys.router, prefix=PREFIX, dependencies=[Depends(require("admin"))],
                        responses=problems.PROTECTED)

@@ -12,9 +12,9 @@ from fastapi.responses import Response
 
 from api.deps import get_conn
 from api.problems import Unprocessable
-from lingtan.core import report_formats, reports
+from lingtan.core import closings, report_formats, reports
 from lingtan.core.carbon import ConversionError
-from lingtan.kernel import periods
+from lingtan.kernel import clock, periods
 
 router = APIRouter(tags=["reports"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]
@@ -53,28 +53,36 @@ def _answer(build: Callable[[], Any], tables: Callable[[Any], list[report_format
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.get("/sites/{site_id}/reports/ghg-inventory", response_model=reports.Inventory, responses=DOWNLOADS,
-            summary="GHG inventory for a month or year")
+@router.get("/sites/{site_id}/reports/ghg-inventory", response_model=closings.InventoryReport,
+            responses=DOWNLOADS, summary="GHG inventory for a month or year")
 def ghg_inventory(site_id: SiteId, conn: Conn, period: PeriodQ = "month", date_: DateQ = None,
                   fmt: FormatQ = "json") -> Any:
     """Scope 1 and Scope 2 (location- and market-based) by carrier, with totals, the green
     certificates and trades applied, every factor used with its source and validity, and notes.
     An annual report adds a row per month. Every figure carries its coverage (0–1).
+
+    `status` says whether the figures are `closed` (stored when the period was closed, never
+    recomputed) or `provisional`; for a closed period, `restatement` lists the figures that
+    differ when recomputed now, with the reason where known. CSV and XLSX carry the same status
+    line in Summary and a Restatement table.
     """
-    return _answer(lambda: reports.ghg_inventory(conn, site_id, period, date_),
-                   report_formats.inventory_tables, site_id, "ghg-inventory", fmt)
+    return _answer(lambda: closings.period_report(conn, site_id, "ghg-inventory", period, date_, clock.now()),
+                   closings.report_tables, site_id, "ghg-inventory", fmt)
 
 
-@router.get("/sites/{site_id}/reports/energy-balance", response_model=reports.EnergyBalance,
+@router.get("/sites/{site_id}/reports/energy-balance", response_model=closings.EnergyBalanceReport,
             responses=DOWNLOADS, summary="Energy balance for a month or year")
 def energy_balance(site_id: SiteId, conn: Conn, period: PeriodQ = "month", date_: DateQ = None,
                    fmt: FormatQ = "json") -> Any:
     """Grid import, PV, fuels and purchased heat in; grid export out; consumption by carrier; PV
     self-consumed and recovered waste heat — each in its unit and in tce (GB/T 2589-2020) with its
     share of the comprehensive energy consumption.
+
+    `status` and `restatement` as in the GHG inventory: a closed period shows its closed figures.
     """
-    return _answer(lambda: reports.energy_balance(conn, site_id, period, date_),
-                   report_formats.balance_tables, site_id, "energy-balance", fmt)
+    return _answer(lambda: closings.period_report(conn, site_id, "energy-balance", period, date_,
+                                                  clock.now()),
+                   closings.report_tables, site_id, "energy-balance", fmt)
 
 
 @router.get("/sites/{site_id}/reports/green-factory", response_model=reports.GreenFactoryReport,

@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from dashboard.formatting import format_number
 from dashboard.i18n import Lang, report_term, t
-from lingtan.core import report_formats, reports
+from lingtan.core import closings, report_formats
 from lingtan.core.report_formats import Num, Table
 
 PREFIX = "reports"
@@ -21,12 +21,11 @@ KINDS: dict[str, str] = {"ghg-inventory": "reports.ghg", "energy-balance": "repo
 
 def tables(conn: sa.Connection, site_id: str, kind: str, period: str, day: date | None
            ) -> tuple[list[Table], str]:
-    """(tables, period label) of one report."""
-    if kind == "energy-balance":
-        b = reports.energy_balance(conn, site_id, period, day)
-        return report_formats.balance_tables(b), b.period.label
-    inv = reports.ghg_inventory(conn, site_id, period, day)
-    return report_formats.inventory_tables(inv), inv.period.label
+    """(tables, period label) of one report: a closed period's figures as closed, with the status
+    line and any restatement, exactly as the API's files carry them."""
+    report = closings.period_report(conn, site_id, "energy-balance" if kind == "energy-balance"
+                                    else "ghg-inventory", period, day)
+    return closings.report_tables(report), report.period.label
 
 
 def download(conn: sa.Connection, site_id: str, kind: str, period: str, day: date | None,

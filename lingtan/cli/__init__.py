@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,9 @@ users_app = typer.Typer(help="Dashboard users: create, list, disable, set a pass
 app.add_typer(users_app, name="users")
 alerts_app = typer.Typer(help="Alert rules: list them, test one now.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+periods_app = typer.Typer(help="Closed periods: close a month or year so its reports keep their figures; "
+                               "list a site's periods; reopen one.", no_args_is_help=True)
+app.add_typer(periods_app, name="periods")
 
 
 @app.callback()
@@ -504,3 +508,130 @@ def alerts_test(
             typer.echo(f"  would send to {msg.recipient} ({msg.language}):")
             typer.echo("    " + msg.mail.text.rstrip().replace("\n", "\n    "))
 
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        typer.echo(f"--date: expected a day as YYYY-MM-DD (got {text!r})", err=True)
+        raise typer.Exit(2) from None
+
+
+def _cli_user() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in a bare container
+        return "cli"
+
+
+PeriodOpt = Annotated[str, typer.Option(help="month | year (the site's own calendar)")]
+DateOpt = Annotated[str, typer.Option("--date", help="a day inside the period, e.g. 2026-11-01")]
+
+
+@periods_app.command("close")
+def periods_close(
+    site_id: Annotated[str, typer.Argument(metavar="SITE")],
+    date_: DateOpt,
+    period: PeriodOpt = "month",
+    note: Annotated[str, typer.Option(help="kept with the closing")] = "",
+    by: Annotated[str | None, typer.Option(help="who closes it (default: cli:<login name>)")] = None,
+) -> None:
+    """Close a month or year: store its KPIs, GHG inventory and energy balance as they stand now,
+    with the factors used and their coverage, so its reports stop changing when late data or a
+    new factor arrives. Refused while the period is still running (it ends at midnight in the
+    site's time zone) and when it is already closed."""
+    from lingtan.core import closings
+    from lingtan.core.factors import FactorError
+    from lingtan.core.queries import NotFound
+    from lingtan.kernel.db import get_engine
+
+    day = _day(date_)
+    who = by or _cli_user()
+    try:
+        with get_engine(_database_url()).begin() as conn:
+            d = closings.close_period(conn, site_id, period, day, who, note)
+    except (ValueError, FactorError) as exc:  # a bad period, or no factor valid for it
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except (NotFound, closings.PeriodStateError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    p, k = d.period, d.kpis
+    assert k is not None
+    c, e = k.carbon, k.energy
+
+    def fig(f: object) -> str:
+        value = getattr(f, "value", None)
+        return "no data" if value is None else f"{value:.6g} {getattr(f, 'unit', '')}"
+
+    typer.echo(f"closed {p.kind} {p.label} of {site_id} ({p.start.isoformat()} to {p.end.isoformat()}) "
+               f"as closing {d.closing.id if d.closing else '?'} by {who}")
+    typer.echo(f"  Scope 1 {fig(c.scope1_t)}; Scope 2 location-based {fig(c.scope2_location_t)}, "
+               f"market-based {fig(c.scope2_market_t)}; energy {fig(e.tce_total)}; "
+               f"electricity data coverage {k.electricity.consumption_kwh.coverage:.1%}")
+    typer.echo(f"  {len(d.factors or [])} factor(s) stored with their sources; reports for this period now "
+               "show these figures, with a restatement if they are recomputed differently later")
+
+
+@periods_app.command("list")
+def periods_list(
+    site_id: Annotated[str, typer.Argument(metavar="SITE")],
+    period: PeriodOpt = "month",
+) -> None:
+    """A site's months (or years), newest first, from its first data to now: running, open
+    (ended, figures still provisional) or closed, with who closed it and when."""
+    from lingtan.core import closings
+    from lingtan.core.queries import NotFound
+    from lingtan.kernel import periods
+    from lingtan.kernel.db import get_engine
+
+    try:
+        with get_engine(_database_url()).connect() as conn:
+            found = closings.list_periods(conn, site_id, period)
+    except periods.PeriodError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except NotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{'period':8}  {'status':8}  {'closed at (site time)':22}  {'closed by':24}  reopened  note")
+    for s in found:
+        c = s.closing
+        at = c.closed_at.astimezone(s.period.start.tzinfo).strftime("%Y-%m-%d %H:%M") if c else "-"
+        typer.echo(f"{s.period.label:8}  {s.status:8}  {at:22}  {c.closed_by if c else '-':24}  "
+                   f"{s.reopened:>8}  {c.note if c else ''}")
+
+
+@periods_app.command("reopen")
+def periods_reopen(
+    site_id: Annotated[str, typer.Argument(metavar="SITE")],
+    date_: DateOpt,
+    reason: Annotated[str, typer.Option(help="why; kept in the period's history")],
+    period: PeriodOpt = "month",
+    by: Annotated[str | None, typer.Option(help="who reopens it (default: cli:<login name>)")] = None,
+) -> None:
+    """Reopen a closed period (an admin action): its reports become provisional again and it can
+    be closed anew. The old closing is kept, with who reopened it, when and why."""
+    from lingtan.core import closings
+    from lingtan.core.queries import NotFound
+    from lingtan.kernel import periods
+    from lingtan.kernel.db import get_engine
+
+    day = _day(date_)
+    try:
+        with get_engine(_database_url()).begin() as conn:
+            d = closings.reopen_period(conn, site_id, period, day, by or _cli_user(), reason)
+    except (periods.PeriodError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except (NotFound, closings.PeriodStateError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"reopened {d.period.kind} {d.period.label} of {site_id}; {len(d.history)} closing(s) in its "
+               "history")
+
+
+if __name__ == "__main__":
+    app()
