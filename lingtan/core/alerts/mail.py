@@ -22,6 +22,7 @@ from email.utils import formatdate
 from types import TracebackType
 from zoneinfo import ZoneInfo
 
+from lingtan.kernel.i18n import catalog, t
 from lingtan.kernel.settings import Settings
 
 
@@ -49,32 +50,15 @@ class Notification:
     series: Sequence[float] = ()
 
 
-LABELS = {
-    "power_kw": ("平均功率", "average power"),
-    "carbon_intensity": ("碳排放强度", "carbon intensity"),
-    "offline": ("无数据时长", "time without data"),
-    "compressor_specific_power": ("空压机比功率", "compressor specific power"),
-    "energy_kwh": ("用电量", "electricity use"),
-    "co2_t": ("碳排放", "CO2 emissions"),
-    "deviation_kwh": ("用电量（对比同期基线）", "electricity use against its baseline"),
-    "gateway_offline": ("网关无心跳时长", "time without a gateway heartbeat"),
-    "counter_reset": ("计数器清零次数", "counter resets"),
-    "frozen": ("数值冻结时长", "time the value has not changed"),
-    "dead_letters": ("死信报文累计数", "dead-lettered payloads (total)"),
-}
-NOTICES = {
-    "firing": ("告警触发", "FIRING"),
-    "renotify": ("告警持续", "STILL FIRING"),
-    "resolved": ("告警恢复", "RESOLVED"),
-}
-SEVERITIES = {"info": ("提示", "info"), "warning": ("警告", "warning"), "critical": ("严重", "critical")}
-WORDS = {
-    "rule": ("规则", "Rule"), "subject": ("对象", "Subject"), "metric": ("指标", "Metric"),
-    "value": ("当前值", "Current value"), "threshold": ("阈值", "Threshold"), "window": ("窗口", "Window"),
-    "time": ("时间", "Time"), "severity": ("级别", "Severity"),
-    "dashboard": ("查看看板", "Open the dashboard"),
-    "no_data": ("无数据", "no data"),
-}
+# Fixed words come from the catalog (lingtan/kernel/locale): mail.metric.*, mail.notice.*,
+# mail.severity.*, mail.word.*. Words computed per alert (a window, a detail) travel as (zh, en).
+def _word(group: str, key: str) -> tuple[str, str]:
+    return t(f"mail.{group}.{key}", "zh"), t(f"mail.{group}.{key}", "en")
+
+
+def _metric(key: str) -> tuple[str, str]:
+    known = catalog("en").get((None, f"mail.metric.{key}"))
+    return _word("metric", key) if known is not None else (key, key)
 
 
 def _t(pair: tuple[str, str], language: str) -> str:
@@ -84,7 +68,7 @@ def _t(pair: tuple[str, str], language: str) -> str:
 def _number(v: float | None, unit: str, language: str) -> str:
     # An infinite threshold means there is nothing to compare with (no baseline, no grade limit).
     if v is None or not math.isfinite(v):
-        return _t(WORDS["no_data"], language)
+        return _t(_word("word", "no_data"), language)
     text = f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 100 else f"{v:,.1f}"
     return f"{text} {unit}".strip()
 
@@ -100,17 +84,18 @@ class Rendered:
 def render(n: Notification, language: str) -> Rendered:
     """The e-mail for one recipient, in their language (zh or en)."""
     local = n.time.astimezone(ZoneInfo(n.timezone)).strftime("%Y-%m-%d %H:%M %Z")
-    notice, severity = _t(NOTICES[n.notice], language), _t(SEVERITIES[n.severity], language)
-    metric = _t(LABELS.get(n.metric, (n.metric, n.metric)), language)
+    notice, severity = _t(_word("notice", n.notice), language), _t(_word("severity", n.severity), language)
+    metric = _t(_metric(n.metric), language)
     rows = [
-        (WORDS["rule"], n.rule_name), (WORDS["subject"], n.subject), (WORDS["severity"], severity),
-        (WORDS["metric"], metric), (WORDS["value"], _number(n.value, n.unit, language)),
-        (WORDS["threshold"], f"{n.op} {_number(n.threshold, n.unit, language)}"),
-        (WORDS["window"], _t(n.window, language)), (WORDS["time"], local),
+        (_word("word", "rule"), n.rule_name), (_word("word", "subject"), n.subject),
+        (_word("word", "severity"), severity),
+        (_word("word", "metric"), metric), (_word("word", "value"), _number(n.value, n.unit, language)),
+        (_word("word", "threshold"), f"{n.op} {_number(n.threshold, n.unit, language)}"),
+        (_word("word", "window"), _t(n.window, language)), (_word("word", "time"), local),
     ]
     lines = [(_t(k, language), v if isinstance(v, str) else _t(v, language)) for k, v in [*rows, *n.details]]
     subject = f"[Lingtan {notice}] {n.rule_name} — {n.subject}: {_number(n.value, n.unit, language)}"
-    link = _t(WORDS["dashboard"], language)
+    link = _t(_word("word", "dashboard"), language)
     text = "\n".join([subject, "", *(f"{k}: {v}" for k, v in lines), "", f"{link}: {n.dashboard_url}", ""])
     image = chart_png(list(n.series), n.threshold) if len(n.series) >= 2 else None
     cells = "".join(f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
