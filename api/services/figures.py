@@ -55,16 +55,46 @@ class Electricity:
     cost_cny: Annotated[Figure, Field(description="grid import at the site's tariff")]
 
 
+# Scope 2 electricity bases (docs/domain.md "Scope 2 basis"): the GHG Protocol counts gross
+# purchases; GB/T 32150-2015 and the MEE sector guidelines subtract exported electricity.
+GROSS = "gross: grid import × factor (GHG Protocol Scope 2 Guidance)"
+NET = ("net purchased: (grid import − grid export) × factor (GB/T 32150-2015, MEE sector guidelines); "
+       "negative when the site exports more than it imports")
+MARKET = "; market-based: contractual green power deducted first, not below 0, × national residual mix"
+SCOPE2_BASES = {
+    "scope2_location_t": GROSS, "scope2_market_t": GROSS + MARKET,
+    "scope2_location_net_t": NET, "scope2_market_net_t": NET + MARKET,
+    "scope12_location_t": f"Scope 1 + Scope 2 {GROSS}",
+    "scope12_market_t": f"Scope 1 + Scope 2 {GROSS}{MARKET}",
+    "scope12_location_net_t": f"Scope 1 + Scope 2 {NET}",
+    "scope12_market_net_t": f"Scope 1 + Scope 2 {NET}{MARKET}",
+}
+
+
 @dataclass
 class Carbon:
     scope1_t: Figure
-    scope2_location_t: Figure
-    scope2_market_t: Figure
-    intensity_location_kg_per_kwh: Annotated[Figure, Field(description="Scope 2 electricity ÷ consumption")]
+    scope2_location_t: Annotated[Figure, Field(description=f"location-based, {GROSS}; + purchased heat")]
+    scope2_market_t: Annotated[Figure, Field(description=f"market-based, {GROSS}{MARKET}; + purchased heat")]
+    intensity_location_kg_per_kwh: Annotated[Figure, Field(description=(
+        "Scope 2 electricity (gross) ÷ consumption"))]
     intensity_market_kg_per_kwh: Figure
-    per_unit_location_kg: Annotated[Figure, Field(description="Scope 1 + 2 (location) ÷ production")]
+    per_unit_location_kg: Annotated[Figure, Field(description="Scope 1 + 2 (location, gross) ÷ production")]
     per_unit_market_kg: Figure
+    scope2_location_net_t: Annotated[Figure, Field(description=f"location-based, {NET}; + purchased heat")]
+    scope2_market_net_t: Annotated[Figure, Field(description=(
+        f"market-based, {NET}{MARKET}; + purchased heat"))]
+    scope12_location_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 location-based (gross): the dashboard's carbon tile"))]
+    scope12_market_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 market-based (gross)")]
+    scope12_location_net_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 location-based, net purchased electricity"))]
+    scope12_market_net_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 market-based, net purchased electricity"))]
     by_carrier: list[CarrierLine] = field(default_factory=list)
+    scope2_bases: Annotated[dict[str, str], Field(description=(
+        "the electricity basis of each Scope 2 and Scope 1+2 figure, by field name"))] = field(
+        default_factory=lambda: dict(SCOPE2_BASES))
 
 
 @dataclass
@@ -136,6 +166,8 @@ class Totals:
     s2_mkt: float = 0.0
     s2_elec_loc: float = 0.0
     s2_elec_mkt: float = 0.0
+    s2_elec_loc_net: float = 0.0
+    s2_elec_mkt_net: float = 0.0
     tce: float = 0.0
     tce_equal: float | None = None
     avoided_fuel: float = 0.0
@@ -184,6 +216,15 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
     mkt = conv("electricity", max(imp - trade - gec, 0.0), "kWh", basis="market")
     t.s2_elec_loc += loc.tco2e or 0.0
     t.s2_elec_mkt += mkt.tco2e or 0.0
+    # Net purchased electricity (GB/T 32150-2015): export is subtracted at the same factor, and
+    # contractual green power covers only what is left of a positive net purchase.
+    exp = am.grid_export_kwh.value
+    net = imp - exp
+    t.s2_elec_loc_net += (loc.tco2e or 0.0) - (conv("electricity", exp, "kWh", region=site.grid_region).tco2e
+                                               or 0.0)
+    net_mkt = max(net - trade - gec, 0.0) if net > 0 else net
+    sign = 1.0 if net_mkt >= 0 else -1.0
+    t.s2_elec_mkt_net += sign * (conv("electricity", abs(net_mkt), "kWh", basis="market").tco2e or 0.0)
     # GB/T 2589 counts the energy the site consumed, including PV it generated and used itself:
     # bought electricity on its line, self-consumed PV on its own line with no emissions.
     consumed = max(am.consumption_kwh, 0.0)
@@ -332,6 +373,9 @@ def carbon(model: SiteEnergyModel, am: SiteAmounts, t: Totals) -> Carbon:
     s2_cov = min(am.grid_import_kwh.coverage, heat_cov)
     all_cov = min(cov_e, fuel_cov, heat_cov, am.production.coverage)
     s2_loc, s2_mkt = t.s2_elec_loc + t.s2_loc, t.s2_elec_mkt + t.s2_mkt
+    s2_loc_net, s2_mkt_net = t.s2_elec_loc_net + t.s2_loc, t.s2_elec_mkt_net + t.s2_mkt
+    net_cov = min(s2_cov, am.grid_export_kwh.coverage)
+    s12_cov, s12_net_cov = min(fuel_cov, s2_cov), min(fuel_cov, net_cov)
     cons = am.consumption_kwh
     per_kwh = lambda t_co2: t_co2 * 1000 / cons if cons > 0 else None  # noqa: E731
     per_unit = lambda t_co2: _per_unit(t_co2 * 1000, am.production)  # noqa: E731
@@ -345,6 +389,12 @@ def carbon(model: SiteEnergyModel, am: SiteAmounts, t: Totals) -> Carbon:
         per_unit_location_kg=Figure(per_unit(t.scope1 + s2_loc), unit, all_cov),
         per_unit_market_kg=Figure(per_unit(t.scope1 + s2_mkt), unit, all_cov),
         by_carrier=list(t.lines.values()),
+        scope2_location_net_t=Figure(s2_loc_net, "tCO2e", net_cov),
+        scope2_market_net_t=Figure(s2_mkt_net, "tCO2e", net_cov),
+        scope12_location_t=Figure(t.scope1 + s2_loc, "tCO2e", s12_cov),
+        scope12_market_t=Figure(t.scope1 + s2_mkt, "tCO2e", s12_cov),
+        scope12_location_net_t=Figure(t.scope1 + s2_loc_net, "tCO2e", s12_net_cov),
+        scope12_market_net_t=Figure(t.scope1 + s2_mkt_net, "tCO2e", s12_net_cov),
     )
 
 

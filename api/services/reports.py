@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from api.factors import Factor
-from api.services import periods
+from api.services import figures, periods
 from api.services.carbon import convert
 from api.services.figures import CarrierLine, Figure
 from api.services.kpi import WindowKpis, window_kpis
@@ -89,22 +89,27 @@ def _coverage_notes(w: _Window, named: list[tuple[str, Figure]]) -> list[str]:
     return notes
 
 
-def _add(*figs: Figure, unit: str) -> Figure:
-    values = [f.value for f in figs]
-    total = None if any(v is None for v in values) else sum(values)  # type: ignore[arg-type]
-    return Figure(total, unit, min(f.coverage for f in figs))
-
-
 # --- GHG inventory ---------------------------------------------------------------------------
 
 
 @dataclass
 class InventoryTotals:
     scope1_t: Figure
-    scope2_location_t: Figure
-    scope2_market_t: Figure
-    total_location_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 location-based")]
-    total_market_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 market-based")]
+    scope2_location_t: Annotated[Figure, Field(description=f"location-based, {figures.GROSS}")]
+    scope2_market_t: Annotated[Figure, Field(description=f"market-based, {figures.GROSS}{figures.MARKET}")]
+    total_location_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 location-based (gross)")]
+    total_market_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 market-based (gross)")]
+    scope2_location_net_t: Annotated[Figure, Field(description=f"location-based, {figures.NET}")]
+    scope2_market_net_t: Annotated[Figure, Field(description=f"market-based, {figures.NET}{figures.MARKET}")]
+    scope12_location_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 location-based (gross)")]
+    scope12_market_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 market-based (gross)")]
+    scope12_location_net_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 location-based, net purchased electricity"))]
+    scope12_market_net_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 market-based, net purchased electricity"))]
+    bases: Annotated[dict[str, str], Field(description=(
+        "the electricity basis of each Scope 2 figure"))] = field(
+        default_factory=lambda: dict(figures.SCOPE2_BASES))
 
 
 @dataclass
@@ -122,8 +127,8 @@ class MonthRow:
     month: Annotated[str, Field(examples=["2026-01"])]
     consumption_kwh: float | None
     scope1_t: float | None
-    scope2_location_t: float | None
-    scope2_market_t: float | None
+    scope2_location_t: Annotated[float | None, Field(description="gross grid import basis")]
+    scope2_market_t: Annotated[float | None, Field(description="gross grid import basis")]
     coverage: float
 
 
@@ -169,8 +174,10 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
     c = k.carbon
     totals = InventoryTotals(
         scope1_t=c.scope1_t, scope2_location_t=c.scope2_location_t, scope2_market_t=c.scope2_market_t,
-        total_location_t=_add(c.scope1_t, c.scope2_location_t, unit="tCO2e"),
-        total_market_t=_add(c.scope1_t, c.scope2_market_t, unit="tCO2e"),
+        total_location_t=c.scope12_location_t, total_market_t=c.scope12_market_t,
+        scope2_location_net_t=c.scope2_location_net_t, scope2_market_net_t=c.scope2_market_net_t,
+        scope12_location_t=c.scope12_location_t, scope12_market_t=c.scope12_market_t,
+        scope12_location_net_t=c.scope12_location_net_t, scope12_market_net_t=c.scope12_market_net_t,
     )
     e = k.electricity
     green = GreenInstruments(e.green_certificate_kwh, e.green_trade_kwh, _purchases(w))
@@ -182,14 +189,17 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
         f"{_value(_factor(k.factors, 'grid_residual', 'national'))}: the national average excluding "
         "market-traded non-fossil power, the only residual mix MEE/NBS publish.",
         "CO2 only: the MEE factors cover carbon dioxide, so tCO2e equals tCO2. Scope 3 is not included.",
+        f"Scope 2 is given on two electricity bases. Gross ({figures.GROSS}): scope2_location_t, "
+        f"scope2_market_t and the carrier lines. Net ({figures.NET}): scope2_location_net_t, "
+        "scope2_market_net_t. Purchased heat counts the same on both.",
     ]
     if (green.gec_kwh.value or 0) + (green.trade_kwh.value or 0) > 0:
         notes.append("Green certificates and green-power trades are deducted from grid import for the "
                      "market-based figure, each spread over its purchase period in proportion to "
                      "consumption.")
     if e.pv_generation_kwh.value:
-        notes.append("The electricity line's amount is grid import (the Scope 2 basis); its tce counts all "
-                     "electricity consumed, self-consumed PV included (GB/T 2589-2020).")
+        notes.append("The electricity line's amount is grid import (the gross Scope 2 basis); its tce counts "
+                     "all electricity consumed, self-consumed PV included (GB/T 2589-2020).")
     notes += _coverage_notes(w, [("Scope 1", c.scope1_t), ("Scope 2", c.scope2_location_t)])
     notes += k.notes
     monthly = _monthly(conn, w) if period == "year" else None

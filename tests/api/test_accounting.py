@@ -93,3 +93,74 @@ def test_a_grid_meter_without_an_export_register_is_not_a_gap(db: str) -> None:
     assert e.green_power_ratio.coverage == pytest.approx(1.0)
     assert k.carbon.intensity_location_kg_per_kwh.coverage == pytest.approx(1.0)
     assert k.energy.tce_total.coverage == pytest.approx(1.0)
+
+
+# --- 8 and 10: Scope 1+2, and Scope 2 on gross and net bases ----------------------------------
+
+GAS = {"id": "gas", "role": "boiler_fuel", "params": {"fuel": "natural_gas"}}
+
+
+def _import_export_site(db: str) -> None:
+    march, april = local("2026-03-10T10:00:00"), local("2026-04-10T10:00:00")
+    seed(db, site("nets", [GRID, PV, GAS], green_power=[
+        {"kind": "trade", "period_start": "2026-03-01", "period_end": "2026-04-01", "kwh": 200.0}]), [
+        Ramp("grid", "active_energy_import", march, 60, 1000.0),
+        Ramp("grid", "active_energy_export", march, 60, 300.0),
+        Ramp("pv", "active_energy_export", march, 60, 500.0),
+        Ramp("gas", "gas_volume", march, 60, 100.0),
+        # April: the site exports more than it imports
+        Ramp("grid", "active_energy_import", april, 60, 100.0),
+        Ramp("grid", "active_energy_export", april, 60, 400.0),
+        Ramp("pv", "active_energy_export", april, 60, 600.0),
+        Ramp("gas", "gas_volume", april, 60, 0.0),
+    ])
+
+
+def test_scope_2_gross_and_net_and_scope_1_plus_2(db: str) -> None:
+    _import_export_site(db)
+    c = kpis(db, "nets", local("2026-03-01T00:00:00"), local("2026-04-01T00:00:00")).carbon
+    # Scope 1: 100 m³ × 21.62 tCO2/10⁴Nm³ = 0.2162 t
+    assert c.scope1_t.value == pytest.approx(0.2162, rel=REL)
+    # gross: 1000 kWh × 0.5122 = 0.5122 t; market (1000 − 200 traded) × 0.6096 = 0.48768 t
+    assert c.scope2_location_t.value == pytest.approx(0.5122, rel=REL)
+    assert c.scope2_market_t.value == pytest.approx(0.48768, rel=REL)
+    # net purchased 1000 − 300 = 700 kWh: × 0.5122 = 0.35854 t; market (700 − 200) × 0.6096 = 0.3048 t
+    assert c.scope2_location_net_t.value == pytest.approx(0.35854, rel=REL)
+    assert c.scope2_market_net_t.value == pytest.approx(0.3048, rel=REL)
+    # Scope 1+2: 0.2162 + 0.5122 = 0.7284; 0.2162 + 0.48768 = 0.70388; net 0.57474 and 0.521
+    assert c.scope12_location_t.value == pytest.approx(0.7284, rel=REL)
+    assert c.scope12_market_t.value == pytest.approx(0.70388, rel=REL)
+    assert c.scope12_location_net_t.value == pytest.approx(0.57474, rel=REL)
+    assert c.scope12_market_net_t.value == pytest.approx(0.521, rel=REL)
+    assert c.scope12_location_t.coverage == min(c.scope1_t.coverage, c.scope2_location_t.coverage)
+    assert "GB/T 32150" in c.scope2_bases["scope2_location_net_t"]
+    assert c.scope2_bases["scope2_location_t"].startswith("gross")
+
+    april = kpis(db, "nets", local("2026-04-01T00:00:00"), local("2026-05-01T00:00:00")).carbon
+    # net purchased 100 − 400 = −300 kWh: exported electricity is subtracted (GB/T 32150), so
+    # −300 × 0.5122 = −0.15366 t and −300 × 0.6096 = −0.18288 t; gross stays 100 kWh × factor
+    assert april.scope2_location_net_t.value == pytest.approx(-0.15366, rel=REL)
+    assert april.scope2_market_net_t.value == pytest.approx(-0.18288, rel=REL)
+    assert april.scope2_location_t.value == pytest.approx(0.05122, rel=REL)
+
+
+def test_the_inventory_names_the_basis_of_every_scope_2_figure(db: str, api_client) -> None:
+    _import_export_site(db)
+    r = api_client.get("/api/v1/sites/nets/reports/ghg-inventory", params={"date": "2026-03-15"})
+    assert r.status_code == 200, r.text
+    t = r.json()["totals"]
+    assert t["scope12_location_t"]["value"] == pytest.approx(0.7284, rel=REL)
+    assert t["scope12_market_t"]["value"] == pytest.approx(0.70388, rel=REL)
+    assert t["scope2_location_net_t"]["value"] == pytest.approx(0.35854, rel=REL)
+    assert t["scope12_market_net_t"]["value"] == pytest.approx(0.521, rel=REL)
+    assert set(t["bases"]) >= {"scope2_location_t", "scope2_market_t", "scope2_location_net_t",
+                               "scope2_market_net_t"}
+    k = api_client.get("/api/v1/sites/nets/kpis", params={"start": "2026-03-01T00:00:00+08:00",
+                                                          "end": "2026-04-01T00:00:00+08:00"}).json()
+    assert k["carbon"]["scope12_location_t"]["value"] == pytest.approx(0.7284, rel=REL)
+    assert k["carbon"]["scope2_bases"]["scope2_market_net_t"].startswith("net purchased")
+    csv_body = api_client.get("/api/v1/sites/nets/reports/ghg-inventory",
+                              params={"date": "2026-03-15", "format": "csv"}).content.decode("utf-8-sig")
+    for label in ("Scope 2, location-based, gross import", "Scope 2, market-based, net purchased",
+                  "Scope 1+2, location-based, gross import"):
+        assert label in csv_body

@@ -263,8 +263,10 @@ def test_inventory_csv_has_the_json_numbers(plant: str, api_client) -> None:
     assert list(sections) == ["Summary", "By carrier", "Factors", "Notes"]
     summary = {row["item"]: row for row in sections["Summary"]}
     assert summary["Site"]["value"] == "sy-plant" and summary["Period"]["value"] == "2025-11"
-    totals = (("Scope 1", "scope1_t"), ("Scope 2, location-based", "scope2_location_t"),
-              ("Scope 2, market-based", "scope2_market_t"), ("Total, market-based", "total_market_t"))
+    totals = (("Scope 1", "scope1_t"), ("Scope 2, location-based, gross import", "scope2_location_t"),
+              ("Scope 2, market-based, gross import", "scope2_market_t"),
+              ("Scope 2, market-based, net purchased", "scope2_market_net_t"),
+              ("Scope 1+2, market-based, gross import", "scope12_market_t"))
     for item, key in totals:
         assert num(summary[item]["value"]) == inv["totals"][key]["value"]  # every digit kept
         assert summary[item]["unit"] == "tCO2e"
@@ -295,8 +297,8 @@ def test_inventory_xlsx_summary_has_the_totals(plant: str, api_client) -> None:
     # Excel keeps 15 significant digits
     assert scope1.value == pytest.approx(inv["totals"]["scope1_t"]["value"], rel=1e-14)
     assert scope1.number_format == "#,##0.000"
-    assert rows["Total, location-based"][1].value == pytest.approx(inv["totals"]["total_location_t"]["value"],
-                                                                   rel=1e-14)
+    assert rows["Scope 1+2, location-based, gross import"][1].value == pytest.approx(
+        inv["totals"]["scope12_location_t"]["value"], rel=1e-14)
     assert rows["Green-power trades applied"][1].value == pytest.approx(1200.0, rel=REL)
     assert rows["Scope 1"][3].number_format == "0.0%"
     assert ws.column_dimensions["A"].width >= len("Green certificates applied")
