@@ -116,7 +116,8 @@ class Energy:
     tce_total: Annotated[Figure, Field(description="comprehensive energy consumption, GB/T 2589-2020")]
     tce_per_unit: Figure
     tce_equal_value: Annotated[Figure, Field(description=(
-        "electricity at the site's equal value (等价值) instead of the equivalent value; null if unset"))]
+        "net purchased electricity (grid import − export, not below 0) at the site's equal value (等价值), "
+        "the rest of the electricity consumed (own PV) once at the equivalent value; null if unset"))]
     production: Figure
     production_unit: str
 
@@ -169,7 +170,8 @@ class Totals:
     s2_elec_loc_net: float = 0.0
     s2_elec_mkt_net: float = 0.0
     tce: float = 0.0
-    tce_equal: float | None = None
+    tce_electricity: float = 0.0
+    tce_equal_electricity: float | None = None
     avoided_fuel: float = 0.0
     avoided_co2: float = 0.0
     avoided_tce: float = 0.0
@@ -235,8 +237,15 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
     if own > 0:
         _line(t, "electricity_pv_self_consumed", 2, own, "kWh", 0.0, 0.0, own * kgce, am.electricity_coverage)
     t.tce += consumed * kgce
+    t.tce_electricity += consumed * kgce
     if p.electricity_equal_value_kgce_per_kwh is not None:
-        t.tce_equal = (t.tce_equal or 0.0) + consumed * p.electricity_equal_value_kgce_per_kwh / 1000.0
+        # Equal value (docs/domain.md): the plant coal rate behind it applies to electricity taken
+        # from the grid, net of what the site sent back (import − export, not below 0); the rest
+        # of what the site consumed is its own PV, counted once at the equivalent value — it
+        # burned no coal. So every kWh consumed is counted exactly once.
+        from_grid = min(max(imp - am.grid_export_kwh.value, 0.0), consumed)
+        t.tce_equal_electricity = (t.tce_equal_electricity or 0.0) + (
+            from_grid * p.electricity_equal_value_kgce_per_kwh / 1000.0 + (consumed - from_grid) * kgce)
 
     gas_tce = None
     if p.natural_gas_origin == "oil_field" and "tce:natural_gas" not in overrides:
@@ -409,9 +418,8 @@ def energy(model: SiteEnergyModel, am: SiteAmounts, t: Totals) -> Energy:
     unit = model.params.production_unit
     prod = am.production
     equal = None
-    if t.tce_equal is not None:
-        electricity_tce = sum(ln.tce or 0.0 for ln in t.lines.values() if ln.carrier == "electricity")
-        equal = t.tce - electricity_tce + t.tce_equal
+    if t.tce_equal_electricity is not None:
+        equal = t.tce - t.tce_electricity + t.tce_equal_electricity
     return Energy(
         tce_total=Figure(t.tce, "tce", cov),
         tce_per_unit=Figure(_per_unit(t.tce * 1000, prod), f"kgce/{unit}", min(cov, prod.coverage)),

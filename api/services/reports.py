@@ -318,7 +318,9 @@ def energy_balance(conn: sa.Connection, site_id: str, period: str = "month", day
         "total; it displaces boiler fuel or purchased heat that is then not bought.",
     ]
     if k.energy.tce_equal_value.value is not None:
-        notes.append("total_tce_equal_value counts electricity at the site's equal value (等价值).")
+        notes.append("total_tce_equal_value counts net purchased electricity (grid import − grid export, not "
+                     "below 0) at the site's equal value (等价值) and the rest of the electricity consumed, "
+                     "the site's own PV, once at the equivalent value (当量值): PV burns no coal.")
     notes += _coverage_notes(w, [("Comprehensive energy consumption", total)])
     notes += k.notes
     return EnergyBalance(w.site, w.period, inputs, outputs, consumption,
@@ -380,8 +382,8 @@ def green_factory_indicators(conn: sa.Connection, site_id: str, period: str = "m
             "energy_per_unit_equal_value", "Comprehensive energy consumption per unit of product, "
             "electricity at equal value", "单位产品综合能耗（等价值）", per_unit_equal, f"kgce/{unit}",
             min(en.tce_equal_value.coverage, en.production.coverage),
-            "comprehensive energy consumption with electricity at the site's equal value (等价值) "
-            "× 1000 ÷ production"))
+            "comprehensive energy consumption with net purchased electricity at the site's equal value "
+            "(等价值) and own PV at the equivalent value × 1000 ÷ production"))
     ind += [
         Indicator("carbon_per_unit_location", "Carbon emissions per unit of product, location-based",
                   "单位产品碳排放量", c.per_unit_location_kg.value, c.per_unit_location_kg.unit,

@@ -164,3 +164,28 @@ def test_the_inventory_names_the_basis_of_every_scope_2_figure(db: str, api_clie
     for label in ("Scope 2, location-based, gross import", "Scope 2, market-based, net purchased",
                   "Scope 1+2, location-based, gross import"):
         assert label in csv_body
+
+
+# --- 1: equal value (等价值) counts PV once ------------------------------------------------------
+
+
+def test_equal_value_counts_net_purchased_electricity_and_pv_once(db: str) -> None:
+    march, april = local("2026-03-10T10:00:00"), local("2026-04-10T10:00:00")
+    seed(db, site("equal", [GRID, PV], energy={"electricity_equal_value_kgce_per_kwh": 0.28078}), [
+        Ramp("grid", "active_energy_import", march, 60, 1000.0),
+        Ramp("grid", "active_energy_export", march, 60, 100.0),
+        Ramp("pv", "active_energy_export", march, 60, 300.0),
+        Ramp("grid", "active_energy_import", april, 60, 100.0),
+        Ramp("grid", "active_energy_export", april, 60, 400.0),
+        Ramp("pv", "active_energy_export", april, 60, 600.0),
+    ])
+    e = kpis(db, "equal", local("2026-03-01T00:00:00"), local("2026-04-01T00:00:00")).energy
+    # consumption 1000 − 100 + 300 = 1200 kWh; equivalent value: 1200 × 0.1229 = 147.48 kgce
+    assert e.tce_total.value == pytest.approx(0.14748, rel=REL)
+    # equal value: net purchased 1000 − 100 = 900 kWh × 0.28078 = 252.702 kgce, and the other
+    # 300 kWh consumed (own PV) once, at the equivalent value: 300 × 0.1229 = 36.87 kgce.
+    # Before: 1200 × 0.28078 + 200 × 0.1229 (PV self-consumed left in) = 361.516 kgce.
+    assert e.tce_equal_value.value == pytest.approx(0.289572, rel=REL)
+    apr = kpis(db, "equal", local("2026-04-01T00:00:00"), local("2026-05-01T00:00:00")).energy
+    # a net exporter buys nothing net: its 100 − 400 + 600 = 300 kWh are all own PV, 36.87 kgce
+    assert apr.tce_equal_value.value == pytest.approx(0.03687, rel=REL)
