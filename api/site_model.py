@@ -53,9 +53,19 @@ class SiteParams(_Strict):
         "(GB 24500-2020 grade 3 for gas non-condensing boilers)"))] = 0.92
     boiler_fuel: Fuel = "natural_gas"
     gas_ncv_gj_per_10k_m3: Annotated[float, Field(gt=0, description=(
-        "natural gas net calorific value; default 389.31 GJ/10⁴Nm³ (MEE guideline)"))] = 389.31
+        "natural gas net calorific value per 10⁴ m³ at gas_ncv_reference_c; the one heating value "
+        "behind Scope 1, standard coal (NCV ÷ 29.3076 MJ/kgce), boiler efficiency and avoided gas. "
+        "Default 389.31 GJ/10⁴Nm³ at 0 °C (MEE guideline default, = GB/T 2589's 38 931 kJ/m³)"))] = 389.31
+    gas_ncv_reference_c: Annotated[Literal[0, 20], Field(description=(
+        "temperature (°C, at 101.325 kPa) of the m³ the NCV is quoted per: 0 (Nm³, as the MEE "
+        "guideline) or 20 (GB/T 19205 standard reference conditions)"))] = 0
+    gas_volume_reference_c: Annotated[Literal[0, 20] | None, Field(description=(
+        "temperature (°C, at 101.325 kPa) of the m³ the gas meters count: 0 or 20 (volume correctors "
+        "usually report 20 °C). Unset: taken as the NCV's, and every KPI response says so"))] = None
     natural_gas_origin: Annotated[Literal["gas_field", "oil_field"], Field(description=(
-        "GB/T 2589-2020 standard-coal factor: gas-field 1.2143 or oil-field 1.3300 kgce/m³"))
+        "kept so older site files load; no longer changes any figure: standard coal of gas follows "
+        "gas_ncv_gj_per_10k_m3 (GB/T 2589 reference heating values: gas-field 35 544 kJ/m³ = 1.2143 "
+        "kgce/m³, oil-field 38 931 kJ/m³ = 1.3300 kgce/m³)"))
     ] = "gas_field"
     gas_price_cny_per_m3: Annotated[float | None, Field(ge=0, examples=[3.6])] = None
     tariff: Tariff = Tariff()

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from api.factors import FUEL_BASIS, Factor, factor
-from api.services import boilers, compressors
+from api.services import boilers, compressors, gas
 from api.services.amounts import Amount, SiteAmounts
 from api.services.carbon import convert
 from api.services.green import GreenAllocation
@@ -247,17 +247,20 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
         t.tce_equal_electricity = (t.tce_equal_electricity or 0.0) + (
             from_grid * p.electricity_equal_value_kgce_per_kwh / 1000.0 + (consumed - from_grid) * kgce)
 
-    gas_tce = None
-    if p.natural_gas_origin == "oil_field" and "tce:natural_gas" not in overrides:
-        # The site's own override wins; otherwise oil-field gas takes GB/T 2589's oil-field value.
-        f = factor(model.factor_set, "tce", "natural_gas_oil_field")
-        gas_tce = Factor(f.value, f.unit, None, None, f.source, key=f.key, kind="tce", subject="natural_gas")
-    fuel_overrides = overrides if gas_tce is None else {**overrides, "tce:natural_gas": gas_tce}
+    # Natural gas: metered m³ → Nm³, with CO2 and tce at the site's one NCV (api.services.gas).
+    basis = gas.gas_basis(p)
+    gas_overrides = {**overrides, **gas.factors(p, site.id, model.factor_set, year, overrides)}
+    if am.fuels:
+        note = basis.note()
+        if note not in t.notes:
+            t.notes.append(note)
     for fuel, amount in am.fuels.items():
-        c = conv(fuel, amount.value, "m3", overrides=fuel_overrides)
+        nm3 = basis.nm3(amount.value) if fuel == "natural_gas" else amount.value
+        c = conv(fuel, nm3, "m3", overrides=gas_overrides)
         t.scope1 += c.tco2e or 0.0
         t.tce += c.tce or 0.0
-        _line(t, fuel, 1, amount.value, "m3", c.tco2e, c.tco2e, c.tce, amount.coverage)
+        _line(t, fuel, 1, nm3, "Nm3" if fuel == "natural_gas" else "m3", c.tco2e, c.tco2e, c.tce,
+              amount.coverage)
     for carrier, amount, unit in (("heat", am.purchased_heat_gj, "GJ"), ("steam", am.purchased_steam_t, "t")):
         if amount.meters == 0:
             continue
@@ -272,12 +275,15 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
         if p.heat_recovery.displaces == "purchased_heat":
             c = conv("heat", recovered_gj, "GJ")
             t.avoided_fuel += recovered_gj
+        elif p.boiler_fuel == "natural_gas":
+            # Avoided gas in the meters' m³ (what the gas price is paid per); CO2 and tce per Nm³.
+            nm3 = recovered_gj / (p.boiler_efficiency * basis.ncv_gj_per_nm3)
+            t.avoided_fuel += basis.metered(nm3)
+            c = conv("natural_gas", nm3, "m3", overrides=gas_overrides)
         else:
-            fuel = p.boiler_fuel
-            ncv = p.gas_ncv_gj_per_10k_m3 / 1e4 if fuel == "natural_gas" else FUEL_BASIS[fuel].ncv
-            avoided = recovered_gj / (p.boiler_efficiency * ncv)
+            avoided = recovered_gj / (p.boiler_efficiency * FUEL_BASIS[p.boiler_fuel].ncv)
             t.avoided_fuel += avoided
-            c = conv(fuel, avoided, "m3" if fuel == "natural_gas" else "t")
+            c = conv(p.boiler_fuel, avoided, "t")
         t.avoided_co2 += c.tco2e or 0.0
         t.avoided_tce += c.tce or 0.0
 
@@ -366,7 +372,7 @@ def boiler(model: SiteEnergyModel, b, preheat_gj: float) -> Boiler:
     if h_s is None:
         return Boiler(b.meter_id, b.fuel, _fig(b.fuel_amount.value, "m3", b.fuel_amount), steam, None, None,
                       f"steam pressure {out.steam_pressure_mpa_abs} MPa is outside the enthalpy table")
-    fuel_gj = b.fuel_amount.value * p.gas_ncv_gj_per_10k_m3 / 1e4
+    fuel_gj = gas.gas_basis(p).gj(b.fuel_amount.value)
     eff = boilers.efficiency(steam.value or 0.0, h_s, boilers.water_enthalpy(out.feedwater_c), fuel_gj,
                              preheat_gj)
     note = "direct method; recovered heat that preheats the feedwater is not counted as boiler output" \

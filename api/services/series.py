@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from api.factors import factor
+from api.services import gas
 from api.services.amounts import consumption
 from api.services.energy import Flat
 from api.services.green import local_start
@@ -176,14 +177,15 @@ def _purchase_rates(conn: sa.Connection, model: SiteEnergyModel, now: datetime
 class YearFactors:
     """The factors a point needs, looked up once per calendar year of the series."""
 
-    gas_t_per_1e4_m3: float   # tCO2/10⁴Nm³
+    gas_t_per_1e4_m3: float   # tCO2 per 10⁴ metered m³ (the site's NCV and meter conditions)
     grid_kg_per_kwh: float
     residual_kg_per_kwh: float
 
 
 def _year_factors(model: SiteEnergyModel, year: int) -> YearFactors:
     overrides, fs = model.overrides_for(year), model.factor_set
-    return YearFactors(factor(fs, "co2", "natural_gas", year, overrides).value,
+    co2 = gas.factors(model.params, model.site.id, fs, year, overrides)["co2:natural_gas"]
+    return YearFactors(co2.value * gas.gas_basis(model.params).metered_to_nm3,
                        factor(fs, "grid", model.site.grid_region, year, overrides).value,
                        factor(fs, "grid_residual", "national", year, overrides).value)
 

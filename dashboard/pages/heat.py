@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from dash import html
 
 from api.services.figures import Boiler, WasteHeat
+from api.services.gas import gas_basis
 from api.services.kpi import window_kpis
 from api.services.queries import get_site, list_meters
 from api.services.site_model import load_site_model
@@ -50,7 +51,7 @@ def load(conn: sa.Connection, site_id: str, start: datetime, end: datetime, now:
     params = load_site_model(conn, site_id).params
     names = {m.id: m.name for m in list_meters(conn, site_id)}
     share = recovered_share(kpis.waste_heat.recovered_gj.value, kpis.boilers,
-                            params.gas_ncv_gj_per_10k_m3 / 1e4, params.boiler_efficiency)
+                            gas_basis(params).gj_per_metered_m3, params.boiler_efficiency)
     return HeatData(site.timezone, start, end, names, kpis.boilers, kpis.waste_heat, share)
 
 

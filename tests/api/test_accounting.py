@@ -189,3 +189,61 @@ def test_equal_value_counts_net_purchased_electricity_and_pv_once(db: str) -> No
     apr = kpis(db, "equal", local("2026-04-01T00:00:00"), local("2026-05-01T00:00:00")).energy
     # a net exporter buys nothing net: its 100 − 400 + 600 = 300 kWh are all own PV, 36.87 kgce
     assert apr.tce_equal_value.value == pytest.approx(0.03687, rel=REL)
+
+
+# --- 3: one natural-gas heating value and its reference conditions -----------------------------
+
+BOILER = {"id": "boiler", "role": "boiler_fuel", "params": {
+    "fuel": "natural_gas", "boiler_output": {"steam_pressure_mpa_abs": 0.7, "feedwater_c": 20}}}
+
+
+def _boiler_site(site_id: str, energy: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Ramp]]:
+    """A grid meter and a gas boiler (ids prefixed with the site's, so sites can share a database):
+    100 kWh, 1000 m³ of gas and 12.5 t of 0.7 MPa steam from 20 °C feedwater in an hour."""
+    t = local("2026-03-10T10:00:00")
+    grid, boiler = f"{site_id}-grid", f"{site_id}-boiler"
+    meters = [{**GRID, "id": grid}, {**BOILER, "id": boiler}]
+    return site(site_id, meters, energy=energy), [
+        Ramp(grid, "active_energy_import", t, 60, 100.0), Ramp(boiler, "gas_volume", t, 60, 1000.0),
+        Ramp(boiler, "steam_mass", t, 60, 12.5)]
+
+
+def test_one_gas_heating_value_and_its_reference_conditions_drive_co2_tce_and_efficiency(db: str) -> None:
+    march = (local("2026-03-01T00:00:00"), local("2026-04-01T00:00:00"))
+    # The MEE NCV 389.31 GJ/10⁴Nm³ is per m³ at 0 °C; this site's meters count m³ at 20 °C.
+    seed(db, *_boiler_site("gas20", {
+        "gas_ncv_gj_per_10k_m3": 389.31, "gas_ncv_reference_c": 0, "gas_volume_reference_c": 20}))
+    k = kpis(db, "gas20", *march)
+    # 1000 m³ at 20 °C = 1000 × 273.15/293.15 = 931.7755 Nm³
+    gas = next(ln for ln in k.carbon.by_carrier if ln.carrier == "natural_gas")
+    assert gas.amount == pytest.approx(931.7755415316, rel=REL)
+    # CO2: 931.7755 Nm³ × 21.62 tCO2/10⁴Nm³ = 2.014499 t (before: 1000 × 21.62/10⁴ = 2.162)
+    assert k.carbon.scope1_t.value == pytest.approx(2.0144987208, rel=REL)
+    # tce from the same NCV: 931.7755 × 38.931 MJ ÷ 29.3076 MJ/kgce = 1237.73 kgce (before: 1000 m³ ×
+    # 1.2143 kgce/m³, the GB/T 2589 gas-field value, i.e. 35.59 MJ/m³ — a second heating value)
+    assert gas.tce == pytest.approx(1.2377319742, rel=REL)
+    # efficiency: 12.5 t × (2763 − 4.186 × 20) kJ/kg = 33.491 GJ out ÷ (931.7755 × 38.931 MJ = 36.275 GJ)
+    (b,) = k.boilers
+    assert b.efficiency == pytest.approx(33.491 / 36.2749536074, rel=REL)
+    assert any("273.15/293.15" in n and "20 °C" in n for n in k.notes)
+    tce = next(f for f in k.factors if f.kind == "tce" and f.subject == "natural_gas")
+    assert tce.value == pytest.approx(38.931 / 29.3076, rel=REL) and "29.3076" in tce.source
+
+    # A site's own NCV, quoted per m³ at 20 °C like its meters: the emission factor per GJ stays the
+    # MEE one (21.62 / 389.31 tCO2/GJ), so 1000 m³ × 36.0 MJ/m³ = 36 GJ × 21.62/389.31 = 1.999229 t,
+    # and 36 GJ ÷ 29.3076 MJ/kgce = 1.228350 tce
+    seed(db, *_boiler_site("own-ncv", {
+        "gas_ncv_gj_per_10k_m3": 360.0, "gas_ncv_reference_c": 20, "gas_volume_reference_c": 20}))
+    own = kpis(db, "own-ncv", *march)
+    assert own.carbon.scope1_t.value == pytest.approx(1.9992294059, rel=REL)
+    assert own.energy.tce_total.value - 100 * 0.1229 / 1000 == pytest.approx(1.2283503255, rel=REL)
+    (b,) = own.boilers
+    assert b.efficiency == pytest.approx(33.491 / 36.0, rel=REL)
+
+
+def test_undeclared_gas_meter_conditions_are_said_not_assumed_silently(db: str) -> None:
+    seed(db, *_boiler_site("gas-default"))
+    k = kpis(db, "gas-default", local("2026-03-01T00:00:00"), local("2026-04-01T00:00:00"))
+    # undeclared: metered m³ are taken as the NCV's Nm³ (0 °C), and the notes say so
+    assert k.carbon.scope1_t.value == pytest.approx(2.162, rel=REL)
+    assert any("gas_volume_reference_c" in n for n in k.notes)

@@ -21,6 +21,7 @@ from lingtan.reading import Reading
 from tests.pipeline import store_readings
 
 TZ = "Asia/Shanghai"
+GAS_TCE = 1000 * 38.931 / 29.3076 / 1000  # 1000 m³ at the MEE NCV ÷ 29.3076 MJ/kgce (GB/T 2589)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REL = 1e-9
 
@@ -145,10 +146,12 @@ def test_hand_worked_inventory(north_east: str, api_client) -> None:
     assert lines["electricity"]["tco2e_market"] == pytest.approx(4.2672, rel=REL)
     # 10 000 kWh × 0.1229 kgce/kWh = 1.229 tce
     assert lines["electricity"]["tce"] == pytest.approx(1.229, rel=REL)
-    # 1000 m³ × 21.62 tCO2/10⁴Nm³ = 2.162 t; 1000 m³ × 1.2143 kgce/m³ = 1.2143 tce
+    # 1000 m³ × 21.62 tCO2/10⁴Nm³ = 2.162 t; tce from the same NCV (389.31 GJ/10⁴Nm³):
+    # 1000 m³ × 38.931 MJ/m³ ÷ 29.3076 MJ/kgce = 1328.36 kgce (no longer GB/T 2589's gas-field
+    # 1.2143 kgce/m³, which is a second heating value, 35.59 MJ/m³)
     assert lines["natural_gas"]["scope"] == 1
     assert lines["natural_gas"]["tco2e_location"] == pytest.approx(2.162, rel=REL)
-    assert lines["natural_gas"]["tce"] == pytest.approx(1.2143, rel=REL)
+    assert lines["natural_gas"]["tce"] == pytest.approx(GAS_TCE, rel=REL)
     t = inv["totals"]
     assert t["scope1_t"]["value"] == pytest.approx(2.162, rel=REL)
     assert t["scope2_location_t"]["value"] == pytest.approx(5.122, rel=REL)
@@ -164,7 +167,7 @@ def test_hand_worked_inventory(north_east: str, api_client) -> None:
     assert used[("grid_residual", "national")]["value"] == 0.6096
     assert used[("co2", "natural_gas")]["value"] == 21.62
     assert used[("tce", "electricity")]["value"] == 0.1229
-    assert used[("tce", "natural_gas")]["value"] == 1.2143
+    assert used[("tce", "natural_gas")]["value"] == pytest.approx(38.931 / 29.3076, rel=REL)
     assert any("residual mix" in n for n in inv["notes"])
     # one hour of data in a 30-day month
     assert any("covers" in n for n in inv["notes"])
@@ -174,7 +177,7 @@ def test_hand_worked_inventory(north_east: str, api_client) -> None:
 def test_hand_worked_balance_and_indicators(north_east: str, api_client) -> None:
     params = {"period": "month", "date": "2023-06-01"}
     b = api_client.get("/api/v1/sites/ne-plant/reports/energy-balance", params=params).json()
-    total = 1.229 + 1.2143
+    total = 1.229 + GAS_TCE
     assert b["total_tce"]["value"] == pytest.approx(total, rel=REL)
     assert b["total_tce_equal_value"]["value"] is None
     inputs = {ln["item"]: ln for ln in b["inputs"]}
@@ -182,7 +185,7 @@ def test_hand_worked_balance_and_indicators(north_east: str, api_client) -> None
     assert inputs["grid import"]["tce"] == pytest.approx(1.229, rel=REL)
     assert inputs["grid import"]["share"] == pytest.approx(1.229 / total, rel=REL)
     assert inputs["natural gas"]["amount"] == pytest.approx(1000.0, rel=REL)
-    assert inputs["natural gas"]["share"] == pytest.approx(1.2143 / total, rel=REL)
+    assert inputs["natural gas"]["share"] == pytest.approx(GAS_TCE / total, rel=REL)
     assert b["outputs"][0]["amount"] == 0.0
     assert b["recovered_heat"]["basis"] == "none" and b["recovered_heat"]["amount"] is None
 
@@ -190,7 +193,7 @@ def test_hand_worked_balance_and_indicators(north_east: str, api_client) -> None
     ind = {i["key"]: i for i in g["indicators"]}
     assert ind["green_power_ratio"]["value"] == pytest.approx(0.3, rel=REL)  # 3000 / 10 000 kWh
     assert ind["self_sufficiency"]["value"] == pytest.approx(0.0, abs=1e-12)
-    # 3000 green kWh × 0.1229 kgce/kWh = 0.3687 tce of 2.4433 tce
+    # 3000 green kWh × 0.1229 kgce/kWh = 0.3687 tce of 1.229 + 1.3284 tce
     assert ind["renewable_share"]["value"] == pytest.approx(0.3687 / total, rel=REL)
     assert ind["energy_per_unit"]["value"] is None  # no production counter
     assert ind["energy_per_unit"]["name_zh"] == "单位产品综合能耗"
