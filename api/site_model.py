@@ -39,10 +39,47 @@ class Tariff(_Strict):
     bands: list[TariffBand] = []
 
 
+HeatUse = Literal["boiler_feedwater", "space_heating", "domestic_hot_water"]
+
+
 class HeatRecovery(_Strict):
-    # DOMAIN.md: without a heat meter, recovered heat ≈ compressor electrical energy × share.
+    """Compressor heat recovery as installed. No saving is claimed until the site says which
+    compressors it is installed on and where the heat goes (``use``); ``displaces`` is what would
+    otherwise have supplied that heat. Only heat that preheats boiler feedwater is taken off the
+    boiler's output in its efficiency."""
+
+    compressors: Annotated[list[str], Field(description=(
+        "ids of the compressor meters the recovery is installed on"), examples=[["compressor-1"]])] = []
+    use: Annotated[HeatUse | None, Field(description=(
+        "where the recovered heat goes: boiler_feedwater, space_heating or domestic_hot_water "
+        "(showers); unset: not declared, no saving claimed"))] = None
+    displaces: Annotated[Literal["boiler_fuel", "purchased_heat"] | None, Field(description=(
+        "what would otherwise supply that heat: the site's boiler fuel or purchased heat; "
+        "boiler_feedwater implies boiler_fuel"))] = None
+    # docs/domain.md: without a heat meter, recovered heat ≈ compressor electrical energy × share.
     estimated_share: Annotated[float, Field(gt=0, le=1)] = 0.75
-    displaces: Literal["boiler_fuel", "purchased_heat"] = "boiler_fuel"
+
+    @model_validator(mode="after")
+    def _declared_whole(self) -> HeatRecovery:
+        if self.use is None:
+            if self.compressors:
+                raise ValueError("use: say where the recovered heat goes (boiler_feedwater, space_heating or "
+                                 "domestic_hot_water)")
+            return self  # not declared (older site files may still carry a displaces default)
+        if not self.compressors:
+            raise ValueError("compressors: name the compressor meter(s) the heat recovery is installed on")
+        if self.use == "boiler_feedwater":
+            if self.displaces == "purchased_heat":
+                raise ValueError("displaces: heat that preheats boiler feedwater displaces boiler_fuel")
+            self.displaces = "boiler_fuel"
+        elif self.displaces is None:
+            raise ValueError(f"displaces: what would otherwise supply the {self.use.replace('_', ' ')}: "
+                             "boiler_fuel or purchased_heat")
+        return self
+
+    @property
+    def declared(self) -> bool:
+        return self.use is not None
 
 
 class SiteParams(_Strict):

@@ -126,12 +126,19 @@ class Energy:
 class WasteHeat:
     basis: Literal["measured", "estimated", "none"]
     recovered_gj: Figure
-    displaces: str
-    avoided_fuel: Figure
+    displaces: Annotated[str, Field(description=(
+        "boiler fuel (e.g. natural_gas), purchased_heat, or none: no recovery declared"))]
+    avoided_fuel: Annotated[Figure, Field(description=(
+        "in the gas meters' m³ (what the gas price is paid per), or GJ of purchased heat; "
+        "null when no saving is claimed"))]
     avoided_t_co2: Figure
     avoided_tce: Figure
     saved_cny: Figure
     note: str = ""
+    declared: Annotated[bool, Field(description=(
+        "the site declared the recovery (energy.heat_recovery); without it no saving is claimed"))] = False
+    use: Annotated[str | None, Field(description=(
+        "where the recovered heat goes: boiler_feedwater, space_heating or domestic_hot_water"))] = None
 
 
 @dataclass
@@ -270,7 +277,7 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
         t.tce += c.tce or 0.0
         _line(t, carrier, 2, amount.value, unit, c.tco2e, c.tco2e, c.tce, amount.coverage)
 
-    # Waste heat displaces boiler fuel (or purchased heat): DOMAIN.md.
+    # Declared recovered heat displaces boiler fuel or purchased heat (docs/domain.md).
     if recovered_gj > 0:
         if p.heat_recovery.displaces == "purchased_heat":
             c = conv("heat", recovered_gj, "GJ")
@@ -288,18 +295,44 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
         t.avoided_tce += c.tce or 0.0
 
 
-def recovered_heat(model: SiteEnergyModel, am: SiteAmounts) -> tuple[str, Amount, str]:
-    """Measured heat if a heat-recovery meter reports, else the compressor-energy estimate."""
-    if am.recovered_heat_gj.meters > 0 and am.recovered_heat_gj.coverage > 0:
-        return "measured", am.recovered_heat_gj, "from the heat meter(s) on the recovery loop"
-    if am.compressors:
-        share = model.params.heat_recovery.estimated_share
-        kwh = sum(c.energy_kwh.value for c in am.compressors)
-        cov = min(c.energy_kwh.coverage for c in am.compressors)
-        return ("estimated", Amount(kwh * KWH_GJ * share, cov, len(am.compressors)),
-                f"estimated: compressor electrical energy × recovery share {share:g} "
-                "(DOMAIN.md default 0.75)")
-    return "none", Amount(), "no heat-recovery meter and no compressor on this site"
+@dataclass
+class RecoveredHeat:
+    basis: Literal["measured", "estimated", "none"]
+    heat: Amount
+    note: str
+    claimed: bool  # the site declared the recovery, so the heat may be counted as a saving
+
+
+NOT_DECLARED = ("no saving claimed: heat recovery is not declared (energy.heat_recovery: the compressors "
+                "it is installed on, where the heat goes and what it displaces)")
+
+
+def recovered_heat(model: SiteEnergyModel, am: SiteAmounts) -> RecoveredHeat:
+    """Measured heat if a heat-recovery meter reports, else the estimate from the compressors the
+    recovery is declared on; nothing is a saving until the site declares the recovery."""
+    hr = model.params.heat_recovery
+    metered = am.recovered_heat_gj.meters > 0 and am.recovered_heat_gj.coverage > 0
+    if not hr.declared:
+        if metered:
+            return RecoveredHeat("measured", am.recovered_heat_gj,
+                                 f"measured by the heat meter(s) on the recovery loop; {NOT_DECLARED}", False)
+        if am.compressors:
+            return RecoveredHeat("none", Amount(), NOT_DECLARED, False)
+        return RecoveredHeat("none", Amount(), "no heat-recovery meter and no compressor on this site", False)
+    if metered:
+        return RecoveredHeat("measured", am.recovered_heat_gj, "from the heat meter(s) on the recovery loop",
+                             True)
+    fitted = [c for c in am.compressors if c.meter_id in hr.compressors]
+    if not fitted:
+        return RecoveredHeat("none", Amount(), f"heat recovery is declared on {', '.join(hr.compressors)}, "
+                             "which this site has no compressor meter for", False)
+    share = hr.estimated_share
+    kwh = sum(c.energy_kwh.value for c in fitted)
+    cov = min(c.energy_kwh.coverage for c in fitted)
+    names = ", ".join(c.meter_id for c in fitted)
+    return RecoveredHeat("estimated", Amount(kwh * KWH_GJ * share, cov, len(fitted)),
+                         f"estimated: electrical energy of {names} (where the recovery is installed) × "
+                         f"recovery share {share:g} (docs/domain.md default 0.75)", True)
 
 
 def green_used(am: SiteAmounts, green: GreenAllocation) -> tuple[float, float]:
@@ -357,7 +390,7 @@ def compressor(c, params) -> Compressor:
                       note)
 
 
-def boiler(model: SiteEnergyModel, b, preheat_gj: float) -> Boiler:
+def boiler(model: SiteEnergyModel, b, preheat_gj: float, unmetered_preheat: bool = False) -> Boiler:
     p = model.params
     params = next((m.params for m in model.meters if m.id == b.meter_id), None)
     out = params.boiler_output if params is not None and params.boiler_output else None
@@ -377,6 +410,9 @@ def boiler(model: SiteEnergyModel, b, preheat_gj: float) -> Boiler:
                              preheat_gj)
     note = "direct method; recovered heat that preheats the feedwater is not counted as boiler output" \
         if preheat_gj > 0 else "direct method"
+    if unmetered_preheat:
+        note += ("; recovered heat preheats the feedwater but is not metered, so the efficiency counts "
+                 "that preheat as boiler output (overstated)")
     return Boiler(b.meter_id, b.fuel, _fig(b.fuel_amount.value, "m3", b.fuel_amount), steam, eff,
                   boilers.gb24500_grade(eff) if eff is not None else None, note)
 
@@ -435,21 +471,29 @@ def energy(model: SiteEnergyModel, am: SiteAmounts, t: Totals) -> Energy:
     )
 
 
-def waste_heat(model: SiteEnergyModel, t: Totals, basis: str, heat: Amount, note: str) -> WasteHeat:
-    p = model.params
-    to_heat = p.heat_recovery.displaces == "purchased_heat"
+def waste_heat(model: SiteEnergyModel, t: Totals, r: RecoveredHeat) -> WasteHeat:
+    p, hr = model.params, model.params.heat_recovery
+    heat, note = r.heat, r.note
+    to_heat = hr.displaces == "purchased_heat"
     unit = "GJ" if to_heat else ("m3" if p.boiler_fuel == "natural_gas" else "t")
+    recovered = Figure(heat.value if r.basis != "none" else None, "GJ", heat.coverage)
+    if not r.claimed:
+        none = lambda unit: Figure(None, unit, heat.coverage)  # noqa: E731
+        return WasteHeat(r.basis, recovered, "none", none(unit), none("tCO2e"), none("tce"), none("CNY"),
+                         note, declared=hr.declared, use=hr.use)
     priced = not to_heat and p.boiler_fuel == "natural_gas" and p.gas_price_cny_per_m3 is not None
     saved = t.avoided_fuel * p.gas_price_cny_per_m3 if priced else None  # type: ignore[operator]
-    if not priced and not to_heat and basis != "none":
+    if not priced and not to_heat:
         note += "; no gas price set, so no money figure"
     return WasteHeat(
-        basis=basis,  # type: ignore[arg-type]
-        recovered_gj=Figure(heat.value if basis != "none" else None, "GJ", heat.coverage),
+        basis=r.basis,
+        recovered_gj=recovered,
         displaces="purchased_heat" if to_heat else p.boiler_fuel,
         avoided_fuel=Figure(t.avoided_fuel, unit, heat.coverage),
         avoided_t_co2=Figure(t.avoided_co2, "tCO2e", heat.coverage),
         avoided_tce=Figure(t.avoided_tce, "tce", heat.coverage),
         saved_cny=Figure(saved, "CNY", heat.coverage),
         note=note,
+        declared=True,
+        use=hr.use,
     )

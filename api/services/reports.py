@@ -406,8 +406,9 @@ def green_factory_indicators(conn: sa.Connection, site_id: str, period: str = "m
                   note=wh.note if wh.note.startswith(wh.basis) else f"{wh.basis}: {wh.note}"),
         Indicator("waste_heat_avoided_co2", "CO2 avoided by recovered waste heat", None,
                   wh.avoided_t_co2.value if wh.basis != "none" else None, "tCO2e", wh.avoided_t_co2.coverage,
-                  f"recovered heat ÷ (boiler efficiency × NCV) × fuel factor, displacing {wh.displaces}"
-                  if wh.displaces != "purchased_heat" else "recovered heat × 0.11 tCO2/GJ (purchased heat)",
+                  "recovered heat × 0.11 tCO2/GJ (purchased heat)" if wh.displaces == "purchased_heat"
+                  else "none: no heat recovery declared, so no saving is claimed" if not wh.declared
+                  else f"recovered heat ÷ (boiler efficiency × NCV) × fuel factor, displacing {wh.displaces}",
                   note=wh.basis),
     ]
     notes = [

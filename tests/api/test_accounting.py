@@ -247,3 +247,109 @@ def test_undeclared_gas_meter_conditions_are_said_not_assumed_silently(db: str) 
     # undeclared: metered m³ are taken as the NCV's Nm³ (0 °C), and the notes say so
     assert k.carbon.scope1_t.value == pytest.approx(2.162, rel=REL)
     assert any("gas_volume_reference_c" in n for n in k.notes)
+
+
+# --- 4 and 2: heat recovery is declared before any saving is claimed ---------------------------
+
+
+def _compressor_site(site_id: str, heat_recovery: dict[str, Any] | None) -> tuple[dict[str, Any], list[Ramp]]:
+    """Two compressors, 800 and 500 kWh in an hour, and no heat meter."""
+    t = local("2026-03-10T10:00:00")
+    c1, c2, grid = f"{site_id}-c1", f"{site_id}-c2", f"{site_id}-grid"
+    energy = {"gas_price_cny_per_m3": 3.6} | ({"heat_recovery": heat_recovery} if heat_recovery else {})
+    meters = [{**GRID, "id": grid}, {"id": c1, "role": "compressor"}, {"id": c2, "role": "compressor"}]
+    return site(site_id, meters, energy=energy), [
+        Ramp(grid, "active_energy_import", t, 60, 2000.0), Ramp(c1, "active_energy_import", t, 60, 800.0),
+        Ramp(c2, "active_energy_import", t, 60, 500.0)]
+
+
+MARCH = (local("2026-03-01T00:00:00"), local("2026-04-01T00:00:00"))
+
+
+def test_no_heat_recovery_declared_no_saving_claimed(db: str) -> None:
+    seed(db, *_compressor_site("undeclared", None))
+    w = kpis(db, "undeclared", *MARCH).waste_heat
+    # before: 1300 kWh × 0.0036 × 0.75 = 3.51 GJ "estimated", and gas, CO2 and money saved with it
+    assert w.basis == "none" and w.declared is False
+    assert w.recovered_gj.value is None
+    assert w.avoided_fuel.value is None and w.avoided_t_co2.value is None and w.saved_cny.value is None
+    assert "not declared" in w.note and "energy.heat_recovery" in w.note
+
+
+def test_declared_recovery_counts_only_its_compressors_and_what_it_displaces(db: str) -> None:
+    seed(db, *_compressor_site("declared", {"compressors": ["declared-c1"], "use": "space_heating",
+                                            "displaces": "purchased_heat"}))
+    w = kpis(db, "declared", *MARCH).waste_heat
+    # installed on c1 only: 800 kWh × 0.0036 GJ/kWh × 0.75 = 2.16 GJ (not 1300 kWh's 3.51 GJ)
+    assert w.basis == "estimated" and w.declared and w.use == "space_heating"
+    assert w.recovered_gj.value == pytest.approx(2.16, rel=REL)
+    # it displaces purchased heat: 2.16 GJ × 0.11 tCO2/GJ = 0.2376 t; × 0.03412 tce/GJ = 0.0736992 tce
+    assert w.displaces == "purchased_heat" and w.avoided_fuel.unit == "GJ"
+    assert w.avoided_t_co2.value == pytest.approx(0.2376, rel=REL)
+    assert w.avoided_tce.value == pytest.approx(0.0736992, rel=REL)
+
+
+HEAT = {"id": "heat", "role": "heat_recovery"}
+
+
+def _measured_boiler_site(site_id: str, energy: dict[str, Any]) -> tuple[dict[str, Any], list[Ramp]]:
+    """A gas boiler (1000 m³ → 12.5 t of 0.7 MPa steam from 20 °C water) and 2 GJ recovered from a
+    compressor, metered on the recovery loop."""
+    t = local("2026-03-10T10:00:00")
+    ids = {k: f"{site_id}-{k}" for k in ("grid", "boiler", "heat", "comp")}
+    meters = [{**GRID, "id": ids["grid"]}, {**BOILER, "id": ids["boiler"]}, {**HEAT, "id": ids["heat"]},
+              {"id": ids["comp"], "role": "compressor"}]
+    energy = {"gas_price_cny_per_m3": 3.6, "boiler_efficiency": 0.92, **energy}
+    energy["heat_recovery"] = {"compressors": [ids["comp"]], **energy["heat_recovery"]}
+    return site(site_id, meters, energy=energy), [
+        Ramp(ids["grid"], "active_energy_import", t, 60, 100.0),
+        Ramp(ids["boiler"], "gas_volume", t, 60, 1000.0), Ramp(ids["boiler"], "steam_mass", t, 60, 12.5),
+        Ramp(ids["heat"], "heat_energy", t, 60, 2.0), Ramp(ids["comp"], "active_energy_import", t, 60, 900.0)]
+
+
+def test_only_heat_that_preheats_the_feedwater_comes_off_the_boilers_output(db: str) -> None:
+    # useful heat 12.5 t × (2763 − 83.72) kJ/kg = 33.491 GJ; gas 1000 m³ × 38.931 MJ = 38.931 GJ
+    seed(db, *_measured_boiler_site("showers", {"heat_recovery": {
+        "use": "domestic_hot_water", "displaces": "boiler_fuel"}}))
+    k = kpis(db, "showers", *MARCH)
+    (b,) = k.boilers
+    # the 2 GJ warmed shower water, not the feedwater: the boiler made all 33.491 GJ itself
+    # (before: (33.491 − 2) ÷ 38.931 = 0.8089)
+    assert b.efficiency == pytest.approx(33.491 / 38.931, rel=REL)
+    # still a saving: gas the boiler would have burned for that water, 2 ÷ (0.92 × 0.038931) m³
+    w = k.waste_heat
+    assert w.basis == "measured" and w.use == "domestic_hot_water"
+    assert w.avoided_fuel.value == pytest.approx(2 / (0.92 * 0.038931), rel=REL)
+
+    seed(db, *_measured_boiler_site("feedwater", {"heat_recovery": {"use": "boiler_feedwater"}}))
+    (b,) = kpis(db, "feedwater", *MARCH).boilers
+    assert b.efficiency == pytest.approx((33.491 - 2.0) / 38.931, rel=REL)
+
+    # meters at 20 °C: the avoided 2 ÷ (0.92 × 0.038931) = 55.8394 Nm³ are 55.8394 × 293.15/273.15
+    # = 59.9279 metered m³, the m³ the gas price is paid per (× 3.6 CNY = 215.74 CNY)
+    seed(db, *_measured_boiler_site("feedwater20", {"heat_recovery": {"use": "boiler_feedwater"},
+                                                     "gas_volume_reference_c": 20}))
+    w = kpis(db, "feedwater20", *MARCH).waste_heat
+    nm3 = 2 / (0.92 * 0.038931)
+    assert w.avoided_fuel.value == pytest.approx(nm3 * 293.15 / 273.15, rel=REL)
+    assert w.saved_cny.value == pytest.approx(nm3 * 293.15 / 273.15 * 3.6, rel=REL)
+    assert w.avoided_t_co2.value == pytest.approx(nm3 * 21.62 / 1e4, rel=REL)
+
+
+def test_a_declaration_names_its_compressors_and_its_use(db: str) -> None:
+    from api.services.site_model import ModelError, import_site_file
+    from api.site_model import HeatRecovery
+
+    with pytest.raises(ValueError, match="compressors"):
+        HeatRecovery(use="space_heating", displaces="boiler_fuel")
+    with pytest.raises(ValueError, match="use"):
+        HeatRecovery(compressors=["c1"])
+    with pytest.raises(ValueError, match="displaces"):
+        HeatRecovery(compressors=["c1"], use="space_heating")
+    with pytest.raises(ValueError, match="feedwater"):
+        HeatRecovery(compressors=["c1"], use="boiler_feedwater", displaces="purchased_heat")
+    data, _ = _compressor_site("typo", {"compressors": ["typo-grid"], "use": "boiler_feedwater"})
+    with get_engine(db).begin() as conn, pytest.raises(ModelError) as err:
+        import_site_file(conn, data)
+    assert err.value.loc == ("energy", "heat_recovery", "compressors", 0)
+    assert "typo-grid" in err.value.message and "compressor" in err.value.message

@@ -60,12 +60,12 @@ METERS = {
 
 
 def seed(url: str, site_id: str, region: str, meters: list[str], bursts: list[Burst],
-         green_power: list[dict] | None = None) -> None:
+         green_power: list[dict] | None = None, energy: dict | None = None) -> None:
     from api.services.site_model import import_site_file
 
     site_file = {
         "site": {"id": site_id, "name": f"Plant {site_id}", "timezone": TZ, "grid_region": region},
-        "energy": {"production_unit": "t", "gas_price_cny_per_m3": 3.6},
+        "energy": {"production_unit": "t", "gas_price_cny_per_m3": 3.6, **(energy or {})},
         "meters": [{"id": m, **METERS[m]} for m in meters],
         "green_power": green_power or [],
     }
@@ -216,7 +216,9 @@ def plant(api_db: str) -> str:
         Burst(utc("2025-11-17T09:00:00"), 180, import_kwh=2500.0, export_kwh=0.0, pv_kwh=600.0,
               gas_m3=200.0, units=30.0, compressor_kwh=500.0),
     ], green_power=[{"kind": "trade", "period_start": "2025-11-01", "period_end": "2025-12-01",
-                     "kwh": 1200.0, "reference": "PPA-7"}])
+                     "kwh": 1200.0, "reference": "PPA-7"}],
+        # declared, so the estimated recovery is claimed as a saving
+        energy={"heat_recovery": {"compressors": ["comp"], "use": "boiler_feedwater"}})
     return api_db
 
 
@@ -332,7 +334,7 @@ def test_energy_balance_adds_up(plant: str, api_client) -> None:
     consumed = next(ln for ln in b["consumption"] if ln["carrier"] == "electricity")
     assert consumed["amount"] == pytest.approx(6500.0 - 150.0 + 1500.0, rel=REL)
     assert b["pv_self_consumed"]["amount"] == pytest.approx(1500.0 - 150.0, rel=REL)
-    # no heat meter on the recovery loop: estimated from compressor energy × 0.75
+    # declared on the compressor, no heat meter on the recovery loop: estimated from its energy × 0.75
     heat = b["recovered_heat"]
     assert heat["basis"] == "estimated"
     assert heat["amount"] == pytest.approx(1300.0 * 0.0036 * 0.75, rel=REL)
