@@ -15,6 +15,7 @@ from api.problems import Unprocessable
 from api.services import periods, queries, series
 from api.services.carbon import ConversionError
 from api.services.kpi import WindowKpis, window_kpis
+from lingtan import clock
 
 router = APIRouter(tags=["kpis"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]
@@ -72,7 +73,7 @@ def kpis(
     last 24 hours.
     """
     site = queries.get_site(conn, site_id)
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
         a, b = resolve_window(site.timezone, window, period, date_, start, end, now)
     except periods.PeriodError as exc:

@@ -53,6 +53,9 @@ class Electricity:
     green_power_ratio: Annotated[Figure, Field(description=(
         "(PV self-consumed + green-power trades + green certificates) ÷ consumption"))]
     cost_cny: Annotated[Figure, Field(description="grid import at the site's tariff")]
+    green_allocation: Annotated[Literal["none", "consumption", "elapsed_time", "mixed"], Field(description=(
+        "how green purchases were allocated to this window: evenly over a closed period's consumption, "
+        "by time elapsed in a period still running, or both (mixed)"))] = "none"
 
 
 # Scope 2 electricity bases (docs/domain.md "Scope 2 basis"): the GHG Protocol counts gross
@@ -366,6 +369,7 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation)
         green_certificate_kwh=_fig(gec, "kWh", cov),
         green_power_ratio=_fig(_ratio(self_used + trade + gec, cons), "ratio", cov),
         cost_cny=_fig(cost, "CNY", imp),
+        green_allocation=green.method,
     )
 
 

@@ -22,6 +22,7 @@ from api.services.green import allocate
 from api.services.periods import split_by_year
 from api.services.queries import get_site, latest, meters_by_role
 from api.services.site_model import load_site_model
+from lingtan import clock
 
 # A power reading older than this is not "now": the tile shows the meter as offline, never 0.
 FRESH = timedelta(minutes=2)
@@ -216,12 +217,13 @@ class WindowKpis:
 def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
                 now: datetime | None = None) -> WindowKpis:
     """Every site KPI for [start, end), each figure with its coverage and each factor with its source."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     model = load_site_model(conn, site_id)
     totals = figures.Totals()
     cons = lambda a, b: amounts.consumption(conn, model, a, b)  # noqa: E731
     am = amounts.gather(conn, model, start, end)
     green = allocate(model, start, end, now, cons)
+    totals.notes.extend(green.notes)
     pieces = split_by_year(start, end, model.site.timezone)
     for year, a, b in pieces:
         # Factors change with the year: a window across New Year is converted piece by piece.

@@ -8,7 +8,7 @@ arranges and explains; the file formats are in ``report_formats``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from api.services.carbon import convert
 from api.services.figures import CarrierLine, Figure
 from api.services.kpi import WindowKpis, window_kpis
 from api.services.site_model import SiteEnergyModel, load_site_model
+from lingtan import clock
 
 Period = Literal["month", "year"]
 FULL = 0.999  # coverage at or above this reads as complete (rounding of minute counts)
@@ -58,7 +59,7 @@ def _window(conn: sa.Connection, site_id: str, period: str, day: date | None,
             now: datetime | None) -> _Window:
     if period not in ("month", "year"):
         raise periods.PeriodError("period", f"unknown period {period!r} (known: month, year)")
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     model = load_site_model(conn, site_id)  # raises NotFound for an unknown site
     tz = model.site.timezone
     day = day or now.astimezone(ZoneInfo(tz)).date()
@@ -120,6 +121,9 @@ class GreenInstruments:
     trade_kwh: Annotated[Figure, Field(description="green-power trades")]
     purchases: Annotated[list[str], Field(description="purchases overlapping the period")] = field(
         default_factory=list)
+    allocation: Annotated[str, Field(description=(
+        "none, consumption (closed periods: evenly over their consumption), elapsed_time (periods still "
+        "running: by time elapsed) or mixed"))] = "none"
 
 
 @dataclass
@@ -180,7 +184,7 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
         scope12_location_net_t=c.scope12_location_net_t, scope12_market_net_t=c.scope12_market_net_t,
     )
     e = k.electricity
-    green = GreenInstruments(e.green_certificate_kwh, e.green_trade_kwh, _purchases(w))
+    green = GreenInstruments(e.green_certificate_kwh, e.green_trade_kwh, _purchases(w), e.green_allocation)
     lines = sorted(c.by_carrier, key=lambda ln: (ln.scope, ln.carrier))
     location = _factor(k.factors, "grid", w.site.grid_region)
     notes = [
@@ -194,9 +198,12 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
         "scope2_market_net_t. Purchased heat counts the same on both.",
     ]
     if (green.gec_kwh.value or 0) + (green.trade_kwh.value or 0) > 0:
+        method = {"consumption": "evenly over its closed period's consumption",
+                  "elapsed_time": "in proportion to the time elapsed, as its period is still running",
+                  "mixed": "evenly over the consumption of a closed period, by elapsed time for one still "
+                           "running"}.get(e.green_allocation, "")
         notes.append("Green certificates and green-power trades are deducted from grid import for the "
-                     "market-based figure, each spread over its purchase period in proportion to "
-                     "consumption.")
+                     f"market-based figure, each allocated {method} (green_power.allocation).")
     if e.pv_generation_kwh.value:
         notes.append("The electricity line's amount is grid import (the gross Scope 2 basis); its tce counts "
                      "all electricity consumed, self-consumed PV included (GB/T 2589-2020).")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lingtan.clock import frozen
 from lingtan.db import get_engine
 from lingtan.reading import Reading
 from tests.pipeline import store_readings
@@ -353,3 +354,57 @@ def test_a_declaration_names_its_compressors_and_its_use(db: str) -> None:
         import_site_file(conn, data)
     assert err.value.loc == ("energy", "heat_recovery", "compressors", 0)
     assert "typo-grid" in err.value.message and "compressor" in err.value.message
+
+
+# --- 5: green purchases for a period still running are spread by elapsed time ------------------
+
+
+def test_a_running_purchase_is_allocated_by_elapsed_time_a_closed_one_by_consumption(db: str) -> None:
+    from api.services.series import kpi_series
+
+    seed(db, site("yearly", [GRID], green_power=[
+        {"kind": "trade", "period_start": "2025-01-01", "period_end": "2026-01-01", "kwh": 12_000.0}]), [
+        Ramp("grid", "active_energy_import", local("2025-01-15T10:00:00"), 60, 10_000.0),
+        Ramp("grid", "active_energy_import", local("2025-07-15T10:00:00"), 60, 20_000.0)])
+    jan = (local("2025-01-01T00:00:00"), local("2025-02-01T00:00:00"))
+
+    running = kpis(db, "yearly", *jan, now=jan[1])
+    # the year is running: January gets 12 000 kWh × 31/365 days = 1019.18 kWh of 10 000 consumed
+    # (before: the whole purchase went to the consumption so far, making January 100 % green)
+    e = running.electricity
+    assert e.green_trade_kwh.value == pytest.approx(12_000 * 31 / 365, rel=REL)
+    assert e.green_power_ratio.value == pytest.approx(12_000 * 31 / 365 / 10_000, rel=REL)
+    assert e.green_allocation == "elapsed_time"
+    assert any("elapsed" in n and "still running" in n for n in running.notes)
+    with get_engine(db).connect() as conn:
+        (month,) = kpi_series(conn, "yearly", *jan, "1mo", now=jan[1]).points
+    assert month.green_kwh == pytest.approx(12_000 * 31 / 365, rel=REL)
+
+    closed = kpis(db, "yearly", *jan, now=local("2026-02-01T00:00:00"))
+    # closed: evenly over the year's consumption, 12 000 × 10 000/30 000 = 4000 kWh
+    assert closed.electricity.green_trade_kwh.value == pytest.approx(4000.0, rel=REL)
+    assert closed.electricity.green_allocation == "consumption"
+    with get_engine(db).connect() as conn:
+        (month,) = kpi_series(conn, "yearly", *jan, "1mo", now=local("2026-02-01T00:00:00")).points
+    assert month.green_kwh == pytest.approx(4000.0, rel=REL)
+
+
+def test_the_inventory_says_how_green_purchases_were_allocated(db: str, api_client) -> None:
+    seed(db, site("yearly-inv", [{**GRID, "id": "yi-grid"}], green_power=[
+        {"kind": "gec", "period_start": "2025-01-01", "period_end": "2026-01-01", "certificates": 12}]), [
+        Ramp("yi-grid", "active_energy_import", local("2025-01-15T10:00:00"), 60, 10_000.0)])
+    with frozen(local("2026-02-01T00:00:00")):
+        inv = api_client.get("/api/v1/sites/yearly-inv/reports/ghg-inventory",
+                             params={"date": "2025-01-15"}).json()
+    # the period has closed: 12 GEC = 12 000 kWh over its consumption, all of it in January →
+    # capped at January's 10 000 kWh
+    assert inv["green_power"]["allocation"] == "consumption"
+    assert inv["green_power"]["gec_kwh"]["value"] == pytest.approx(10_000.0, rel=REL)
+    assert any("closed period's consumption" in n for n in inv["notes"])
+    with frozen(local("2025-02-01T00:00:00")):
+        inv = api_client.get("/api/v1/sites/yearly-inv/reports/ghg-inventory",
+                             params={"date": "2025-01-15"}).json()
+    # running: 12 000 kWh × 31/365
+    assert inv["green_power"]["allocation"] == "elapsed_time"
+    assert inv["green_power"]["gec_kwh"]["value"] == pytest.approx(12_000 * 31 / 365, rel=REL)
+    assert any("time elapsed" in n for n in inv["notes"])
