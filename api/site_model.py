@@ -26,17 +26,37 @@ class _Strict(BaseModel):
 class TariffBand(_Strict):
     """A time-of-use band in the site's local time; ``end`` ≤ ``start`` wraps past midnight."""
 
-    name: Annotated[str, Field(examples=["peak"])]
+    name: Annotated[str, Field(min_length=1, max_length=40, examples=["peak"], description=(
+        "e.g. sharp_peak (尖峰), peak, flat, valley, deep_valley (深谷); bands of one name and price "
+        "are reported together"))]
     start: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["08:00"])]
     end: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["11:00"])]
     price_cny_per_kwh: Annotated[float, Field(ge=0, examples=[1.05])]
 
+    def minutes(self) -> set[int]:
+        """Minutes of the local day in [start, end), wrapping past midnight when end ≤ start."""
+        a, b = (int(t[:2]) * 60 + int(t[3:]) for t in (self.start, self.end))
+        return set(range(a, b)) if b > a else set(range(a, 1440)) | set(range(0, b))
+
 
 class Tariff(_Strict):
-    """Electricity price: one flat price, optionally refined by time-of-use bands."""
+    """Electricity price: time-of-use bands where they apply, the flat price everywhere else."""
 
-    flat_cny_per_kwh: Annotated[float | None, Field(ge=0, examples=[0.68])] = None
-    bands: list[TariffBand] = []
+    flat_cny_per_kwh: Annotated[float | None, Field(ge=0, examples=[0.68], description=(
+        "the price outside every band (and of energy counted across a meter gap, whose time is unknown)"
+    ))] = None
+    bands: Annotated[list[TariffBand], Field(description="non-overlapping, in the site's local time")] = []
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Tariff:
+        taken = [band.minutes() for band in self.bands]
+        for j, band in enumerate(self.bands):
+            for i in range(j):
+                if taken[i] & taken[j]:
+                    other = self.bands[i]
+                    raise ValueError(f"bands[{j}] ({band.name} {band.start}–{band.end}) overlaps bands[{i}] "
+                                     f"({other.name} {other.start}–{other.end}): a minute has one price")
+        return self
 
 
 HeatUse = Literal["boiler_feedwater", "space_heating", "domestic_hot_water"]

@@ -19,6 +19,7 @@ from api.services.amounts import Amount, SiteAmounts
 from api.services.carbon import convert
 from api.services.green import GreenAllocation
 from api.services.site_model import SiteEnergyModel
+from api.services.tariff import BandCost, DayProfile, cost_by_band
 
 KWH_GJ = 0.0036  # 1 kWh = 3.6 MJ
 
@@ -52,10 +53,15 @@ class Electricity:
     green_certificate_kwh: Figure
     green_power_ratio: Annotated[Figure, Field(description=(
         "(PV self-consumed + green-power trades + green certificates) ÷ consumption"))]
-    cost_cny: Annotated[Figure, Field(description="grid import at the site's tariff")]
+    cost_cny: Annotated[Figure, Field(description=(
+        "grid import at the site's tariff: each time-of-use band at its price (site-local time), "
+        "the flat price where no band applies; null if a price needed is not set"))]
     green_allocation: Annotated[Literal["none", "consumption", "elapsed_time", "mixed"], Field(description=(
         "how green purchases were allocated to this window: evenly over a closed period's consumption, "
         "by time elapsed in a period still running, or both (mixed)"))] = "none"
+    cost_by_band: Annotated[list[BandCost], Field(description=(
+        "grid import kWh and cost per time-of-use band; empty when the tariff has no bands"))] = field(
+        default_factory=list)
 
 
 # Scope 2 electricity bases (docs/domain.md "Scope 2 basis"): the GHG Protocol counts gross
@@ -347,7 +353,9 @@ def green_used(am: SiteAmounts, green: GreenAllocation) -> tuple[float, float]:
     return green.trade_kwh * scale, green.gec_kwh * scale
 
 
-def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation) -> Electricity:
+def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
+                profile: DayProfile | None = None) -> Electricity:
+    """``profile``: grid import by local minute of the day, needed when the tariff has bands."""
     imp, exp, pv = am.grid_import_kwh, am.grid_export_kwh, am.pv_kwh
     cons = am.consumption_kwh
     cov = am.electricity_coverage
@@ -356,7 +364,13 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation)
     self_suff = 1 - imp.value / cons if cons > 0 else None
     self_cons = 1 - exp.value / pv.value if pv.value > 0 else None
     tariff = model.params.tariff
-    cost = imp.value * tariff.flat_cny_per_kwh if tariff.flat_cny_per_kwh is not None else None
+    bands: list[BandCost] = []
+    if tariff.bands and profile is not None:
+        bands = cost_by_band(tariff, profile)
+        costs = [b.cost_cny for b in bands if b.kwh]
+        cost = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+    else:
+        cost = imp.value * tariff.flat_cny_per_kwh if tariff.flat_cny_per_kwh is not None else None
     return Electricity(
         consumption_kwh=_fig(cons, "kWh", cov),
         grid_import_kwh=_fig(imp.value, "kWh", imp),
@@ -370,6 +384,7 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation)
         green_power_ratio=_fig(_ratio(self_used + trade + gec, cons), "ratio", cov),
         cost_cny=_fig(cost, "CNY", imp),
         green_allocation=green.method,
+        cost_by_band=bands,
     )
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from api.factors import Factor, grid_factor
-from api.services import amounts, figures
+from api.services import amounts, figures, tariff
 from api.services.energy import counter_energy
 from api.services.green import allocate
 from api.services.periods import split_by_year
@@ -232,6 +232,13 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
         r = figures.recovered_heat(model, piece)
         figures.piece(model, piece, piece_green, year, totals, r.heat.value if r.claimed else 0.0)
     recovered = figures.recovered_heat(model, am)
+    profile = None
+    if model.params.tariff.bands:
+        grid = [m.id for m in model.meters_with_role("grid_import")]
+        profile = tariff.day_profile(conn, grid, start, end, model.site.timezone, model.params.tariff)
+        totals.notes.append(f"cost: time-of-use bands in the site's local time ({model.site.timezone}), the "
+                            "flat price where no band applies and for energy counted across a meter gap, "
+                            "whose time of day is unknown")
     waste = figures.waste_heat(model, totals, recovered)
     params = {m.id: m.params for m in model.meters}
     # Only heat that went into the feedwater was not the burner's work; heat for space heating
@@ -243,7 +250,7 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     fuel_total = sum(b.fuel_amount.value for b in am.boilers) or 1.0
     return WindowKpis(
         site_id=site_id, start=start, end=end, timezone=model.site.timezone,
-        electricity=figures.electricity(model, am, green), carbon=figures.carbon(model, am, totals),
+        electricity=figures.electricity(model, am, green, profile), carbon=figures.carbon(model, am, totals),
         energy=figures.energy(model, am, totals), waste_heat=waste,
         compressors=[figures.compressor(c, params.get(c.meter_id)) for c in am.compressors],
         boilers=[figures.boiler(model, b, preheat * b.fuel_amount.value / fuel_total, unmetered_preheat)

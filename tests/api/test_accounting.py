@@ -408,3 +408,69 @@ def test_the_inventory_says_how_green_purchases_were_allocated(db: str, api_clie
     assert inv["green_power"]["allocation"] == "elapsed_time"
     assert inv["green_power"]["gec_kwh"]["value"] == pytest.approx(12_000 * 31 / 365, rel=REL)
     assert any("time elapsed" in n for n in inv["notes"])
+
+
+# --- 6: time-of-use bands in site-local time ---------------------------------------------------
+
+
+def _tou_site(site_id: str, peak_end: str) -> tuple[dict[str, Any], list[Ramp]]:
+    """1 kWh a minute (60 kW) from 19:30 to 01:30 Shenyang time, 20–21 November 2026."""
+    grid = f"{site_id}-grid"
+    tariff = {"flat_cny_per_kwh": 0.65, "bands": [
+        {"name": "valley", "start": "22:00", "end": "05:00", "price_cny_per_kwh": 0.33},
+        {"name": "peak", "start": "19:00", "end": peak_end, "price_cny_per_kwh": 1.02}]}
+    return site(site_id, [{**GRID, "id": grid}], energy={"tariff": tariff}), [
+        Ramp(grid, "active_energy_import", local("2026-11-20T19:30:00"), 360, 360.0)]
+
+
+def test_cost_is_split_by_time_of_use_band_in_site_local_time(db: str) -> None:
+    # 20:37 on the 20th to 00:30 on the 21st in Shenyang is 12:37–16:30 UTC, all on the 20th:
+    # the bands must follow the site's clock, not UTC's.
+    a, b = local("2026-11-20T20:37:00"), local("2026-11-21T00:30:00")
+    assert a.date() == b.date() == datetime(2026, 11, 20).date()
+    seed(db, *_tou_site("tou", "21:00"))
+    e = kpis(db, "tou", a, b).electricity
+    # peak 20:37–21:00 = 23 kWh × 1.02 = 23.46; no band 21:00–22:00 = 60 kWh at the flat 0.65 = 39.00;
+    # valley 22:00–00:30 = 150 kWh × 0.33 = 49.50 → 233 kWh, 111.96 CNY (before: 233 × 0.65 = 151.45)
+    assert e.grid_import_kwh.value == pytest.approx(233.0, rel=REL)
+    assert e.cost_cny.value == pytest.approx(111.96, rel=REL)
+    bands = {line.band: line for line in e.cost_by_band}
+    assert bands["peak"].kwh == pytest.approx(23.0, rel=REL)
+    assert bands["peak"].cost_cny == pytest.approx(23.46, rel=REL)
+    assert sum(ln.kwh for ln in e.cost_by_band) == pytest.approx(e.grid_import_kwh.value, rel=REL)
+    assert bands["flat (no band)"].kwh == pytest.approx(60.0, rel=REL)
+    assert bands["flat (no band)"].price_cny_per_kwh == 0.65
+    assert bands["valley"].kwh == pytest.approx(150.0, rel=REL)
+    assert bands["valley"].cost_cny == pytest.approx(49.5, rel=REL)
+
+    # a band edge off the quarter hour (21:10) is split to the minute: peak 33 kWh × 1.02 = 33.66,
+    # no band 50 × 0.65 = 32.50, valley 49.50 → 115.66 CNY
+    seed(db, *_tou_site("tou-minute", "21:10"))
+    e = kpis(db, "tou-minute", a, b).electricity
+    assert e.cost_cny.value == pytest.approx(115.66, rel=REL)
+    assert {ln.band: ln.kwh for ln in e.cost_by_band} == {
+        "peak": pytest.approx(33.0), "flat (no band)": pytest.approx(50.0), "valley": pytest.approx(150.0)}
+
+
+def test_overlapping_bands_are_an_error_naming_the_band() -> None:
+    from api.site_model import Tariff
+
+    with pytest.raises(ValueError, match=r"bands\[1\].*valley"):
+        Tariff(flat_cny_per_kwh=0.65, bands=[
+            {"name": "valley", "start": "22:00", "end": "06:00", "price_cny_per_kwh": 0.33},
+            {"name": "flat", "start": "05:00", "end": "08:00", "price_cny_per_kwh": 0.65}])
+
+
+def test_energy_of_unknown_time_and_time_outside_bands_take_the_flat_price() -> None:
+    from api.services.tariff import NO_BAND, UNPLACED, DayProfile, cost_by_band
+    from api.site_model import Tariff
+
+    bands = [{"name": "peak", "start": "08:00", "end": "12:00", "price_cny_per_kwh": 1.0}]
+    # 10 kWh at 08:00 (peak), 5 kWh at 13:00 (no band), 2 kWh counted across a gap
+    profile = DayProfile({8 * 60: 10.0, 13 * 60: 5.0}, 2.0)
+    lines = {ln.band: ln for ln in cost_by_band(Tariff(flat_cny_per_kwh=0.5, bands=bands), profile)}
+    # 10 × 1.0 = 10; 5 × 0.5 = 2.5; 2 × 0.5 = 1.0
+    assert (lines["peak"].cost_cny, lines[NO_BAND].cost_cny, lines[UNPLACED].cost_cny) == (10.0, 2.5, 1.0)
+    # no flat price: what needs it has no cost, never a cost of 0
+    lines = {ln.band: ln for ln in cost_by_band(Tariff(bands=bands), profile)}
+    assert lines["peak"].cost_cny == 10.0 and lines[NO_BAND].cost_cny is None
