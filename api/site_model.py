@@ -136,6 +136,22 @@ class SiteParams(_Strict):
     production_unit: Annotated[str, Field(min_length=1, max_length=40, examples=["t", "pcs"])] = "unit"
 
 
+class Gb19153Limits(_Strict):
+    """The GB 19153-2019 row that governs this machine, as the site read it, and where from."""
+
+    grade_1: Annotated[float, Field(gt=0, description="kW/(m³/min), at or below: grade 1")]
+    grade_2: Annotated[float, Field(gt=0)]
+    grade_3: Annotated[float, Field(gt=0, description="the minimum allowable value")]
+    source: Annotated[str, Field(min_length=1, max_length=500, examples=[
+        "GB 19153-2019 Table 1, 37 kW, 0.8 MPa (site's copy of the standard)"])]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Gb19153Limits:
+        if not self.grade_1 < self.grade_2 < self.grade_3:
+            raise ValueError("grade_1 < grade_2 < grade_3: a better grade allows less specific power")
+        return self
+
+
 class CompressorSpec(_Strict):
     """Nameplate data to grade a compressor against GB 19153-2019."""
 
@@ -144,6 +160,8 @@ class CompressorSpec(_Strict):
     kind: Literal["oil_injected_screw"] = "oil_injected_screw"
     speed: Literal["fixed", "variable"] = "fixed"
     cooling: Literal["air", "water"] = "air"
+    gb19153_limits: Annotated[Gb19153Limits | None, Field(description=(
+        "the limits of the machine's GB 19153-2019 row, where the library lacks that row"))] = None
 
 
 class BoilerOutput(_Strict):

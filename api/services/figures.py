@@ -15,11 +15,12 @@ from pydantic import Field
 
 from api.factors import FUEL_BASIS, Factor, factor
 from api.services import boilers, compressors, gas
-from api.services.amounts import Amount, SiteAmounts
+from api.services.amounts import Amount, CompressorAmounts, SiteAmounts
 from api.services.carbon import convert
 from api.services.green import GreenAllocation
 from api.services.site_model import SiteEnergyModel
 from api.services.tariff import BandCost, DayProfile, cost_by_band
+from api.site_model import MeterParams
 
 KWH_GJ = 0.0036  # 1 kWh = 3.6 MJ
 
@@ -161,6 +162,9 @@ class Compressor:
     gb19153_limits: tuple[float, float, float] | None
     load_ratio: float | None
     note: str = ""
+    gb19153_row: Annotated[str | None, Field(description=(
+        "the table row and pressure column that govern the machine, e.g. '37 kW, 0.8 MPa'"))] = None
+    gb19153_source: Annotated[str | None, Field(description="where the limits come from")] = None
 
 
 @dataclass
@@ -388,25 +392,28 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
     )
 
 
-def compressor(c, params) -> Compressor:
+def compressor(c: CompressorAmounts, params: MeterParams | None) -> Compressor:
     sp_all = (c.energy_kwh.value / (c.air_m3 / 60.0)) if c.air_m3 else None  # kWh/(m³/60) = kW/(m³/min)
     sp_loaded = c.loaded_kw / c.loaded_flow_m3min if c.loaded_kw and c.loaded_flow_m3min else None
-    grade, limits, note = None, None, ""
+    grade, limits, note, band, source = None, None, "", None, None
     spec = params.compressor if params is not None else None
     if spec is None:
         note = "no nameplate (params.compressor): not graded"
     else:
-        limits = compressors.grade_limits(spec)
-        if limits is None:
-            note = (f"no GB 19153-2019 row for {spec.rated_kw:g} kW at {spec.pressure_mpa:g} MPa "
-                    f"({spec.kind}, {spec.speed} speed, {spec.cooling}-cooled) in the library")
-        elif sp_loaded is not None:
-            grade = compressors.grade(sp_loaded, limits).grade
-            if grade is None:
-                note = "specific power worse than grade 3 (below the minimum allowable value)"
+        found = compressors.lookup(spec)
+        band = found.band or None
+        if found.row is None:
+            note = found.reason
+        else:
+            limits, source = found.row.limits, found.row.source
+            note = f"graded in the GB 19153-2019 row {found.band} (nearest rated power, its pressure band)"
+            if sp_loaded is not None:
+                grade = compressors.grade(sp_loaded, limits).grade
+                if grade is None:
+                    note += "; specific power worse than grade 3 (below the minimum allowable value)"
     return Compressor(c.meter_id, _fig(c.energy_kwh.value, "kWh", c.energy_kwh), c.air_m3, sp_all,
                       sp_loaded, grade, limits, compressors.load_ratio(c.loaded_h.value, c.running_h.value),
-                      note)
+                      note, band, source)
 
 
 def boiler(model: SiteEnergyModel, b, preheat_gj: float, unmetered_preheat: bool = False) -> Boiler:

@@ -474,3 +474,52 @@ def test_energy_of_unknown_time_and_time_outside_bands_take_the_flat_price() -> 
     # no flat price: what needs it has no cost, never a cost of 0
     lines = {ln.band: ln for ln in cost_by_band(Tariff(bands=bands), profile)}
     assert lines["peak"].cost_cny == 10.0 and lines[NO_BAND].cost_cny is None
+
+
+# --- 9: GB 19153-2019 grading by the governing row ----------------------------------------------
+
+
+def _loaded(meter: str, kw: float, flow: float):
+    from api.services.amounts import Amount, CompressorAmounts
+
+    return CompressorAmounts(meter, Amount(100.0, 1.0, 1), Amount(8.0, 1.0, 1), Amount(6.0, 1.0, 1),
+                             600.0, kw, flow)
+
+
+def test_a_compressor_is_graded_in_its_nearest_power_row_and_its_pressure_band() -> None:
+    from api.services import compressors, figures
+    from api.site_model import CompressorSpec, MeterParams
+
+    # 40 kW rated at 0.65 MPa: nearest row 37 kW, pressure band 0.7 MPa → 6.2 / 6.7 / 7.4
+    # (before: only exact (37, 0.7), (75, 0.7), (75, 0.8) matched, so it was never graded)
+    spec = CompressorSpec(rated_kw=40, pressure_mpa=0.65)
+    assert compressors.grade_limits(spec) == (6.2, 6.7, 7.4)
+    # loaded 40 kW delivering 6 m³/min: 40 ÷ 6 = 6.667 kW/(m³/min), inside grade 2 (≤ 6.7)
+    c = figures.compressor(_loaded("c40", 40.0, 6.0), MeterParams(compressor=spec))
+    assert c.specific_power_loaded == pytest.approx(40 / 6, rel=REL)
+    assert c.gb19153_grade == 2 and c.gb19153_row == "37 kW, 0.7 MPa" and "docs/domain.md" in c.gb19153_source
+    # 78 kW at 0.75 MPa falls in the 0.8 MPa column of the 75 kW row: 6.3 / 6.8 / 7.5
+    assert compressors.grade_limits(CompressorSpec(rated_kw=78, pressure_mpa=0.75)) == (6.3, 6.8, 7.5)
+
+
+def test_a_machine_without_a_row_says_why_and_a_site_can_give_its_row() -> None:
+    from api.services import compressors, figures
+    from api.site_model import CompressorSpec, MeterParams
+
+    # the demo's lag compressor: 37 kW at 0.8 MPa, a row the library does not hold
+    spec = CompressorSpec(rated_kw=37, pressure_mpa=0.8)
+    found = compressors.lookup(spec)
+    assert found.row is None and found.band == "37 kW, 0.8 MPa" and "gb19153_limits" in found.reason
+    own = CompressorSpec(rated_kw=37, pressure_mpa=0.8, gb19153_limits={
+        "grade_1": 6.6, "grade_2": 7.1, "grade_3": 7.8, "source": "site's copy of GB 19153-2019"})
+    c = figures.compressor(_loaded("lag", 36.0, 5.0), MeterParams(compressor=own))
+    # 36 ÷ 5 = 7.2 kW/(m³/min): above 7.1, within 7.8 → grade 3, on the site's row and source
+    assert c.gb19153_grade == 3 and c.gb19153_source == "site's copy of GB 19153-2019"
+    # variable speed: the standard's weighted part-load figure cannot be metered, so no grade
+    vsd = compressors.lookup(CompressorSpec(rated_kw=75, pressure_mpa=0.7, speed="variable"))
+    assert vsd.row is None and "25/50/70/100 %" in vsd.reason and "weighted" in vsd.reason
+    high = compressors.lookup(CompressorSpec(rated_kw=75, pressure_mpa=1.4))
+    assert high.row is None and "highest pressure column" in high.reason
+    with pytest.raises(ValueError, match="grade_1 < grade_2 < grade_3"):
+        CompressorSpec(rated_kw=37, pressure_mpa=0.8, gb19153_limits={
+            "grade_1": 7.1, "grade_2": 6.6, "grade_3": 7.8, "source": "typo"})
