@@ -62,8 +62,8 @@ PERCENT = "0.0%"
 AMOUNT = "#,##0.00"
 TONNES = "#,##0.000"
 # A unit decides how a number is shown, never what is stored: cells keep full precision.
-_FORMATS = {"ratio": PERCENT, "kWh": AMOUNT, "m3": AMOUNT, "CNY": AMOUNT, "GJ": TONNES, "t": TONNES,
-            "tCO2e": TONNES, "tce": TONNES}
+_FORMATS = {"ratio": PERCENT, "kWh": AMOUNT, "m3": AMOUNT, "Nm3": AMOUNT, "CNY": AMOUNT, "GJ": TONNES,
+            "t": TONNES, "tCO2e": TONNES, "tce": TONNES}
 
 
 def fmt_for(unit: str) -> str:
