@@ -51,11 +51,8 @@ def note_id(tile_id: str) -> str:
 
 
 def _carbon_t(k: WindowKpis, basis: Basis) -> Figure:
-    """Scope 1 + Scope 2 on the chosen basis, with the lower of their coverages."""
-    s2 = k.carbon.scope2_market_t if basis == "market" else k.carbon.scope2_location_t
-    s1 = k.carbon.scope1_t
-    value = None if s2.value is None else s2.value + (s1.value or 0.0)
-    return Figure(value, "tCO2e", min(s1.coverage, s2.coverage))
+    """Scope 1 + Scope 2 (gross import) on the chosen basis, as the KPI engine totals it."""
+    return k.carbon.scope12_market_t if basis == "market" else k.carbon.scope12_location_t
 
 
 def _intensity(k: WindowKpis | None, basis: Basis) -> Figure | None:

@@ -87,7 +87,11 @@ def put_site(
 ) -> svc.SiteView:
     """Name, time zone, grid region, factor set and energy parameters. Omitted parameters take their
     documented defaults; meters, green power, factor overrides and activity data are kept."""
-    if svc.put_site(conn, site_id, body):
+    try:
+        created = svc.put_site(conn, site_id, body)
+    except svc.ModelError as exc:
+        raise _rejected(exc) from None
+    if created:
         response.status_code = 201
     conn.commit()
     return svc.site_view(conn, site_id)

@@ -14,6 +14,7 @@ from dashboard.figures import figure_tile
 from dashboard.formatting import date_time
 from dashboard.i18n import Lang, t
 from lingtan.core.figures import Boiler, WasteHeat
+from lingtan.core.gas import gas_basis
 from lingtan.core.kpi import window_kpis
 from lingtan.core.queries import get_site, list_meters
 from lingtan.core.site_model import load_site_model
@@ -50,7 +51,7 @@ def load(conn: sa.Connection, site_id: str, start: datetime, end: datetime, now:
     params = load_site_model(conn, site_id).params
     names = {m.id: m.name for m in list_meters(conn, site_id)}
     share = recovered_share(kpis.waste_heat.recovered_gj.value, kpis.boilers,
-                            params.gas_ncv_gj_per_10k_m3 / 1e4, params.boiler_efficiency)
+                            gas_basis(params).gj_per_metered_m3, params.boiler_efficiency)
     return HeatData(site.timezone, start, end, names, kpis.boilers, kpis.waste_heat, share)
 
 

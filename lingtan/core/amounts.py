@@ -127,9 +127,21 @@ def compressor_air(conn: sa.Connection, meters: list[str], a: datetime, b: datet
     return {r[0]: (r[2] if r[1] else None, r[4], r[3]) for r in rows}
 
 
+def export_meters(conn: sa.Connection, model: SiteEnergyModel) -> list[str]:
+    """Meters that count energy sent to the grid: every grid_export meter, and the grid_import
+    meters that have an export register (one that has ever reported an export counter).
+
+    An import-only incomer is not an export meter with no data: counting it as one would make
+    every figure built on the balance claim 0 % coverage on a complete window.
+    """
+    grid = [m.id for m in model.meters_with_role("grid_import")]
+    return ([m for m in grid if _has(conn, m, "active_energy_export")]
+            + [m.id for m in model.meters_with_role("grid_export")])
+
+
 def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime) -> SiteAmounts:
     ids = lambda role: [m.id for m in model.meters_with_role(role)]  # noqa: E731
-    grid, export_only = ids("grid_import"), ids("grid_export")
+    grid = ids("grid_import")
     fuels: dict[str, list[str]] = {}
     boilers: list[BoilerAmounts] = []
     outputs = model.meters_with_role("boiler_output")
@@ -157,7 +169,7 @@ def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime
     return SiteAmounts(
         start=a, end=b,
         grid_import_kwh=_energy(conn, grid, "active_energy_import", a, b),
-        grid_export_kwh=_energy(conn, grid + export_only, "active_energy_export", a, b),
+        grid_export_kwh=_energy(conn, export_meters(conn, model), "active_energy_export", a, b),
         pv_kwh=_energy(conn, ids("pv_generation"), "active_energy_export", a, b),
         fuels=fuel_amounts,
         purchased_heat_gj=_energy(conn, [m.id for m in heat_meters if m.params.heat_carrier != "steam"],
@@ -174,8 +186,7 @@ def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime
 def consumption(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime) -> float:
     """Site electricity consumption alone (for spreading green-power purchases)."""
     grid = [m.id for m in model.meters_with_role("grid_import")]
-    export = grid + [m.id for m in model.meters_with_role("grid_export")]
     pv = [m.id for m in model.meters_with_role("pv_generation")]
     return (_energy(conn, grid, "active_energy_import", a, b).value
-            - _energy(conn, export, "active_energy_export", a, b).value
+            - _energy(conn, export_meters(conn, model), "active_energy_export", a, b).value
             + _energy(conn, pv, "active_energy_export", a, b).value)

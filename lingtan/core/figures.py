@@ -13,12 +13,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from lingtan.core import boilers, compressors
-from lingtan.core.amounts import Amount, SiteAmounts
+from lingtan.core import boilers, compressors, gas
+from lingtan.core.amounts import Amount, CompressorAmounts, SiteAmounts
 from lingtan.core.carbon import convert
 from lingtan.core.factors import FUEL_BASIS, Factor, factor
 from lingtan.core.green import GreenAllocation
 from lingtan.core.site_model import SiteEnergyModel
+from lingtan.core.site_schema import MeterParams
+from lingtan.core.tariff import BandCost, DayProfile, cost_by_band
 
 KWH_GJ = 0.0036  # 1 kWh = 3.6 MJ
 
@@ -52,19 +54,57 @@ class Electricity:
     green_certificate_kwh: Figure
     green_power_ratio: Annotated[Figure, Field(description=(
         "(PV self-consumed + green-power trades + green certificates) ÷ consumption"))]
-    cost_cny: Annotated[Figure, Field(description="grid import at the site's tariff")]
+    cost_cny: Annotated[Figure, Field(description=(
+        "grid import at the site's tariff: each time-of-use band at its price (site-local time), "
+        "the flat price where no band applies; null if a price needed is not set"))]
+    green_allocation: Annotated[Literal["none", "consumption", "elapsed_time", "mixed"], Field(description=(
+        "how green purchases were allocated to this window: evenly over a closed period's consumption, "
+        "by time elapsed in a period still running, or both (mixed)"))] = "none"
+    cost_by_band: Annotated[list[BandCost], Field(description=(
+        "grid import kWh and cost per time-of-use band; empty when the tariff has no bands"))] = field(
+        default_factory=list)
+
+
+# Scope 2 electricity bases (docs/domain.md "Scope 2 basis"): the GHG Protocol counts gross
+# purchases; GB/T 32150-2015 and the MEE sector guidelines subtract exported electricity.
+GROSS = "gross: grid import × factor (GHG Protocol Scope 2 Guidance)"
+NET = ("net purchased: (grid import − grid export) × factor (GB/T 32150-2015, MEE sector guidelines); "
+       "negative when the site exports more than it imports")
+MARKET = "; market-based: contractual green power deducted first, not below 0, × national residual mix"
+SCOPE2_BASES = {
+    "scope2_location_t": GROSS, "scope2_market_t": GROSS + MARKET,
+    "scope2_location_net_t": NET, "scope2_market_net_t": NET + MARKET,
+    "scope12_location_t": f"Scope 1 + Scope 2 {GROSS}",
+    "scope12_market_t": f"Scope 1 + Scope 2 {GROSS}{MARKET}",
+    "scope12_location_net_t": f"Scope 1 + Scope 2 {NET}",
+    "scope12_market_net_t": f"Scope 1 + Scope 2 {NET}{MARKET}",
+}
 
 
 @dataclass
 class Carbon:
     scope1_t: Figure
-    scope2_location_t: Figure
-    scope2_market_t: Figure
-    intensity_location_kg_per_kwh: Annotated[Figure, Field(description="Scope 2 electricity ÷ consumption")]
+    scope2_location_t: Annotated[Figure, Field(description=f"location-based, {GROSS}; + purchased heat")]
+    scope2_market_t: Annotated[Figure, Field(description=f"market-based, {GROSS}{MARKET}; + purchased heat")]
+    intensity_location_kg_per_kwh: Annotated[Figure, Field(description=(
+        "Scope 2 electricity (gross) ÷ consumption"))]
     intensity_market_kg_per_kwh: Figure
-    per_unit_location_kg: Annotated[Figure, Field(description="Scope 1 + 2 (location) ÷ production")]
+    per_unit_location_kg: Annotated[Figure, Field(description="Scope 1 + 2 (location, gross) ÷ production")]
     per_unit_market_kg: Figure
+    scope2_location_net_t: Annotated[Figure, Field(description=f"location-based, {NET}; + purchased heat")]
+    scope2_market_net_t: Annotated[Figure, Field(description=(
+        f"market-based, {NET}{MARKET}; + purchased heat"))]
+    scope12_location_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 location-based (gross): the dashboard's carbon tile"))]
+    scope12_market_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 market-based (gross)")]
+    scope12_location_net_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 location-based, net purchased electricity"))]
+    scope12_market_net_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 market-based, net purchased electricity"))]
     by_carrier: list[CarrierLine] = field(default_factory=list)
+    scope2_bases: Annotated[dict[str, str], Field(description=(
+        "the electricity basis of each Scope 2 and Scope 1+2 figure, by field name"))] = field(
+        default_factory=lambda: dict(SCOPE2_BASES))
 
 
 @dataclass
@@ -90,7 +130,8 @@ class Energy:
     tce_total: Annotated[Figure, Field(description="comprehensive energy consumption, GB/T 2589-2020")]
     tce_per_unit: Figure
     tce_equal_value: Annotated[Figure, Field(description=(
-        "electricity at the site's equal value (等价值) instead of the equivalent value; null if unset"))]
+        "net purchased electricity (grid import − export, not below 0) at the site's equal value (等价值), "
+        "the rest of the electricity consumed (own PV) once at the equivalent value; null if unset"))]
     production: Figure
     production_unit: str
 
@@ -99,12 +140,19 @@ class Energy:
 class WasteHeat:
     basis: Literal["measured", "estimated", "none"]
     recovered_gj: Figure
-    displaces: str
-    avoided_fuel: Figure
+    displaces: Annotated[str, Field(description=(
+        "boiler fuel (e.g. natural_gas), purchased_heat, or none: no recovery declared"))]
+    avoided_fuel: Annotated[Figure, Field(description=(
+        "in the gas meters' m³ (what the gas price is paid per), or GJ of purchased heat; "
+        "null when no saving is claimed"))]
     avoided_t_co2: Figure
     avoided_tce: Figure
     saved_cny: Figure
     note: str = ""
+    declared: Annotated[bool, Field(description=(
+        "the site declared the recovery (energy.heat_recovery); without it no saving is claimed"))] = False
+    use: Annotated[str | None, Field(description=(
+        "where the recovered heat goes: boiler_feedwater, space_heating or domestic_hot_water"))] = None
 
 
 @dataclass
@@ -118,6 +166,9 @@ class Compressor:
     gb19153_limits: tuple[float, float, float] | None
     load_ratio: float | None
     note: str = ""
+    gb19153_row: Annotated[str | None, Field(description=(
+        "the table row and pressure column that govern the machine, e.g. '37 kW, 0.8 MPa'"))] = None
+    gb19153_source: Annotated[str | None, Field(description="where the limits come from")] = None
 
 
 @dataclass
@@ -140,8 +191,11 @@ class Totals:
     s2_mkt: float = 0.0
     s2_elec_loc: float = 0.0
     s2_elec_mkt: float = 0.0
+    s2_elec_loc_net: float = 0.0
+    s2_elec_mkt_net: float = 0.0
     tce: float = 0.0
-    tce_equal: float | None = None
+    tce_electricity: float = 0.0
+    tce_equal_electricity: float | None = None
     avoided_fuel: float = 0.0
     avoided_co2: float = 0.0
     avoided_tce: float = 0.0
@@ -188,6 +242,15 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
     mkt = conv("electricity", max(imp - trade - gec, 0.0), "kWh", basis="market")
     t.s2_elec_loc += loc.tco2e or 0.0
     t.s2_elec_mkt += mkt.tco2e or 0.0
+    # Net purchased electricity (GB/T 32150-2015): export is subtracted at the same factor, and
+    # contractual green power covers only what is left of a positive net purchase.
+    exp = am.grid_export_kwh.value
+    net = imp - exp
+    t.s2_elec_loc_net += (loc.tco2e or 0.0) - (conv("electricity", exp, "kWh", region=site.grid_region).tco2e
+                                               or 0.0)
+    net_mkt = max(net - trade - gec, 0.0) if net > 0 else net
+    sign = 1.0 if net_mkt >= 0 else -1.0
+    t.s2_elec_mkt_net += sign * (conv("electricity", abs(net_mkt), "kWh", basis="market").tco2e or 0.0)
     # GB/T 2589 counts the energy the site consumed, including PV it generated and used itself:
     # bought electricity on its line, self-consumed PV on its own line with no emissions.
     consumed = max(am.consumption_kwh, 0.0)
@@ -198,20 +261,30 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
     if own > 0:
         _line(t, "electricity_pv_self_consumed", 2, own, "kWh", 0.0, 0.0, own * kgce, am.electricity_coverage)
     t.tce += consumed * kgce
+    t.tce_electricity += consumed * kgce
     if p.electricity_equal_value_kgce_per_kwh is not None:
-        t.tce_equal = (t.tce_equal or 0.0) + consumed * p.electricity_equal_value_kgce_per_kwh / 1000.0
+        # Equal value (docs/domain.md): the plant coal rate behind it applies to electricity taken
+        # from the grid, net of what the site sent back (import − export, not below 0); the rest
+        # of what the site consumed is its own PV, counted once at the equivalent value — it
+        # burned no coal. So every kWh consumed is counted exactly once.
+        from_grid = min(max(imp - am.grid_export_kwh.value, 0.0), consumed)
+        t.tce_equal_electricity = (t.tce_equal_electricity or 0.0) + (
+            from_grid * p.electricity_equal_value_kgce_per_kwh / 1000.0 + (consumed - from_grid) * kgce)
 
-    gas_tce = None
-    if p.natural_gas_origin == "oil_field" and "tce:natural_gas" not in overrides:
-        # The site's own override wins; otherwise oil-field gas takes GB/T 2589's oil-field value.
-        f = factor(model.factor_set, "tce", "natural_gas_oil_field")
-        gas_tce = Factor(f.value, f.unit, None, None, f.source, key=f.key, kind="tce", subject="natural_gas")
-    fuel_overrides = overrides if gas_tce is None else {**overrides, "tce:natural_gas": gas_tce}
+    # Natural gas: metered m³ → Nm³, with CO2 and tce at the site's one NCV (lingtan.core.gas).
+    basis = gas.gas_basis(p)
+    gas_overrides = {**overrides, **gas.factors(p, site.id, model.factor_set, year, overrides)}
+    if am.fuels:
+        note = basis.note()
+        if note not in t.notes:
+            t.notes.append(note)
     for fuel, amount in am.fuels.items():
-        c = conv(fuel, amount.value, "m3", overrides=fuel_overrides)
+        nm3 = basis.nm3(amount.value) if fuel == "natural_gas" else amount.value
+        c = conv(fuel, nm3, "m3", overrides=gas_overrides)
         t.scope1 += c.tco2e or 0.0
         t.tce += c.tce or 0.0
-        _line(t, fuel, 1, amount.value, "m3", c.tco2e, c.tco2e, c.tce, amount.coverage)
+        _line(t, fuel, 1, nm3, "Nm3" if fuel == "natural_gas" else "m3", c.tco2e, c.tco2e, c.tce,
+              amount.coverage)
     for carrier, amount, unit in (("heat", am.purchased_heat_gj, "GJ"), ("steam", am.purchased_steam_t, "t")):
         if amount.meters == 0:
             continue
@@ -221,33 +294,62 @@ def piece(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation, year:
         t.tce += c.tce or 0.0
         _line(t, carrier, 2, amount.value, unit, c.tco2e, c.tco2e, c.tce, amount.coverage)
 
-    # Waste heat displaces boiler fuel (or purchased heat): DOMAIN.md.
+    # Declared recovered heat displaces boiler fuel or purchased heat (docs/domain.md).
     if recovered_gj > 0:
         if p.heat_recovery.displaces == "purchased_heat":
             c = conv("heat", recovered_gj, "GJ")
             t.avoided_fuel += recovered_gj
+        elif p.boiler_fuel == "natural_gas":
+            # Avoided gas in the meters' m³ (what the gas price is paid per); CO2 and tce per Nm³.
+            nm3 = recovered_gj / (p.boiler_efficiency * basis.ncv_gj_per_nm3)
+            t.avoided_fuel += basis.metered(nm3)
+            c = conv("natural_gas", nm3, "m3", overrides=gas_overrides)
         else:
-            fuel = p.boiler_fuel
-            ncv = p.gas_ncv_gj_per_10k_m3 / 1e4 if fuel == "natural_gas" else FUEL_BASIS[fuel].ncv
-            avoided = recovered_gj / (p.boiler_efficiency * ncv)
+            avoided = recovered_gj / (p.boiler_efficiency * FUEL_BASIS[p.boiler_fuel].ncv)
             t.avoided_fuel += avoided
-            c = conv(fuel, avoided, "m3" if fuel == "natural_gas" else "t")
+            c = conv(p.boiler_fuel, avoided, "t")
         t.avoided_co2 += c.tco2e or 0.0
         t.avoided_tce += c.tce or 0.0
 
 
-def recovered_heat(model: SiteEnergyModel, am: SiteAmounts) -> tuple[str, Amount, str]:
-    """Measured heat if a heat-recovery meter reports, else the compressor-energy estimate."""
-    if am.recovered_heat_gj.meters > 0 and am.recovered_heat_gj.coverage > 0:
-        return "measured", am.recovered_heat_gj, "from the heat meter(s) on the recovery loop"
-    if am.compressors:
-        share = model.params.heat_recovery.estimated_share
-        kwh = sum(c.energy_kwh.value for c in am.compressors)
-        cov = min(c.energy_kwh.coverage for c in am.compressors)
-        return ("estimated", Amount(kwh * KWH_GJ * share, cov, len(am.compressors)),
-                f"estimated: compressor electrical energy × recovery share {share:g} "
-                "(DOMAIN.md default 0.75)")
-    return "none", Amount(), "no heat-recovery meter and no compressor on this site"
+@dataclass
+class RecoveredHeat:
+    basis: Literal["measured", "estimated", "none"]
+    heat: Amount
+    note: str
+    claimed: bool  # the site declared the recovery, so the heat may be counted as a saving
+
+
+NOT_DECLARED = ("no saving claimed: heat recovery is not declared (energy.heat_recovery: the compressors "
+                "it is installed on, where the heat goes and what it displaces)")
+
+
+def recovered_heat(model: SiteEnergyModel, am: SiteAmounts) -> RecoveredHeat:
+    """Measured heat if a heat-recovery meter reports, else the estimate from the compressors the
+    recovery is declared on; nothing is a saving until the site declares the recovery."""
+    hr = model.params.heat_recovery
+    metered = am.recovered_heat_gj.meters > 0 and am.recovered_heat_gj.coverage > 0
+    if not hr.declared:
+        if metered:
+            return RecoveredHeat("measured", am.recovered_heat_gj,
+                                 f"measured by the heat meter(s) on the recovery loop; {NOT_DECLARED}", False)
+        if am.compressors:
+            return RecoveredHeat("none", Amount(), NOT_DECLARED, False)
+        return RecoveredHeat("none", Amount(), "no heat-recovery meter and no compressor on this site", False)
+    if metered:
+        return RecoveredHeat("measured", am.recovered_heat_gj, "from the heat meter(s) on the recovery loop",
+                             True)
+    fitted = [c for c in am.compressors if c.meter_id in hr.compressors]
+    if not fitted:
+        return RecoveredHeat("none", Amount(), f"heat recovery is declared on {', '.join(hr.compressors)}, "
+                             "which this site has no compressor meter for", False)
+    share = hr.estimated_share
+    kwh = sum(c.energy_kwh.value for c in fitted)
+    cov = min(c.energy_kwh.coverage for c in fitted)
+    names = ", ".join(c.meter_id for c in fitted)
+    return RecoveredHeat("estimated", Amount(kwh * KWH_GJ * share, cov, len(fitted)),
+                         f"estimated: electrical energy of {names} (where the recovery is installed) × "
+                         f"recovery share {share:g} (docs/domain.md default 0.75)", True)
 
 
 def green_used(am: SiteAmounts, green: GreenAllocation) -> tuple[float, float]:
@@ -259,7 +361,9 @@ def green_used(am: SiteAmounts, green: GreenAllocation) -> tuple[float, float]:
     return green.trade_kwh * scale, green.gec_kwh * scale
 
 
-def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation) -> Electricity:
+def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
+                profile: DayProfile | None = None) -> Electricity:
+    """``profile``: grid import by local minute of the day, needed when the tariff has bands."""
     imp, exp, pv = am.grid_import_kwh, am.grid_export_kwh, am.pv_kwh
     cons = am.consumption_kwh
     cov = am.electricity_coverage
@@ -268,7 +372,13 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation)
     self_suff = 1 - imp.value / cons if cons > 0 else None
     self_cons = 1 - exp.value / pv.value if pv.value > 0 else None
     tariff = model.params.tariff
-    cost = imp.value * tariff.flat_cny_per_kwh if tariff.flat_cny_per_kwh is not None else None
+    bands: list[BandCost] = []
+    if tariff.bands and profile is not None:
+        bands = cost_by_band(tariff, profile)
+        costs = [b.cost_cny for b in bands if b.kwh]
+        cost = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+    else:
+        cost = imp.value * tariff.flat_cny_per_kwh if tariff.flat_cny_per_kwh is not None else None
     return Electricity(
         consumption_kwh=_fig(cons, "kWh", cov),
         grid_import_kwh=_fig(imp.value, "kWh", imp),
@@ -281,31 +391,36 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation)
         green_certificate_kwh=_fig(gec, "kWh", cov),
         green_power_ratio=_fig(_ratio(self_used + trade + gec, cons), "ratio", cov),
         cost_cny=_fig(cost, "CNY", imp),
+        green_allocation=green.method,
+        cost_by_band=bands,
     )
 
 
-def compressor(c, params) -> Compressor:
+def compressor(c: CompressorAmounts, params: MeterParams | None) -> Compressor:
     sp_all = (c.energy_kwh.value / (c.air_m3 / 60.0)) if c.air_m3 else None  # kWh/(m³/60) = kW/(m³/min)
     sp_loaded = c.loaded_kw / c.loaded_flow_m3min if c.loaded_kw and c.loaded_flow_m3min else None
-    grade, limits, note = None, None, ""
+    grade, limits, note, band, source = None, None, "", None, None
     spec = params.compressor if params is not None else None
     if spec is None:
         note = "no nameplate (params.compressor): not graded"
     else:
-        limits = compressors.grade_limits(spec)
-        if limits is None:
-            note = (f"no GB 19153-2019 row for {spec.rated_kw:g} kW at {spec.pressure_mpa:g} MPa "
-                    f"({spec.kind}, {spec.speed} speed, {spec.cooling}-cooled) in the library")
-        elif sp_loaded is not None:
-            grade = compressors.grade(sp_loaded, limits).grade
-            if grade is None:
-                note = "specific power worse than grade 3 (below the minimum allowable value)"
+        found = compressors.lookup(spec)
+        band = found.band or None
+        if found.row is None:
+            note = found.reason
+        else:
+            limits, source = found.row.limits, found.row.source
+            note = f"graded in the GB 19153-2019 row {found.band} (nearest rated power, its pressure band)"
+            if sp_loaded is not None:
+                grade = compressors.grade(sp_loaded, limits).grade
+                if grade is None:
+                    note += "; specific power worse than grade 3 (below the minimum allowable value)"
     return Compressor(c.meter_id, _fig(c.energy_kwh.value, "kWh", c.energy_kwh), c.air_m3, sp_all,
                       sp_loaded, grade, limits, compressors.load_ratio(c.loaded_h.value, c.running_h.value),
-                      note)
+                      note, band, source)
 
 
-def boiler(model: SiteEnergyModel, b, preheat_gj: float) -> Boiler:
+def boiler(model: SiteEnergyModel, b, preheat_gj: float, unmetered_preheat: bool = False) -> Boiler:
     p = model.params
     params = next((m.params for m in model.meters if m.id == b.meter_id), None)
     out = params.boiler_output if params is not None and params.boiler_output else None
@@ -320,11 +435,14 @@ def boiler(model: SiteEnergyModel, b, preheat_gj: float) -> Boiler:
     if h_s is None:
         return Boiler(b.meter_id, b.fuel, _fig(b.fuel_amount.value, "m3", b.fuel_amount), steam, None, None,
                       f"steam pressure {out.steam_pressure_mpa_abs} MPa is outside the enthalpy table")
-    fuel_gj = b.fuel_amount.value * p.gas_ncv_gj_per_10k_m3 / 1e4
+    fuel_gj = gas.gas_basis(p).gj(b.fuel_amount.value)
     eff = boilers.efficiency(steam.value or 0.0, h_s, boilers.water_enthalpy(out.feedwater_c), fuel_gj,
                              preheat_gj)
     note = "direct method; recovered heat that preheats the feedwater is not counted as boiler output" \
         if preheat_gj > 0 else "direct method"
+    if unmetered_preheat:
+        note += ("; recovered heat preheats the feedwater but is not metered, so the efficiency counts "
+                 "that preheat as boiler output (overstated)")
     return Boiler(b.meter_id, b.fuel, _fig(b.fuel_amount.value, "m3", b.fuel_amount), steam, eff,
                   boilers.gb24500_grade(eff) if eff is not None else None, note)
 
@@ -336,6 +454,9 @@ def carbon(model: SiteEnergyModel, am: SiteAmounts, t: Totals) -> Carbon:
     s2_cov = min(am.grid_import_kwh.coverage, heat_cov)
     all_cov = min(cov_e, fuel_cov, heat_cov, am.production.coverage)
     s2_loc, s2_mkt = t.s2_elec_loc + t.s2_loc, t.s2_elec_mkt + t.s2_mkt
+    s2_loc_net, s2_mkt_net = t.s2_elec_loc_net + t.s2_loc, t.s2_elec_mkt_net + t.s2_mkt
+    net_cov = min(s2_cov, am.grid_export_kwh.coverage)
+    s12_cov, s12_net_cov = min(fuel_cov, s2_cov), min(fuel_cov, net_cov)
     cons = am.consumption_kwh
     per_kwh = lambda t_co2: t_co2 * 1000 / cons if cons > 0 else None  # noqa: E731
     per_unit = lambda t_co2: _per_unit(t_co2 * 1000, am.production)  # noqa: E731
@@ -349,6 +470,12 @@ def carbon(model: SiteEnergyModel, am: SiteAmounts, t: Totals) -> Carbon:
         per_unit_location_kg=Figure(per_unit(t.scope1 + s2_loc), unit, all_cov),
         per_unit_market_kg=Figure(per_unit(t.scope1 + s2_mkt), unit, all_cov),
         by_carrier=list(t.lines.values()),
+        scope2_location_net_t=Figure(s2_loc_net, "tCO2e", net_cov),
+        scope2_market_net_t=Figure(s2_mkt_net, "tCO2e", net_cov),
+        scope12_location_t=Figure(t.scope1 + s2_loc, "tCO2e", s12_cov),
+        scope12_market_t=Figure(t.scope1 + s2_mkt, "tCO2e", s12_cov),
+        scope12_location_net_t=Figure(t.scope1 + s2_loc_net, "tCO2e", s12_net_cov),
+        scope12_market_net_t=Figure(t.scope1 + s2_mkt_net, "tCO2e", s12_net_cov),
     )
 
 
@@ -363,9 +490,8 @@ def energy(model: SiteEnergyModel, am: SiteAmounts, t: Totals) -> Energy:
     unit = model.params.production_unit
     prod = am.production
     equal = None
-    if t.tce_equal is not None:
-        electricity_tce = sum(ln.tce or 0.0 for ln in t.lines.values() if ln.carrier == "electricity")
-        equal = t.tce - electricity_tce + t.tce_equal
+    if t.tce_equal_electricity is not None:
+        equal = t.tce - t.tce_electricity + t.tce_equal_electricity
     return Energy(
         tce_total=Figure(t.tce, "tce", cov),
         tce_per_unit=Figure(_per_unit(t.tce * 1000, prod), f"kgce/{unit}", min(cov, prod.coverage)),
@@ -375,21 +501,29 @@ def energy(model: SiteEnergyModel, am: SiteAmounts, t: Totals) -> Energy:
     )
 
 
-def waste_heat(model: SiteEnergyModel, t: Totals, basis: str, heat: Amount, note: str) -> WasteHeat:
-    p = model.params
-    to_heat = p.heat_recovery.displaces == "purchased_heat"
+def waste_heat(model: SiteEnergyModel, t: Totals, r: RecoveredHeat) -> WasteHeat:
+    p, hr = model.params, model.params.heat_recovery
+    heat, note = r.heat, r.note
+    to_heat = hr.displaces == "purchased_heat"
     unit = "GJ" if to_heat else ("m3" if p.boiler_fuel == "natural_gas" else "t")
+    recovered = Figure(heat.value if r.basis != "none" else None, "GJ", heat.coverage)
+    if not r.claimed:
+        none = lambda unit: Figure(None, unit, heat.coverage)  # noqa: E731
+        return WasteHeat(r.basis, recovered, "none", none(unit), none("tCO2e"), none("tce"), none("CNY"),
+                         note, declared=hr.declared, use=hr.use)
     priced = not to_heat and p.boiler_fuel == "natural_gas" and p.gas_price_cny_per_m3 is not None
     saved = t.avoided_fuel * p.gas_price_cny_per_m3 if priced else None  # type: ignore[operator]
-    if not priced and not to_heat and basis != "none":
+    if not priced and not to_heat:
         note += "; no gas price set, so no money figure"
     return WasteHeat(
-        basis=basis,  # type: ignore[arg-type]
-        recovered_gj=Figure(heat.value if basis != "none" else None, "GJ", heat.coverage),
+        basis=r.basis,
+        recovered_gj=recovered,
         displaces="purchased_heat" if to_heat else p.boiler_fuel,
         avoided_fuel=Figure(t.avoided_fuel, unit, heat.coverage),
         avoided_t_co2=Figure(t.avoided_co2, "tCO2e", heat.coverage),
         avoided_tce=Figure(t.avoided_tce, "tce", heat.coverage),
         saved_cny=Figure(saved, "CNY", heat.coverage),
         note=note,
+        declared=True,
+        use=hr.use,
     )

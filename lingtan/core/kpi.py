@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import Field
 
-from lingtan.core import activity, amounts, figures
+from lingtan.core import activity, amounts, figures, tariff
 from lingtan.core.counters import counter_energy
 from lingtan.core.factors import Factor, grid_factor
 from lingtan.core.green import allocate
@@ -223,27 +223,39 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     cons = lambda a, b: amounts.consumption(conn, model, a, b)  # noqa: E731
     am = amounts.gather(conn, model, start, end)
     green = allocate(model, start, end, now, cons)
+    totals.notes.extend(green.notes)
     pieces = split_by_year(start, end, model.site.timezone)
     for year, a, b in pieces:
         # Factors change with the year: a window across New Year is converted piece by piece.
         piece = am if len(pieces) == 1 else amounts.gather(conn, model, a, b)
         piece_green = green if len(pieces) == 1 else allocate(model, a, b, now, cons)
-        _, heat, _ = figures.recovered_heat(model, piece)
-        figures.piece(model, piece, piece_green, year, totals, heat.value)
+        r = figures.recovered_heat(model, piece)
+        figures.piece(model, piece, piece_green, year, totals, r.heat.value if r.claimed else 0.0)
     activity.include(conn, model, pieces, totals)  # fuel and refrigerant entered by hand
-    basis, heat, heat_note = figures.recovered_heat(model, am)
-    waste = figures.waste_heat(model, totals, basis, heat, heat_note)
+    recovered = figures.recovered_heat(model, am)
+    profile = None
+    if model.params.tariff.bands:
+        grid = [m.id for m in model.meters_with_role("grid_import")]
+        profile = tariff.day_profile(conn, grid, start, end, model.site.timezone, model.params.tariff)
+        totals.notes.append(f"cost: time-of-use bands in the site's local time ({model.site.timezone}), the "
+                            "flat price where no band applies and for energy counted across a meter gap, "
+                            "whose time of day is unknown")
+    waste = figures.waste_heat(model, totals, recovered)
     params = {m.id: m.params for m in model.meters}
-    into_boiler = basis == "measured" and model.params.heat_recovery.displaces == "boiler_fuel"
-    preheat = heat.value if into_boiler else 0.0
+    # Only heat that went into the feedwater was not the burner's work; heat for space heating
+    # or showers never passed through the boiler. An estimate is not taken off a measurement.
+    into_feedwater = recovered.claimed and model.params.heat_recovery.use == "boiler_feedwater"
+    preheat = recovered.heat.value if into_feedwater and recovered.basis == "measured" else 0.0
+    unmetered_preheat = into_feedwater and recovered.basis == "estimated"
     # Several boilers share the recovered heat in proportion to the fuel each burned.
     fuel_total = sum(b.fuel_amount.value for b in am.boilers) or 1.0
     return WindowKpis(
         site_id=site_id, start=start, end=end, timezone=model.site.timezone,
-        electricity=figures.electricity(model, am, green), carbon=figures.carbon(model, am, totals),
+        electricity=figures.electricity(model, am, green, profile), carbon=figures.carbon(model, am, totals),
         energy=figures.energy(model, am, totals), waste_heat=waste,
         compressors=[figures.compressor(c, params.get(c.meter_id)) for c in am.compressors],
-        boilers=[figures.boiler(model, b, preheat * b.fuel_amount.value / fuel_total) for b in am.boilers],
+        boilers=[figures.boiler(model, b, preheat * b.fuel_amount.value / fuel_total, unmetered_preheat)
+                 for b in am.boilers],
         factors=sorted(totals.factors.values(), key=lambda f: f.key),
         notes=totals.notes,
     )

@@ -62,8 +62,8 @@ PERCENT = "0.0%"
 AMOUNT = "#,##0.00"
 TONNES = "#,##0.000"
 # A unit decides how a number is shown, never what is stored: cells keep full precision.
-_FORMATS = {"ratio": PERCENT, "kWh": AMOUNT, "m3": AMOUNT, "CNY": AMOUNT, "GJ": TONNES, "t": TONNES,
-            "tCO2e": TONNES, "tce": TONNES}
+_FORMATS = {"ratio": PERCENT, "kWh": AMOUNT, "m3": AMOUNT, "Nm3": AMOUNT, "CNY": AMOUNT, "GJ": TONNES,
+            "t": TONNES, "tCO2e": TONNES, "tce": TONNES}
 
 
 def fmt_for(unit: str) -> str:
@@ -110,10 +110,15 @@ def inventory_tables(inv: Inventory) -> list[Table]:
     summary = [
         *_head(inv.site, inv.period, "GHG inventory (Scope 1 and 2)"),
         _fig("Scope 1", t.scope1_t),
-        _fig("Scope 2, location-based", t.scope2_location_t),
-        _fig("Scope 2, market-based", t.scope2_market_t),
-        _fig("Total, location-based", t.total_location_t),
-        _fig("Total, market-based", t.total_market_t),
+        # Every Scope 2 row names its electricity basis (the Notes sheet says what each means).
+        _fig("Scope 2, location-based, gross import", t.scope2_location_t),
+        _fig("Scope 2, market-based, gross import", t.scope2_market_t),
+        _fig("Scope 2, location-based, net purchased", t.scope2_location_net_t),
+        _fig("Scope 2, market-based, net purchased", t.scope2_market_net_t),
+        _fig("Scope 1+2, location-based, gross import", t.scope12_location_t),
+        _fig("Scope 1+2, market-based, gross import", t.scope12_market_t),
+        _fig("Scope 1+2, location-based, net purchased", t.scope12_location_net_t),
+        _fig("Scope 1+2, market-based, net purchased", t.scope12_market_net_t),
         _fig("Green certificates applied", g.gec_kwh),
         _fig("Green-power trades applied", g.trade_kwh),
     ]
@@ -127,7 +132,8 @@ def inventory_tables(inv: Inventory) -> list[Table]:
     if inv.monthly is not None:
         tables.append(Table("Monthly", [
             Column("month"), Column("consumption kWh", AMOUNT), Column("Scope 1 tCO2e", TONNES),
-            Column("Scope 2 location-based tCO2e", TONNES), Column("Scope 2 market-based tCO2e", TONNES),
+            Column("Scope 2 location-based, gross import tCO2e", TONNES),
+            Column("Scope 2 market-based, gross import tCO2e", TONNES),
             Column("coverage", PERCENT)],
             [[m.month, m.consumption_kwh, m.scope1_t, m.scope2_location_t, m.scope2_market_t, m.coverage]
              for m in inv.monthly]))

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import Field
 
+from lingtan.core import figures
 from lingtan.core.carbon import convert
 from lingtan.core.factors import Factor
 from lingtan.core.figures import CarrierLine, Figure
@@ -89,22 +90,27 @@ def _coverage_notes(w: _Window, named: list[tuple[str, Figure]]) -> list[str]:
     return notes
 
 
-def _add(*figs: Figure, unit: str) -> Figure:
-    values = [f.value for f in figs]
-    total = None if any(v is None for v in values) else sum(values)  # type: ignore[arg-type]
-    return Figure(total, unit, min(f.coverage for f in figs))
-
-
 # --- GHG inventory ---------------------------------------------------------------------------
 
 
 @dataclass
 class InventoryTotals:
     scope1_t: Figure
-    scope2_location_t: Figure
-    scope2_market_t: Figure
-    total_location_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 location-based")]
-    total_market_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 market-based")]
+    scope2_location_t: Annotated[Figure, Field(description=f"location-based, {figures.GROSS}")]
+    scope2_market_t: Annotated[Figure, Field(description=f"market-based, {figures.GROSS}{figures.MARKET}")]
+    total_location_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 location-based (gross)")]
+    total_market_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 market-based (gross)")]
+    scope2_location_net_t: Annotated[Figure, Field(description=f"location-based, {figures.NET}")]
+    scope2_market_net_t: Annotated[Figure, Field(description=f"market-based, {figures.NET}{figures.MARKET}")]
+    scope12_location_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 location-based (gross)")]
+    scope12_market_t: Annotated[Figure, Field(description="Scope 1 + Scope 2 market-based (gross)")]
+    scope12_location_net_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 location-based, net purchased electricity"))]
+    scope12_market_net_t: Annotated[Figure, Field(description=(
+        "Scope 1 + Scope 2 market-based, net purchased electricity"))]
+    bases: Annotated[dict[str, str], Field(description=(
+        "the electricity basis of each Scope 2 figure"))] = field(
+        default_factory=lambda: dict(figures.SCOPE2_BASES))
 
 
 @dataclass
@@ -115,6 +121,9 @@ class GreenInstruments:
     trade_kwh: Annotated[Figure, Field(description="green-power trades")]
     purchases: Annotated[list[str], Field(description="purchases overlapping the period")] = field(
         default_factory=list)
+    allocation: Annotated[str, Field(description=(
+        "none, consumption (closed periods: evenly over their consumption), elapsed_time (periods still "
+        "running: by time elapsed) or mixed"))] = "none"
 
 
 @dataclass
@@ -122,8 +131,8 @@ class MonthRow:
     month: Annotated[str, Field(examples=["2026-01"])]
     consumption_kwh: float | None
     scope1_t: float | None
-    scope2_location_t: float | None
-    scope2_market_t: float | None
+    scope2_location_t: Annotated[float | None, Field(description="gross grid import basis")]
+    scope2_market_t: Annotated[float | None, Field(description="gross grid import basis")]
     coverage: float
 
 
@@ -169,11 +178,13 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
     c = k.carbon
     totals = InventoryTotals(
         scope1_t=c.scope1_t, scope2_location_t=c.scope2_location_t, scope2_market_t=c.scope2_market_t,
-        total_location_t=_add(c.scope1_t, c.scope2_location_t, unit="tCO2e"),
-        total_market_t=_add(c.scope1_t, c.scope2_market_t, unit="tCO2e"),
+        total_location_t=c.scope12_location_t, total_market_t=c.scope12_market_t,
+        scope2_location_net_t=c.scope2_location_net_t, scope2_market_net_t=c.scope2_market_net_t,
+        scope12_location_t=c.scope12_location_t, scope12_market_t=c.scope12_market_t,
+        scope12_location_net_t=c.scope12_location_net_t, scope12_market_net_t=c.scope12_market_net_t,
     )
     e = k.electricity
-    green = GreenInstruments(e.green_certificate_kwh, e.green_trade_kwh, _purchases(w))
+    green = GreenInstruments(e.green_certificate_kwh, e.green_trade_kwh, _purchases(w), e.green_allocation)
     lines = sorted(c.by_carrier, key=lambda ln: (ln.scope, ln.carrier, ln.source))
     location = _factor(k.factors, "grid", w.site.grid_region)
     notes = [
@@ -185,14 +196,20 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
         if not any(ln.carrier == "refrigerant" for ln in lines) else
         "CO2 from fuel, electricity and heat (the MEE factors cover carbon dioxide), plus the HFCs of "
         "refrigerant top-ups as CO2e by GWP-100 (GB/T 32150-2015 counts HFCs). Scope 3 is not included.",
+        f"Scope 2 is given on two electricity bases. Gross ({figures.GROSS}): scope2_location_t, "
+        f"scope2_market_t and the carrier lines. Net ({figures.NET}): scope2_location_net_t, "
+        "scope2_market_net_t. Purchased heat counts the same on both.",
     ]
     if (green.gec_kwh.value or 0) + (green.trade_kwh.value or 0) > 0:
+        method = {"consumption": "evenly over its closed period's consumption",
+                  "elapsed_time": "in proportion to the time elapsed, as its period is still running",
+                  "mixed": "evenly over the consumption of a closed period, by elapsed time for one still "
+                           "running"}.get(e.green_allocation, "")
         notes.append("Green certificates and green-power trades are deducted from grid import for the "
-                     "market-based figure, each spread over its purchase period in proportion to "
-                     "consumption.")
+                     f"market-based figure, each allocated {method} (green_power.allocation).")
     if e.pv_generation_kwh.value:
-        notes.append("The electricity line's amount is grid import (the Scope 2 basis); its tce counts all "
-                     "electricity consumed, self-consumed PV included (GB/T 2589-2020).")
+        notes.append("The electricity line's amount is grid import (the gross Scope 2 basis); its tce counts "
+                     "all electricity consumed, self-consumed PV included (GB/T 2589-2020).")
     notes += _coverage_notes(w, [("Scope 1", c.scope1_t), ("Scope 2", c.scope2_location_t)])
     notes += k.notes
     monthly = _monthly(conn, w) if period == "year" else None
@@ -315,7 +332,9 @@ def energy_balance(conn: sa.Connection, site_id: str, period: str = "month", day
         "total; it displaces boiler fuel or purchased heat that is then not bought.",
     ]
     if k.energy.tce_equal_value.value is not None:
-        notes.append("total_tce_equal_value counts electricity at the site's equal value (等价值).")
+        notes.append("total_tce_equal_value counts net purchased electricity (grid import − grid export, not "
+                     "below 0) at the site's equal value (等价值) and the rest of the electricity consumed, "
+                     "the site's own PV, once at the equivalent value (当量值): PV burns no coal.")
     notes += _coverage_notes(w, [("Comprehensive energy consumption", total)])
     notes += k.notes
     return EnergyBalance(w.site, w.period, inputs, outputs, consumption,
@@ -377,15 +396,17 @@ def green_factory_indicators(conn: sa.Connection, site_id: str, period: str = "m
             "energy_per_unit_equal_value", "Comprehensive energy consumption per unit of product, "
             "electricity at equal value", "单位产品综合能耗（等价值）", per_unit_equal, f"kgce/{unit}",
             min(en.tce_equal_value.coverage, en.production.coverage),
-            "comprehensive energy consumption with electricity at the site's equal value (等价值) "
-            "× 1000 ÷ production"))
+            "comprehensive energy consumption with net purchased electricity at the site's equal value "
+            "(等价值) and own PV at the equivalent value × 1000 ÷ production"))
     ind += [
         Indicator("carbon_per_unit_location", "Carbon emissions per unit of product, location-based",
                   "单位产品碳排放量", c.per_unit_location_kg.value, c.per_unit_location_kg.unit,
-                  c.per_unit_location_kg.coverage, "(Scope 1 + Scope 2 location-based) × 1000 ÷ production"),
+                  c.per_unit_location_kg.coverage,
+                  "(Scope 1 + Scope 2 location-based, gross grid import) × 1000 ÷ production"),
         Indicator("carbon_per_unit_market", "Carbon emissions per unit of product, market-based",
                   "单位产品碳排放量", c.per_unit_market_kg.value, c.per_unit_market_kg.unit,
-                  c.per_unit_market_kg.coverage, "(Scope 1 + Scope 2 market-based) × 1000 ÷ production"),
+                  c.per_unit_market_kg.coverage,
+                  "(Scope 1 + Scope 2 market-based, gross grid import) × 1000 ÷ production"),
         Indicator("green_power_ratio", "Green-power ratio", "绿电占比", e.green_power_ratio.value, "ratio",
                   e.green_power_ratio.coverage,
                   "(PV self-consumed + green-power trades + green certificates) ÷ electricity consumption"),
@@ -401,8 +422,9 @@ def green_factory_indicators(conn: sa.Connection, site_id: str, period: str = "m
                   note=wh.note if wh.note.startswith(wh.basis) else f"{wh.basis}: {wh.note}"),
         Indicator("waste_heat_avoided_co2", "CO2 avoided by recovered waste heat", None,
                   wh.avoided_t_co2.value if wh.basis != "none" else None, "tCO2e", wh.avoided_t_co2.coverage,
-                  f"recovered heat ÷ (boiler efficiency × NCV) × fuel factor, displacing {wh.displaces}"
-                  if wh.displaces != "purchased_heat" else "recovered heat × 0.11 tCO2/GJ (purchased heat)",
+                  "recovered heat × 0.11 tCO2/GJ (purchased heat)" if wh.displaces == "purchased_heat"
+                  else "none: no heat recovery declared, so no saving is claimed" if not wh.declared
+                  else f"recovered heat ÷ (boiler efficiency × NCV) × fuel factor, displacing {wh.displaces}",
                   note=wh.basis),
     ]
     notes = [

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import Field
 
+from lingtan.core import gas
 from lingtan.core.amounts import consumption
 from lingtan.core.counters import Flat
 from lingtan.core.factors import factor
@@ -125,7 +126,7 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
         else:
             sums[i] = [y if x is None else x if y is None else x + y
                        for x, y in zip(acc, values, strict=True)]
-    purchases = _purchase_rates(conn, model, now)
+    purchases, running = _purchase_rates(conn, model, now)
     meters = len(grid) + len(pv)
     full = WIDTH[resolution].total_seconds() if resolution in WIDTH and resolution != "1d" else None
     last = len(buckets) - 1
@@ -145,7 +146,11 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
         s = sums[i] or _EMPTY
         covered = (s[1] or 0.0) + (s[7] or 0.0)  # grid import and PV meters' observed time
         coverage = min(covered / (seconds * meters), 1.0) if meters and seconds > 0 else 0.0
-        points.append(_point(factors, b, s, purchases, coverage, bool(pv)))
+        timed = 0.0
+        if running:
+            b_end = buckets[i + 1] if i < last else _next(b, resolution, tz)
+            timed = _timed_kwh(running, max(b, start), min(b_end, end))
+        points.append(_point(factors, b, s, purchases, coverage, bool(pv), timed))
     return KpiSeries(site_id, resolution, model.site.timezone, points)
 
 
@@ -158,33 +163,45 @@ def _next(b: datetime, resolution: str, tz: ZoneInfo) -> datetime:
     return b + WIDTH[resolution]
 
 
-def _purchase_rates(conn: sa.Connection, model: SiteEnergyModel, now: datetime
-                    ) -> list[tuple[datetime, datetime, float]]:
-    """(period start, end, green kWh per kWh consumed) for each purchase."""
+Rates = list[tuple[datetime, datetime, float]]
+
+
+def _purchase_rates(conn: sa.Connection, model: SiteEnergyModel, now: datetime) -> tuple[Rates, Rates]:
+    """The rules of ``lingtan.core.green``: for closed periods (start, end, green kWh per kWh
+    consumed); for periods still running (start, now, green kWh per second of the period)."""
     tz = ZoneInfo(model.site.timezone)
-    out = []
+    closed: Rates = []
+    running: Rates = []
     for p in model.purchases:
-        a, b = local_start(p.period_start, tz), min(local_start(p.period_end, tz), now)
-        if a >= b:
+        a, b = local_start(p.period_start, tz), local_start(p.period_end, tz)
+        if now < b:
+            if a < now:
+                running.append((a, now, p.green_kwh / (b - a).total_seconds()))
             continue
         cons = consumption(conn, model, a, b)
         if cons > 0:
-            out.append((a, local_start(p.period_end, tz), p.green_kwh / cons))
-    return out
+            closed.append((a, b, p.green_kwh / cons))
+    return closed, running
+
+
+def _timed_kwh(running: Rates, b: datetime, b_end: datetime) -> float:
+    return sum(rate * (min(b_end, z) - max(b, a)).total_seconds() for a, z, rate in running
+               if max(b, a) < min(b_end, z))
 
 
 @dataclass(frozen=True)
 class YearFactors:
     """The factors a point needs, looked up once per calendar year of the series."""
 
-    gas_t_per_1e4_m3: float   # tCO2/10⁴Nm³
+    gas_t_per_1e4_m3: float   # tCO2 per 10⁴ metered m³ (the site's NCV and meter conditions)
     grid_kg_per_kwh: float
     residual_kg_per_kwh: float
 
 
 def _year_factors(model: SiteEnergyModel, year: int) -> YearFactors:
     overrides, fs = model.overrides_for(year), model.factor_set
-    return YearFactors(factor(fs, "co2", "natural_gas", year, overrides).value,
+    co2 = gas.factors(model.params, model.site.id, fs, year, overrides)["co2:natural_gas"]
+    return YearFactors(co2.value * gas.gas_basis(model.params).metered_to_nm3,
                        factor(fs, "grid", model.site.grid_region, year, overrides).value,
                        factor(fs, "grid_residual", "national", year, overrides).value)
 
@@ -192,9 +209,10 @@ def _year_factors(model: SiteEnergyModel, year: int) -> YearFactors:
 _EMPTY: Flat = [None] * 15
 
 
-def _point(f: YearFactors, b: datetime, s: Flat, purchases: list[tuple[datetime, datetime, float]],
-           coverage: float, has_pv: bool) -> KpiPoint:
-    """``s``: (delta, covered, gap) of grid import, export, PV, gas and production, in turn."""
+def _point(f: YearFactors, b: datetime, s: Flat, purchases: Rates, coverage: float, has_pv: bool,
+           timed: float = 0.0) -> KpiPoint:
+    """``s``: (delta, covered, gap) of grid import, export, PV, gas and production, in turn;
+    ``timed``: green kWh of running periods allocated to the bucket by time."""
     gas_m3 = s[9]
     scope1 = None if gas_m3 is None else gas_m3 * f.gas_t_per_1e4_m3 / 1e4
     units = s[12]
@@ -209,11 +227,11 @@ def _point(f: YearFactors, b: datetime, s: Flat, purchases: list[tuple[datetime,
     cons = i - e + g
     self_used = g - e if g > e else 0.0
     bought = 0.0
-    if purchases and cons > 0:
+    if (purchases or timed) and cons > 0:
         for a, z, rate in purchases:
             if a <= b < z:
                 bought += rate
-        bought *= cons
+        bought = bought * cons + timed
         room = cons - self_used
         bought = bought if bought < room else (room if room > 0 else 0.0)
     green = self_used + bought

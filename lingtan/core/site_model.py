@@ -279,6 +279,18 @@ def check_override(factor_set: str, o: FactorOverride, loc: Loc) -> None:
                                          f"{o.subject} it overrides (got {o.unit!r})")
 
 
+def check_heat_recovery(conn: sa.Connection, site_id: str, params: SiteParams, loc: Loc) -> None:
+    """Every compressor a heat recovery is declared on must be a compressor meter of the site."""
+    rows = conn.execute(sa.text("SELECT id, role FROM meters WHERE site_id = :s"), {"s": site_id}).all()
+    roles = {r.id: r.role for r in rows}
+    for i, meter in enumerate(params.heat_recovery.compressors):
+        if roles.get(meter, "") != "compressor":
+            what = ("is not a meter of this site" if meter not in roles
+                    else f"has role {roles[meter] or 'none'}")
+            raise ModelError((*loc, "heat_recovery", "compressors", i),
+                             f"{meter!r} {what}; heat recovery is declared on compressor meters")
+
+
 def _start(d: date | None) -> date:
     return d or date.min
 
@@ -326,6 +338,7 @@ def _upsert_site(conn: sa.Connection, site_id: str, fields: SiteFields, params: 
 
 def put_site(conn: sa.Connection, site_id: str, body: SiteWrite) -> bool:
     """Create or replace a site (meters, purchases and overrides are kept); True if created."""
+    check_heat_recovery(conn, site_id, body.params, ("params",))
     return _upsert_site(conn, site_id, body, body.params)
 
 
@@ -447,6 +460,7 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], en
     with conn.begin_nested():
         created = _upsert_site(conn, site_id, sf.site, sf.energy)
         meters_created = [m.id for i, m in enumerate(sf.meters) if _upsert_meter(conn, site_id, i, m)]
+        check_heat_recovery(conn, site_id, sf.energy, ("energy",))
         gone, new = _sync(list_purchases(conn, site_id), sf.green_power)
         _delete(conn, "green_purchases", gone)
         for p in new:

@@ -28,23 +28,80 @@ class _Strict(BaseModel):
 class TariffBand(_Strict):
     """A time-of-use band in the site's local time; ``end`` ≤ ``start`` wraps past midnight."""
 
-    name: Annotated[str, Field(examples=["peak"])]
+    name: Annotated[str, Field(min_length=1, max_length=40, examples=["peak"], description=(
+        "e.g. sharp_peak (尖峰), peak, flat, valley, deep_valley (深谷); bands of one name and price "
+        "are reported together"))]
     start: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["08:00"])]
     end: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["11:00"])]
     price_cny_per_kwh: Annotated[float, Field(ge=0, examples=[1.05])]
 
+    def minutes(self) -> set[int]:
+        """Minutes of the local day in [start, end), wrapping past midnight when end ≤ start."""
+        a, b = (int(t[:2]) * 60 + int(t[3:]) for t in (self.start, self.end))
+        return set(range(a, b)) if b > a else set(range(a, 1440)) | set(range(0, b))
+
 
 class Tariff(_Strict):
-    """Electricity price: one flat price, optionally refined by time-of-use bands."""
+    """Electricity price: time-of-use bands where they apply, the flat price everywhere else."""
 
-    flat_cny_per_kwh: Annotated[float | None, Field(ge=0, examples=[0.68])] = None
-    bands: list[TariffBand] = []
+    flat_cny_per_kwh: Annotated[float | None, Field(ge=0, examples=[0.68], description=(
+        "the price outside every band (and of energy counted across a meter gap, whose time is unknown)"
+    ))] = None
+    bands: Annotated[list[TariffBand], Field(description="non-overlapping, in the site's local time")] = []
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Tariff:
+        taken = [band.minutes() for band in self.bands]
+        for j, band in enumerate(self.bands):
+            for i in range(j):
+                if taken[i] & taken[j]:
+                    other = self.bands[i]
+                    raise ValueError(f"bands[{j}] ({band.name} {band.start}–{band.end}) overlaps bands[{i}] "
+                                     f"({other.name} {other.start}–{other.end}): a minute has one price")
+        return self
+
+
+HeatUse = Literal["boiler_feedwater", "space_heating", "domestic_hot_water"]
 
 
 class HeatRecovery(_Strict):
-    # DOMAIN.md: without a heat meter, recovered heat ≈ compressor electrical energy × share.
+    """Compressor heat recovery as installed. No saving is claimed until the site says which
+    compressors it is installed on and where the heat goes (``use``); ``displaces`` is what would
+    otherwise have supplied that heat. Only heat that preheats boiler feedwater is taken off the
+    boiler's output in its efficiency."""
+
+    compressors: Annotated[list[str], Field(description=(
+        "ids of the compressor meters the recovery is installed on"), examples=[["compressor-1"]])] = []
+    use: Annotated[HeatUse | None, Field(description=(
+        "where the recovered heat goes: boiler_feedwater, space_heating or domestic_hot_water "
+        "(showers); unset: not declared, no saving claimed"))] = None
+    displaces: Annotated[Literal["boiler_fuel", "purchased_heat"] | None, Field(description=(
+        "what would otherwise supply that heat: the site's boiler fuel or purchased heat; "
+        "boiler_feedwater implies boiler_fuel"))] = None
+    # docs/domain.md: without a heat meter, recovered heat ≈ compressor electrical energy × share.
     estimated_share: Annotated[float, Field(gt=0, le=1)] = 0.75
-    displaces: Literal["boiler_fuel", "purchased_heat"] = "boiler_fuel"
+
+    @model_validator(mode="after")
+    def _declared_whole(self) -> HeatRecovery:
+        if self.use is None:
+            if self.compressors:
+                raise ValueError("use: say where the recovered heat goes (boiler_feedwater, space_heating or "
+                                 "domestic_hot_water)")
+            return self  # not declared (older site files may still carry a displaces default)
+        if not self.compressors:
+            raise ValueError("compressors: name the compressor meter(s) the heat recovery is installed on")
+        if self.use == "boiler_feedwater":
+            if self.displaces == "purchased_heat":
+                raise ValueError("displaces: heat that preheats boiler feedwater displaces boiler_fuel")
+            self.displaces = "boiler_fuel"
+        elif self.displaces is None:
+            raise ValueError(f"displaces: what would otherwise supply the {self.use.replace('_', ' ')}: "
+                             "boiler_fuel or purchased_heat")
+        return self
+
+    @property
+    def declared(self) -> bool:
+        return self.use is not None
 
 
 class SiteParams(_Strict):
@@ -55,9 +112,19 @@ class SiteParams(_Strict):
         "(GB 24500-2020 grade 3 for gas non-condensing boilers)"))] = 0.92
     boiler_fuel: Fuel = "natural_gas"
     gas_ncv_gj_per_10k_m3: Annotated[float, Field(gt=0, description=(
-        "natural gas net calorific value; default 389.31 GJ/10⁴Nm³ (MEE guideline)"))] = 389.31
+        "natural gas net calorific value per 10⁴ m³ at gas_ncv_reference_c; the one heating value "
+        "behind Scope 1, standard coal (NCV ÷ 29.3076 MJ/kgce), boiler efficiency and avoided gas. "
+        "Default 389.31 GJ/10⁴Nm³ at 0 °C (MEE guideline default, = GB/T 2589's 38 931 kJ/m³)"))] = 389.31
+    gas_ncv_reference_c: Annotated[Literal[0, 20], Field(description=(
+        "temperature (°C, at 101.325 kPa) of the m³ the NCV is quoted per: 0 (Nm³, as the MEE "
+        "guideline) or 20 (GB/T 19205 standard reference conditions)"))] = 0
+    gas_volume_reference_c: Annotated[Literal[0, 20] | None, Field(description=(
+        "temperature (°C, at 101.325 kPa) of the m³ the gas meters count: 0 or 20 (volume correctors "
+        "usually report 20 °C). Unset: taken as the NCV's, and every KPI response says so"))] = None
     natural_gas_origin: Annotated[Literal["gas_field", "oil_field"], Field(description=(
-        "GB/T 2589-2020 standard-coal factor: gas-field 1.2143 or oil-field 1.3300 kgce/m³"))
+        "kept so older site files load; no longer changes any figure: standard coal of gas follows "
+        "gas_ncv_gj_per_10k_m3 (GB/T 2589 reference heating values: gas-field 35 544 kJ/m³ = 1.2143 "
+        "kgce/m³, oil-field 38 931 kJ/m³ = 1.3300 kgce/m³)"))
     ] = "gas_field"
     gas_price_cny_per_m3: Annotated[float | None, Field(ge=0, examples=[3.6])] = None
     tariff: Tariff = Tariff()
@@ -71,6 +138,22 @@ class SiteParams(_Strict):
     production_unit: Annotated[str, Field(min_length=1, max_length=40, examples=["t", "pcs"])] = "unit"
 
 
+class Gb19153Limits(_Strict):
+    """The GB 19153-2019 row that governs this machine, as the site read it, and where from."""
+
+    grade_1: Annotated[float, Field(gt=0, description="kW/(m³/min), at or below: grade 1")]
+    grade_2: Annotated[float, Field(gt=0)]
+    grade_3: Annotated[float, Field(gt=0, description="the minimum allowable value")]
+    source: Annotated[str, Field(min_length=1, max_length=500, examples=[
+        "GB 19153-2019 Table 1, 37 kW, 0.8 MPa (site's copy of the standard)"])]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Gb19153Limits:
+        if not self.grade_1 < self.grade_2 < self.grade_3:
+            raise ValueError("grade_1 < grade_2 < grade_3: a better grade allows less specific power")
+        return self
+
+
 class CompressorSpec(_Strict):
     """Nameplate data to grade a compressor against GB 19153-2019."""
 
@@ -79,6 +162,8 @@ class CompressorSpec(_Strict):
     kind: Literal["oil_injected_screw"] = "oil_injected_screw"
     speed: Literal["fixed", "variable"] = "fixed"
     cooling: Literal["air", "water"] = "air"
+    gb19153_limits: Annotated[Gb19153Limits | None, Field(description=(
+        "the limits of the machine's GB 19153-2019 row, where the library lacks that row"))] = None
 
 
 class BoilerOutput(_Strict):
@@ -104,7 +189,8 @@ class MeterParams(_Strict):
 class GreenPurchase(_Strict):
     """Green certificates (GEC, 1 certificate = 1000 kWh) or a green-power trade, for a period.
 
-    Allocated evenly over the period's consumption (DOMAIN.md).
+    Allocated evenly over the period's consumption once the period has closed, and in proportion
+    to the time elapsed while it is still running (docs/domain.md).
     """
 
     kind: Literal["gec", "trade"]

@@ -329,6 +329,7 @@ def test_energy_balance_counts_the_fuel_but_not_the_refrigerant(metered: str, ap
     assert "diesel (activity data)" in items and "lpg (activity data)" in items
     assert not [i for i in items if "refrigerant" in i]
     assert items["diesel (activity data)"]["note"] == "INV-0305"
-    # 10 000 kWh × 0.1229 = 1.229; gas 1000 × 1.2143 = 1.2143; diesel 1.223964; LPG 1.20001 → 4.867274 tce
-    assert b["total_tce"]["value"] == pytest.approx(4.867274, rel=REL)
+    # 10 000 kWh × 0.1229 = 1.229; gas 1000 Nm³ × 38.931 MJ ÷ 29.3076 MJ/kgce = 1.3283585 (the site's one
+    # heating value); diesel 1.223964; LPG 1.20001 → 4.9813325 tce
+    assert b["total_tce"]["value"] == pytest.approx(1.229 + 38.931 / 29.3076 + 1.223964 + 1.20001, rel=REL)
     assert sum(ln["tce"] for ln in b["consumption"]) == pytest.approx(b["total_tce"]["value"], rel=REL)

@@ -31,6 +31,8 @@ from tests.pipeline import store_readings
 
 TZ = "Asia/Shanghai"
 ROOT = Path(__file__).parents[2]
+# gas standard coal from the site's one heating value (docs/domain.md): 38.931 MJ/Nm³ ÷ 29.3076 MJ/kgce
+GAS_KGCE = 38.931 / 29.3076
 REL = 1e-9
 # Early July 2023 at the site: June has ended, so it can be closed.
 JULY_3 = datetime(2023, 7, 3, 9, 0, tzinfo=ZoneInfo(TZ))
@@ -154,20 +156,20 @@ def test_closed_month_keeps_its_figures_and_restates_late_data_and_a_new_factor(
     assert figs["totals.total_location_t"]["difference"] == pytest.approx(2.399, rel=1e-6)
     gas = figs["lines[natural_gas].tco2e_location"]
     assert gas["difference"] == pytest.approx(-0.162, rel=1e-6) and gas["unit"] == "tCO2e"
-    # the gas line's tce (1000 m³ × 1.2143 kgce/m³) did not move, so it is not listed
+    # the gas line's tce (1000 m³ × GAS_KGCE) did not move, so it is not listed
     assert "lines[natural_gas].tce" not in figs
     assert figs["lines[electricity].amount"]["difference"] == pytest.approx(5000.0, rel=1e-9)
     changed = [(c["kind"], c["subject"], c["closed"]["value"], c["now"]["value"])
                for c in rs["factor_changes"]]
     assert changed == [("co2", "natural_gas", 21.62, 20.0)]
 
-    # The energy balance too: closed 10 000 × 0.1229 / 1000 + 1000 × 1.2143 / 1000 = 2.4433 tce;
-    # now 15 000 × 0.1229 / 1000 + 1.2143 = 3.0578 tce (+0.6145; the gas factor is CO2, not tce).
-    assert bal["total_tce"]["value"] == pytest.approx(2.4433, rel=REL)
+    # The energy balance too: closed 10 000 × 0.1229 / 1000 + 1000 × GAS_KGCE / 1000 = 2.5573585 tce;
+    # now 15 000 × 0.1229 / 1000 + 1.3283585 = 3.1718585 tce (+0.6145; the gas factor is CO2, not tce).
+    assert bal["total_tce"]["value"] == pytest.approx(1.229 + GAS_KGCE, rel=REL)
     assert bal["status"]["state"] == "closed"
     total = figures(bal["restatement"])["total_tce"]
-    assert total["now"] == pytest.approx(3.0578, rel=REL) and total["difference"] == pytest.approx(0.6145,
-                                                                                                   rel=1e-6)
+    assert total["now"] == pytest.approx(1.8435 + GAS_KGCE, rel=REL)
+    assert total["difference"] == pytest.approx(0.6145, rel=1e-6)
     assert [x["kind"] for x in total["reasons"]] == ["later_data"]
 
     # The period itself: every closed KPI figure, differing or not.
@@ -221,7 +223,7 @@ def test_report_files_carry_the_status_line_and_the_restatement(
     rows = list(csv.reader(io.StringIO(closed_csv.content.decode("utf-8-sig"))))
     status = next(r for r in rows if r and r[0] == "Status")
     assert status[1].startswith("Closed 2023-07-03T09:00+08:00 by key:")
-    scope2 = next(r for r in rows if r and r[0] == "Scope 2, location-based")
+    scope2 = next(r for r in rows if r and r[0] == "Scope 2, location-based, gross import")
     assert float(scope2[1]) == pytest.approx(5.122, rel=REL)  # the closed figure, not 7.683
     start = rows.index(["Restatement"])
     header = rows[start + 1]
@@ -241,7 +243,7 @@ def test_report_files_carry_the_status_line_and_the_restatement(
     assert wb.sheetnames == ["Summary", "Balance", "Factors", "Restatement", "Notes"]
     summary_rows = {r[0]: r for r in wb["Summary"].iter_rows(min_row=2, values_only=True)}
     assert summary_rows["Status"][1].startswith("Closed ")
-    assert summary_rows["Comprehensive energy consumption"][1] == pytest.approx(2.4433, rel=REL)
+    assert summary_rows["Comprehensive energy consumption"][1] == pytest.approx(1.229 + GAS_KGCE, rel=REL)
     restated_xlsx = {r[0]: r for r in wb["Restatement"].iter_rows(min_row=2, values_only=True)}
     assert restated_xlsx["total_tce"][4] == pytest.approx(0.6145, rel=1e-6)
 

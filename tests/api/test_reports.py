@@ -22,6 +22,7 @@ from lingtan.kernel.reading import Reading
 from tests.pipeline import store_readings
 
 TZ = "Asia/Shanghai"
+GAS_TCE = 1000 * 38.931 / 29.3076 / 1000  # 1000 m³ at the MEE NCV ÷ 29.3076 MJ/kgce (GB/T 2589)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REL = 1e-9
 
@@ -60,12 +61,12 @@ METERS = {
 
 
 def seed(url: str, site_id: str, region: str, meters: list[str], bursts: list[Burst],
-         green_power: list[dict] | None = None) -> None:
+         green_power: list[dict] | None = None, energy: dict | None = None) -> None:
     from lingtan.core.site_model import import_site_file
 
     site_file = {
         "site": {"id": site_id, "name": f"Plant {site_id}", "timezone": TZ, "grid_region": region},
-        "energy": {"production_unit": "t", "gas_price_cny_per_m3": 3.6},
+        "energy": {"production_unit": "t", "gas_price_cny_per_m3": 3.6, **(energy or {})},
         "meters": [{"id": m, **METERS[m]} for m in meters],
         "green_power": green_power or [],
     }
@@ -146,10 +147,12 @@ def test_hand_worked_inventory(north_east: str, api_client) -> None:
     assert lines["electricity"]["tco2e_market"] == pytest.approx(4.2672, rel=REL)
     # 10 000 kWh × 0.1229 kgce/kWh = 1.229 tce
     assert lines["electricity"]["tce"] == pytest.approx(1.229, rel=REL)
-    # 1000 m³ × 21.62 tCO2/10⁴Nm³ = 2.162 t; 1000 m³ × 1.2143 kgce/m³ = 1.2143 tce
+    # 1000 m³ × 21.62 tCO2/10⁴Nm³ = 2.162 t; tce from the same NCV (389.31 GJ/10⁴Nm³):
+    # 1000 m³ × 38.931 MJ/m³ ÷ 29.3076 MJ/kgce = 1328.36 kgce (no longer GB/T 2589's gas-field
+    # 1.2143 kgce/m³, which is a second heating value, 35.59 MJ/m³)
     assert lines["natural_gas"]["scope"] == 1
     assert lines["natural_gas"]["tco2e_location"] == pytest.approx(2.162, rel=REL)
-    assert lines["natural_gas"]["tce"] == pytest.approx(1.2143, rel=REL)
+    assert lines["natural_gas"]["tce"] == pytest.approx(GAS_TCE, rel=REL)
     t = inv["totals"]
     assert t["scope1_t"]["value"] == pytest.approx(2.162, rel=REL)
     assert t["scope2_location_t"]["value"] == pytest.approx(5.122, rel=REL)
@@ -165,7 +168,7 @@ def test_hand_worked_inventory(north_east: str, api_client) -> None:
     assert used[("grid_residual", "national")]["value"] == 0.6096
     assert used[("co2", "natural_gas")]["value"] == 21.62
     assert used[("tce", "electricity")]["value"] == 0.1229
-    assert used[("tce", "natural_gas")]["value"] == 1.2143
+    assert used[("tce", "natural_gas")]["value"] == pytest.approx(38.931 / 29.3076, rel=REL)
     assert any("residual mix" in n for n in inv["notes"])
     # one hour of data in a 30-day month
     assert any("covers" in n for n in inv["notes"])
@@ -175,7 +178,7 @@ def test_hand_worked_inventory(north_east: str, api_client) -> None:
 def test_hand_worked_balance_and_indicators(north_east: str, api_client) -> None:
     params = {"period": "month", "date": "2023-06-01"}
     b = api_client.get("/api/v1/sites/ne-plant/reports/energy-balance", params=params).json()
-    total = 1.229 + 1.2143
+    total = 1.229 + GAS_TCE
     assert b["total_tce"]["value"] == pytest.approx(total, rel=REL)
     assert b["total_tce_equal_value"]["value"] is None
     inputs = {ln["item"]: ln for ln in b["inputs"]}
@@ -183,7 +186,7 @@ def test_hand_worked_balance_and_indicators(north_east: str, api_client) -> None
     assert inputs["grid import"]["tce"] == pytest.approx(1.229, rel=REL)
     assert inputs["grid import"]["share"] == pytest.approx(1.229 / total, rel=REL)
     assert inputs["natural gas"]["amount"] == pytest.approx(1000.0, rel=REL)
-    assert inputs["natural gas"]["share"] == pytest.approx(1.2143 / total, rel=REL)
+    assert inputs["natural gas"]["share"] == pytest.approx(GAS_TCE / total, rel=REL)
     assert b["outputs"][0]["amount"] == 0.0
     assert b["recovered_heat"]["basis"] == "none" and b["recovered_heat"]["amount"] is None
 
@@ -191,7 +194,7 @@ def test_hand_worked_balance_and_indicators(north_east: str, api_client) -> None
     ind = {i["key"]: i for i in g["indicators"]}
     assert ind["green_power_ratio"]["value"] == pytest.approx(0.3, rel=REL)  # 3000 / 10 000 kWh
     assert ind["self_sufficiency"]["value"] == pytest.approx(0.0, abs=1e-12)
-    # 3000 green kWh × 0.1229 kgce/kWh = 0.3687 tce of 2.4433 tce
+    # 3000 green kWh × 0.1229 kgce/kWh = 0.3687 tce of 1.229 + 1.3284 tce
     assert ind["renewable_share"]["value"] == pytest.approx(0.3687 / total, rel=REL)
     assert ind["energy_per_unit"]["value"] is None  # no production counter
     assert ind["energy_per_unit"]["name_zh"] == "单位产品综合能耗"
@@ -214,7 +217,9 @@ def plant(api_db: str) -> str:
         Burst(utc("2025-11-17T09:00:00"), 180, import_kwh=2500.0, export_kwh=0.0, pv_kwh=600.0,
               gas_m3=200.0, units=30.0, compressor_kwh=500.0),
     ], green_power=[{"kind": "trade", "period_start": "2025-11-01", "period_end": "2025-12-01",
-                     "kwh": 1200.0, "reference": "PPA-7"}])
+                     "kwh": 1200.0, "reference": "PPA-7"}],
+        # declared, so the estimated recovery is claimed as a saving
+        energy={"heat_recovery": {"compressors": ["comp"], "use": "boiler_feedwater"}})
     return api_db
 
 
@@ -264,8 +269,10 @@ def test_inventory_csv_has_the_json_numbers(plant: str, api_client) -> None:
     assert list(sections) == ["Summary", "By carrier", "Factors", "Notes"]
     summary = {row["item"]: row for row in sections["Summary"]}
     assert summary["Site"]["value"] == "sy-plant" and summary["Period"]["value"] == "2025-11"
-    totals = (("Scope 1", "scope1_t"), ("Scope 2, location-based", "scope2_location_t"),
-              ("Scope 2, market-based", "scope2_market_t"), ("Total, market-based", "total_market_t"))
+    totals = (("Scope 1", "scope1_t"), ("Scope 2, location-based, gross import", "scope2_location_t"),
+              ("Scope 2, market-based, gross import", "scope2_market_t"),
+              ("Scope 2, market-based, net purchased", "scope2_market_net_t"),
+              ("Scope 1+2, market-based, gross import", "scope12_market_t"))
     for item, key in totals:
         assert num(summary[item]["value"]) == inv["totals"][key]["value"]  # every digit kept
         assert summary[item]["unit"] == "tCO2e"
@@ -296,8 +303,8 @@ def test_inventory_xlsx_summary_has_the_totals(plant: str, api_client) -> None:
     # Excel keeps 15 significant digits
     assert scope1.value == pytest.approx(inv["totals"]["scope1_t"]["value"], rel=1e-14)
     assert scope1.number_format == "#,##0.000"
-    assert rows["Total, location-based"][1].value == pytest.approx(inv["totals"]["total_location_t"]["value"],
-                                                                   rel=1e-14)
+    assert rows["Scope 1+2, location-based, gross import"][1].value == pytest.approx(
+        inv["totals"]["scope12_location_t"]["value"], rel=1e-14)
     assert rows["Green-power trades applied"][1].value == pytest.approx(1200.0, rel=REL)
     assert rows["Scope 1"][3].number_format == "0.0%"
     assert ws.column_dimensions["A"].width >= len("Green certificates applied")
@@ -328,7 +335,7 @@ def test_energy_balance_adds_up(plant: str, api_client) -> None:
     consumed = next(ln for ln in b["consumption"] if ln["carrier"] == "electricity")
     assert consumed["amount"] == pytest.approx(6500.0 - 150.0 + 1500.0, rel=REL)
     assert b["pv_self_consumed"]["amount"] == pytest.approx(1500.0 - 150.0, rel=REL)
-    # no heat meter on the recovery loop: estimated from compressor energy × 0.75
+    # declared on the compressor, no heat meter on the recovery loop: estimated from its energy × 0.75
     heat = b["recovered_heat"]
     assert heat["basis"] == "estimated"
     assert heat["amount"] == pytest.approx(1300.0 * 0.0036 * 0.75, rel=REL)

@@ -111,7 +111,7 @@ def test_meter_role_and_params_must_fit(client: TestClient, site_db: str):
     r = client.patch("/api/v1/meters/b-comp", json={"role": "compressor", "params": spec})
     assert r.status_code == 200, r.text
     full_spec = {"rated_kw": 37.0, "pressure_mpa": 0.7, "kind": "oil_injected_screw", "speed": "fixed",
-                 "cooling": "air"}
+                 "cooling": "air", "gb19153_limits": None}
     assert r.json() == {"id": "b-comp", "name": "b-comp", "role": "compressor", "params": {
         "fuel": None, "heat_carrier": None, "boiler_output": None, "rated_power_kw": None,
         "counter_wrap": None, "compressor": full_spec}}
