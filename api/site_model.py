@@ -102,7 +102,8 @@ class MeterParams(_Strict):
 class GreenPurchase(_Strict):
     """Green certificates (GEC, 1 certificate = 1000 kWh) or a green-power trade, for a period.
 
-    Allocated evenly over the period's consumption (DOMAIN.md).
+    Allocated evenly over the period's grid-supplied consumption, the consumption the site's own
+    PV did not cover (docs/domain.md; ``api.services.green``).
     """
 
     kind: Literal["gec", "trade"]

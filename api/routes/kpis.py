@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ from api.problems import Unprocessable
 from api.services import periods, queries, series
 from api.services.carbon import ConversionError
 from api.services.kpi import WindowKpis, window_kpis
+from lingtan import clock
 
 router = APIRouter(tags=["kpis"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]
@@ -72,7 +73,7 @@ def kpis(
     last 24 hours.
     """
     site = queries.get_site(conn, site_id)
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
         a, b = resolve_window(site.timezone, window, period, date_, start, end, now)
     except periods.PeriodError as exc:
@@ -96,7 +97,8 @@ def kpi_series(
     """Energy, green power, carbon and intensity per bucket; a bucket without data has null figures."""
     queries.get_site(conn, site_id)
     a = _aware("start", start)
-    b = _aware("end", end) or datetime.now(UTC)
+    now = clock.now()
+    b = _aware("end", end) or now
     assert a is not None
     if a >= b:
         raise Unprocessable("query.start", "start must be before end")
@@ -105,6 +107,6 @@ def kpi_series(
         raise Unprocessable("query.resolution", f"more than {MAX_SERIES_POINTS} points: choose a coarser "
                                                 "resolution or a shorter window")
     try:
-        return series.kpi_series(conn, site_id, a, b, resolution)
+        return series.kpi_series(conn, site_id, a, b, resolution, now)
     except (ConversionError, FactorError) as exc:
         raise Unprocessable("query.start", str(exc)) from None

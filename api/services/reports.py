@@ -8,7 +8,7 @@ arranges and explains; the file formats are in ``report_formats``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from api.services.carbon import convert
 from api.services.figures import CarrierLine, Figure
 from api.services.kpi import WindowKpis, window_kpis
 from api.services.site_model import SiteEnergyModel, load_site_model
+from lingtan import clock
 
 Period = Literal["month", "year"]
 FULL = 0.999  # coverage at or above this reads as complete (rounding of minute counts)
@@ -58,7 +59,7 @@ def _window(conn: sa.Connection, site_id: str, period: str, day: date | None,
             now: datetime | None) -> _Window:
     if period not in ("month", "year"):
         raise periods.PeriodError("period", f"unknown period {period!r} (known: month, year)")
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     model = load_site_model(conn, site_id)  # raises NotFound for an unknown site
     tz = model.site.timezone
     day = day or now.astimezone(ZoneInfo(tz)).date()
@@ -186,7 +187,7 @@ def ghg_inventory(conn: sa.Connection, site_id: str, period: str = "month", day:
     if (green.gec_kwh.value or 0) + (green.trade_kwh.value or 0) > 0:
         notes.append("Green certificates and green-power trades are deducted from grid import for the "
                      "market-based figure, each spread over its purchase period in proportion to "
-                     "consumption.")
+                     "the consumption the site's own PV did not cover.")
     if e.pv_generation_kwh.value:
         notes.append("The electricity line's amount is grid import (the Scope 2 basis); its tce counts all "
                      "electricity consumed, self-consumed PV included (GB/T 2589-2020).")
