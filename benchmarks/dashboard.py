@@ -860,7 +860,7 @@ def profile_refresh(url: str, state: dict[str, Any] | None) -> dict[str, Any]:
                 current[0] = outer
         return timed
 
-    kpi_names = {"site_overview": "site_overview: power now, energy today",
+    kpi_names = {"site_overview": "site_overview: power now, today's KPI window",
                  "power_series": "power_series: chart minutes", "window_kpis": "window_kpis",
                  "power_by_role": "power_by_role: flows"}
     saved = (snapshot_module.kpi, snapshot_module.kpi_series, refresh_module.snapshot_outputs)

@@ -41,12 +41,11 @@ def load_snapshot(conn: sa.Connection, site_id: str, now: datetime, series_start
     for meter in queries.list_meters(conn, site_id):
         if meter.role:
             roles.setdefault(meter.role, []).append(meter.id)
-    overview = kpi.site_overview(conn, site_id, now)
+    overview = kpi.site_overview(conn, site_id, now)  # its "today" is window_kpis since local midnight
     series = kpi.power_series(conn, site_id, series_start, series_end, resolution="1m")
-    midnight = kpi.local_midnight(now, site.timezone)
     return Snapshot(
         now, site, roles, overview, series, series_start, series_end,
-        today=kpi.window_kpis(conn, site_id, midnight, now, now),
+        today=overview.today,
         last_15m=kpi.window_kpis(conn, site_id, now - NOW_WINDOW, now, now),
         last_24h=kpi.window_kpis(conn, site_id, now - DAY, now, now),
         flows=kpi.power_by_role(conn, site_id, FLOW_ROLES, now),

@@ -97,7 +97,8 @@ def kpi_series(
     """Energy, green power, carbon and intensity per bucket; a bucket without data has null figures."""
     queries.get_site(conn, site_id)
     a = _aware("start", start)
-    b = _aware("end", end) or clock.now()
+    now = clock.now()
+    b = _aware("end", end) or now
     assert a is not None
     if a >= b:
         raise Unprocessable("query.start", "start must be before end")
@@ -106,6 +107,6 @@ def kpi_series(
         raise Unprocessable("query.resolution", f"more than {MAX_SERIES_POINTS} points: choose a coarser "
                                                 "resolution or a shorter window")
     try:
-        return series.kpi_series(conn, site_id, a, b, resolution)
+        return series.kpi_series(conn, site_id, a, b, resolution, now)
     except (ConversionError, FactorError) as exc:
         raise Unprocessable("query.start", str(exc)) from None

@@ -61,7 +61,8 @@ def list_meters(site_id: SiteId, conn: Conn, page: Paging) -> Page[queries.Meter
 
 @router.get("/sites/{site_id}/kpis/now")
 def kpis_now(site_id: SiteId, conn: Conn) -> kpi.Overview:
-    """Power now, and energy, carbon and green-power ratio since local midnight."""
+    """Power now, and under `today` every KPI of the site's day so far (local midnight until now):
+    the same figures as `GET /sites/{id}/kpis` for that window."""
     return kpi.site_overview(conn, site_id)
 
 

@@ -123,18 +123,29 @@ class RollupRefresher(_Connected):
 
 def register_devices(database_url: str, gateway_id: str, site_id: str, site_name: str,
                      devices: list[tuple[str, str, str | None, str]]) -> None:
-    """Make the site and the gateway's meters known (id, name, role, protocol)."""
+    """Make the site and the gateway's meters known (id, name, role, protocol).
+
+    The site model owns names, roles and sites (docs/domain.md; set by a site file or by hand),
+    so a gateway only registers what nobody has described yet: a missing site or meter is
+    inserted with the gateway's values, an existing one keeps its own. What the gateway alone
+    knows — the protocol and that it carries the meter — is updated on a meter of its site.
+    """
     with psycopg.connect(libpq_url(database_url), connect_timeout=5) as conn:
         conn.execute(
             "INSERT INTO sites (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
             (site_id, site_name),
         )
         for meter_id, name, role, protocol in devices:
-            conn.execute(
+            row = conn.execute(
                 "INSERT INTO meters (id, site_id, name, role, protocol, gateway_id)"
                 " VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id) DO UPDATE SET site_id = EXCLUDED.site_id, name = EXCLUDED.name,"
-                " role = EXCLUDED.role, protocol = EXCLUDED.protocol,"
-                " gateway_id = EXCLUDED.gateway_id",
+                " ON CONFLICT (id) DO UPDATE SET protocol = EXCLUDED.protocol,"
+                " gateway_id = EXCLUDED.gateway_id WHERE meters.site_id = EXCLUDED.site_id"
+                " RETURNING site_id",
                 (meter_id, site_id, name, role, protocol, gateway_id),
-            )
+            ).fetchone()
+            if row is None:
+                # The id is taken by another site's meter: its readings will be counted there.
+                owner = conn.execute("SELECT site_id FROM meters WHERE id = %s", (meter_id,)).fetchone()
+                log.warning("meter %r belongs to site %r, not to this gateway's site %r; left as it is",
+                            meter_id, owner[0] if owner else None, site_id)

@@ -56,13 +56,43 @@ class BoilerAmounts:
     steam_t: Amount | None         # from the same meter or a boiler_output meter
 
 
-@dataclass
-class SiteAmounts:
-    start: datetime
-    end: datetime
+@dataclass(kw_only=True)
+class Balance:
+    """The site's electricity counters over a window, and the balance figures built from them.
+
+    Every consumer of consumption (the KPI window, green-power allocation, the series) takes it
+    from here, so there is one formula (docs/domain.md, KPI definitions).
+    """
+
     grid_import_kwh: Amount
     grid_export_kwh: Amount
     pv_kwh: Amount
+
+    @property
+    def consumption_kwh(self) -> float:
+        # docs/domain.md: site electricity consumption = grid import − grid export + PV generation
+        return self.grid_import_kwh.value - self.grid_export_kwh.value + self.pv_kwh.value
+
+    @property
+    def pv_self_consumed_kwh(self) -> float:
+        # docs/domain.md: PV self-consumed = PV generation − grid export, not below 0
+        return max(self.pv_kwh.value - self.grid_export_kwh.value, 0.0)
+
+    @property
+    def grid_supplied_kwh(self) -> float:
+        """Consumption the site's own PV did not cover: what bought green power can make green
+        (PV already carries its own attributes), and what purchases are spread over."""
+        return max(self.consumption_kwh - self.pv_self_consumed_kwh, 0.0)
+
+    @property
+    def electricity_coverage(self) -> float:
+        return min(self.grid_import_kwh.coverage, self.grid_export_kwh.coverage, self.pv_kwh.coverage)
+
+
+@dataclass(kw_only=True)
+class SiteAmounts(Balance):
+    start: datetime
+    end: datetime
     fuels: dict[str, Amount]       # fuel -> amount in its canonical unit (natural gas: m³)
     purchased_heat_gj: Amount
     purchased_steam_t: Amount
@@ -70,15 +100,6 @@ class SiteAmounts:
     compressors: list[CompressorAmounts] = field(default_factory=list)
     boilers: list[BoilerAmounts] = field(default_factory=list)
     production: Amount = field(default_factory=Amount)
-
-    @property
-    def consumption_kwh(self) -> float:
-        # DOMAIN.md: site electricity consumption = grid import − grid export + PV generation
-        return self.grid_import_kwh.value - self.grid_export_kwh.value + self.pv_kwh.value
-
-    @property
-    def electricity_coverage(self) -> float:
-        return min(self.grid_import_kwh.coverage, self.grid_export_kwh.coverage, self.pv_kwh.coverage)
 
 
 def _energy(conn: sa.Connection, meters: list[str], quantity: str, a: datetime, b: datetime) -> Amount:
@@ -127,29 +148,55 @@ def compressor_air(conn: sa.Connection, meters: list[str], a: datetime, b: datet
     return {r[0]: (r[2] if r[1] else None, r[4], r[3]) for r in rows}
 
 
-def export_meters(conn: sa.Connection, model: SiteEnergyModel) -> list[str]:
-    """Meters that count energy sent to the grid: every grid_export meter, and the grid_import
-    meters that have an export register (one that has ever reported an export counter).
+def _ids(model: SiteEnergyModel, role: str) -> list[str]:
+    return [m.id for m in model.meters_with_role(role)]
 
-    An import-only incomer is not an export meter with no data: counting it as one would make
-    every figure built on the balance claim 0 % coverage on a complete window.
-    """
-    grid = [m.id for m in model.meters_with_role("grid_import")]
-    return ([m for m in grid if _has(conn, m, "active_energy_export")]
-            + [m.id for m in model.meters_with_role("grid_export")])
+
+def _reporting(conn: sa.Connection, meters: list[str], quantity: str) -> list[str]:
+    if not meters:
+        return []
+    return list(conn.execute(sa.text(
+        "SELECT m FROM unnest(CAST(:m AS text[])) AS m WHERE EXISTS"
+        " (SELECT 1 FROM readings_1d WHERE meter_id = m AND quantity = :q)"), {"m": meters, "q": quantity}
+    ).scalars())
+
+
+def electricity_meters(conn: sa.Connection, model: SiteEnergyModel) -> tuple[list[str], list[str], list[str]]:
+    """(grid import, grid export, PV generation) meters. A grid_export meter counts export, and
+    so does a grid incomer's export register — where it has one: an import-only incomer that
+    never reported ``active_energy_export`` does not measure it, and is not a meter without data."""
+    grid = _ids(model, "grid_import")
+    export = _ids(model, "grid_export") + _reporting(conn, grid, "active_energy_export")
+    return grid, export, _ids(model, "pv_generation")
+
+
+def natural_gas_meters(model: SiteEnergyModel) -> list[str]:
+    return [m.id for m in model.meters_with_role("boiler_fuel")
+            if (m.params.fuel or model.params.boiler_fuel) == "natural_gas"]
+
+
+def purchased_heat_meters(model: SiteEnergyModel) -> tuple[list[str], list[str]]:
+    """(heat meters counting GJ, steam meters counting tonnes) of purchased heat."""
+    meters = model.meters_with_role("purchased_heat")
+    return ([m.id for m in meters if m.params.heat_carrier != "steam"],
+            [m.id for m in meters if m.params.heat_carrier == "steam"])
+
+
+def balance(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime) -> Balance:
+    """The electricity counters alone, e.g. for a green-power purchase period."""
+    grid, export, pv = electricity_meters(conn, model)
+    return Balance(grid_import_kwh=_energy(conn, grid, "active_energy_import", a, b),
+                   grid_export_kwh=_energy(conn, export, "active_energy_export", a, b),
+                   pv_kwh=_energy(conn, pv, "active_energy_export", a, b))
 
 
 def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime) -> SiteAmounts:
-    ids = lambda role: [m.id for m in model.meters_with_role(role)]  # noqa: E731
-    grid = ids("grid_import")
-    fuels: dict[str, list[str]] = {}
+    ids = lambda role: _ids(model, role)  # noqa: E731
     boilers: list[BoilerAmounts] = []
     outputs = model.meters_with_role("boiler_output")
-    for m in model.meters_with_role("boiler_fuel"):
-        fuel = m.params.fuel or model.params.boiler_fuel
-        fuels.setdefault(fuel, []).append(m.id)
-    fuel_amounts = {fuel: _energy(conn, meters, "gas_volume", a, b) for fuel, meters in fuels.items()
-                    if fuel == "natural_gas"}
+    gas = natural_gas_meters(model)
+    # only natural gas has a canonical counter (gas_volume); liquid fuels are not metered yet
+    fuel_amounts = {"natural_gas": _energy(conn, gas, "gas_volume", a, b)} if gas else {}
     for m in model.meters_with_role("boiler_fuel"):
         fuel = m.params.fuel or model.params.boiler_fuel
         if fuel != "natural_gas":
@@ -157,7 +204,7 @@ def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime
         steam_meters = [m.id] if _has(conn, m.id, "steam_mass") else [o.id for o in outputs]
         steam = _energy(conn, steam_meters, "steam_mass", a, b) if steam_meters else None
         boilers.append(BoilerAmounts(m.id, fuel, _energy(conn, [m.id], "gas_volume", a, b), steam))
-    heat_meters = model.meters_with_role("purchased_heat")
+    heat_ids, steam_ids = purchased_heat_meters(model)
     compressors = []
     air_of = compressor_air(conn, [m.id for m in model.meters_with_role("compressor")], a, b)
     for m in model.meters_with_role("compressor"):
@@ -166,27 +213,15 @@ def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime
             m.id, _energy(conn, [m.id], "active_energy_import", a, b),
             _energy(conn, [m.id], "running_hours", a, b), _energy(conn, [m.id], "loaded_hours", a, b),
             air, kw, flow))
+    e = balance(conn, model, a, b)
     return SiteAmounts(
         start=a, end=b,
-        grid_import_kwh=_energy(conn, grid, "active_energy_import", a, b),
-        grid_export_kwh=_energy(conn, export_meters(conn, model), "active_energy_export", a, b),
-        pv_kwh=_energy(conn, ids("pv_generation"), "active_energy_export", a, b),
+        grid_import_kwh=e.grid_import_kwh, grid_export_kwh=e.grid_export_kwh, pv_kwh=e.pv_kwh,
         fuels=fuel_amounts,
-        purchased_heat_gj=_energy(conn, [m.id for m in heat_meters if m.params.heat_carrier != "steam"],
-                                  "heat_energy", a, b),
-        purchased_steam_t=_energy(conn, [m.id for m in heat_meters if m.params.heat_carrier == "steam"],
-                                  "steam_mass", a, b),
+        purchased_heat_gj=_energy(conn, heat_ids, "heat_energy", a, b),
+        purchased_steam_t=_energy(conn, steam_ids, "steam_mass", a, b),
         recovered_heat_gj=_energy(conn, ids("heat_recovery"), "heat_energy", a, b),
         compressors=compressors,
         boilers=boilers,
         production=_energy(conn, ids("production"), "production_count", a, b),
     )
-
-
-def consumption(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime) -> float:
-    """Site electricity consumption alone (for spreading green-power purchases)."""
-    grid = [m.id for m in model.meters_with_role("grid_import")]
-    pv = [m.id for m in model.meters_with_role("pv_generation")]
-    return (_energy(conn, grid, "active_energy_import", a, b).value
-            - _energy(conn, export_meters(conn, model), "active_energy_export", a, b).value
-            + _energy(conn, pv, "active_energy_export", a, b).value)

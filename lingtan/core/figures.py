@@ -354,11 +354,42 @@ def recovered_heat(model: SiteEnergyModel, am: SiteAmounts) -> RecoveredHeat:
 
 def green_used(am: SiteAmounts, green: GreenAllocation) -> tuple[float, float]:
     """(trade, certificate) kWh that count: contractual green power cannot make a window
-    greener than 100 %, so it is capped at the consumption PV did not already cover."""
-    self_used = max(am.pv_kwh.value - am.grid_export_kwh.value, 0.0)
-    room = max(am.consumption_kwh - self_used, 0.0)
+    greener than 100 %, so it is capped at the consumption PV did not already cover.
+
+    ``green.allocate`` already keeps within that piece by piece; the cap here only guards a
+    window whose pieces' balances do not add up to its own (export above PV in some piece)."""
+    room = am.grid_supplied_kwh
     scale = min(1.0, room / green.total_kwh) if green.total_kwh > 0 else 1.0
     return green.trade_kwh * scale, green.gec_kwh * scale
+
+
+@dataclass(frozen=True)
+class UnitRates:
+    """tCO2e per canonical unit of each metered carrier in one year, through ``convert`` with
+    the site's factor set, the year's factors and the site's overrides — what ``piece`` applies
+    to a window's amounts, for a series that applies it to each bucket's."""
+
+    natural_gas_t_per_m3: float
+    grid_location_t_per_kwh: float
+    grid_market_t_per_kwh: float
+    heat_t_per_gj: float
+    steam_t_per_t: float
+
+
+def unit_rates(model: SiteEnergyModel, year: int) -> UnitRates:
+    overrides = model.overrides_for(year)
+    kw: dict = {"factor_set": model.factor_set, "year": year, "overrides": overrides}
+    per = lambda carrier, unit, **extra: convert(carrier, 1.0, unit, **{**kw, **extra}).tco2e or 0.0  # noqa: E731
+    # natural gas per metered m³, at the site's one heating value and meter conditions, as ``piece``
+    site_gas = gas.factors(model.params, model.site.id, model.factor_set, year, overrides)
+    per_nm3 = per("natural_gas", "m3", overrides={**overrides, **site_gas})
+    return UnitRates(
+        natural_gas_t_per_m3=per_nm3 * gas.gas_basis(model.params).nm3(1.0),
+        grid_location_t_per_kwh=per("electricity", "kWh", region=model.site.grid_region),
+        grid_market_t_per_kwh=per("electricity", "kWh", basis="market"),
+        heat_t_per_gj=per("heat", "GJ"),
+        steam_t_per_t=per("steam", "t", steam_convention=model.params.steam_convention),
+    )
 
 
 def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
@@ -367,7 +398,7 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
     imp, exp, pv = am.grid_import_kwh, am.grid_export_kwh, am.pv_kwh
     cons = am.consumption_kwh
     cov = am.electricity_coverage
-    self_used = max(pv.value - exp.value, 0.0)
+    self_used = am.pv_self_consumed_kwh
     trade, gec = green_used(am, green)
     self_suff = 1 - imp.value / cons if cons > 0 else None
     self_cons = 1 - exp.value / pv.value if pv.value > 0 else None

@@ -1,27 +1,25 @@
-"""Site KPIs: power now, energy and carbon since local midnight, power series.
+"""Site KPIs: power now, the one KPI engine for any window (``window_kpis``), power series.
 
-Formulas follow DOMAIN.md: consumption = grid import − grid export + PV generation;
-PV self-consumed = PV − export (not below 0); green-power ratio = PV self-consumed ÷ consumption;
-location-based Scope 2 = grid import × regional grid factor.
+Every energy and carbon figure anywhere — ``/kpis``, ``/kpis/now``, the dashboard tiles, the
+alert rules, the reports — is ``window_kpis`` for some window (formulas in docs/domain.md, in
+``amounts`` and ``figures``); ``series.kpi_series`` applies the same formulas per bucket, so
+its buckets add up to the window.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import Field
 
-from lingtan.core import activity, amounts, figures, tariff
-from lingtan.core.counters import counter_energy
-from lingtan.core.factors import Factor, grid_factor
-from lingtan.core.green import allocate
+from lingtan.core import activity, amounts, figures, green, tariff
+from lingtan.core.factors import Factor
 from lingtan.core.queries import get_site, latest, meters_by_role
 from lingtan.core.site_model import load_site_model
-from lingtan.kernel import clock
+from lingtan.kernel import clock, periods
 from lingtan.kernel.periods import split_by_year
 
 # A power reading older than this is not "now": the tile shows the meter as offline, never 0.
@@ -37,26 +35,12 @@ class PowerNow:
 
 
 @dataclass
-class EnergySince:
-    start: datetime
-    end: datetime
-    grid_import_kwh: float
-    grid_export_kwh: float
-    pv_kwh: float
-    consumption_kwh: float
-    pv_self_consumed_kwh: float
-    green_power_ratio: float | None
-    co2_t: Annotated[float, Field(description="Scope 2, location-based")]
-    carbon_intensity_kg_per_kwh: float | None
-    coverage: Annotated[float, Field(description="share of the window with grid-meter data, 0..1")]
-    factor: Factor
-
-
-@dataclass
 class Overview:
     site_id: str
     power: PowerNow
-    today: EnergySince
+    today: Annotated[WindowKpis, Field(description=(
+        "the KPI window from the site's local midnight until now: the same figures as "
+        "GET /sites/{id}/kpis for that window"))]
     offline: list[str] = field(default_factory=list)
 
 
@@ -76,39 +60,8 @@ def _power_now(conn: sa.Connection, meters: list[str], now: datetime, offline: l
 
 
 def local_midnight(now: datetime, timezone: str) -> datetime:
-    local = now.astimezone(ZoneInfo(timezone))
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-
-
-def energy_between(conn: sa.Connection, site_id: str, start: datetime, end: datetime) -> EnergySince:
-    site = get_site(conn, site_id)
-    factor = grid_factor(site.grid_region)
-    grid = meters_by_role(conn, site_id, "grid_import")
-    pv = meters_by_role(conn, site_id, "pv_generation")
-    export_meters = grid + meters_by_role(conn, site_id, "grid_export")
-    imported = counter_energy(conn, grid, "active_energy_import", start, end)
-    imp = imported.value + imported.gap_value
-    exported = counter_energy(conn, export_meters, "active_energy_export", start, end)
-    exp = exported.value + exported.gap_value
-    generated = counter_energy(conn, pv, "active_energy_export", start, end)
-    pv_kwh = generated.value + generated.gap_value
-    consumption = imp - exp + pv_kwh
-    self_consumed = max(pv_kwh - exp, 0.0)
-    co2_kg = imp * factor.value
-    return EnergySince(
-        start=start,
-        end=end,
-        grid_import_kwh=imp,
-        grid_export_kwh=exp,
-        pv_kwh=pv_kwh,
-        consumption_kwh=consumption,
-        pv_self_consumed_kwh=self_consumed,
-        green_power_ratio=self_consumed / consumption if consumption > 0 else None,
-        co2_t=co2_kg / 1000.0,
-        carbon_intensity_kg_per_kwh=co2_kg / consumption if consumption > 0 else None,
-        coverage=imported.coverage if grid else 0.0,
-        factor=factor,
-    )
+    """Start of the site's calendar day containing ``now``."""
+    return periods.calendar("day", clock.site_today(timezone, now), timezone)[0]
 
 
 def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None) -> tuple[PowerNow, list[str]]:
@@ -123,10 +76,11 @@ def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None) ->
 
 
 def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None) -> Overview:
+    """Power now, and the site's day so far through the one KPI engine (``window_kpis``)."""
     now = now or clock.now()
     site = get_site(conn, site_id)
     power, offline = power_now(conn, site_id, now)
-    today = energy_between(conn, site_id, local_midnight(now, site.timezone), now)
+    today = window_kpis(conn, site_id, local_midnight(now, site.timezone), now, now)
     return Overview(site_id, power, today, offline)
 
 
@@ -220,15 +174,21 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     now = now or clock.now()
     model = load_site_model(conn, site_id)
     totals = figures.Totals()
-    cons = lambda a, b: amounts.consumption(conn, model, a, b)  # noqa: E731
     am = amounts.gather(conn, model, start, end)
-    green = allocate(model, start, end, now, cons)
-    totals.notes.extend(green.notes)
+
+    def supplied(a: datetime, b: datetime) -> float:
+        # the same counters and formula as the window's own balance (usually the window itself)
+        e = am if (a, b) == (start, end) else amounts.balance(conn, model, a, b)
+        return e.grid_supplied_kwh
+
+    rates = green.rates(model, now, supplied)
+    allocated = green.allocate(rates, start, end, supplied)
+    totals.notes.extend(allocated.notes)
     pieces = split_by_year(start, end, model.site.timezone)
     for year, a, b in pieces:
         # Factors change with the year: a window across New Year is converted piece by piece.
         piece = am if len(pieces) == 1 else amounts.gather(conn, model, a, b)
-        piece_green = green if len(pieces) == 1 else allocate(model, a, b, now, cons)
+        piece_green = allocated if len(pieces) == 1 else green.allocate(rates, a, b, supplied)
         r = figures.recovered_heat(model, piece)
         figures.piece(model, piece, piece_green, year, totals, r.heat.value if r.claimed else 0.0)
     activity.include(conn, model, pieces, totals)  # fuel and refrigerant entered by hand
@@ -251,7 +211,8 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     fuel_total = sum(b.fuel_amount.value for b in am.boilers) or 1.0
     return WindowKpis(
         site_id=site_id, start=start, end=end, timezone=model.site.timezone,
-        electricity=figures.electricity(model, am, green, profile), carbon=figures.carbon(model, am, totals),
+        electricity=figures.electricity(model, am, allocated, profile),
+        carbon=figures.carbon(model, am, totals),
         energy=figures.energy(model, am, totals), waste_heat=waste,
         compressors=[figures.compressor(c, params.get(c.meter_id)) for c in am.compressors],
         boilers=[figures.boiler(model, b, preheat * b.fuel_amount.value / fuel_total, unmetered_preheat)

@@ -1,7 +1,10 @@
 """KPI time series at a chosen resolution, from counter rollups.
 
-A bucket with no counter data is absent from the rollups and appears here with null figures
-and coverage 0, never as zero energy.
+Each bucket gets the KPI window's formulas (``amounts``, ``figures``, ``green``) applied to its
+counter sums, so the buckets of a window with complete data add up to ``kpi.window_kpis`` for
+that window; energy counted across a gap is each bucket's ``unplaced_kwh`` rather than a
+figure. A bucket with no counter data is absent from the rollups and appears here with null
+figures and coverage 0, never as zero energy.
 """
 
 from __future__ import annotations
@@ -15,13 +18,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import Field
 
-from lingtan.core import gas
-from lingtan.core.amounts import consumption
+from lingtan.core import amounts, figures, green
 from lingtan.core.counters import Flat
-from lingtan.core.factors import factor
-from lingtan.core.green import local_start
 from lingtan.core.series_cache import cached_series
-from lingtan.core.site_model import SiteEnergyModel, load_site_model
+from lingtan.core.site_model import load_site_model
 from lingtan.kernel import clock
 from lingtan.kernel.gcpause import paused_gc
 from lingtan.kernel.timegrid import ORIGIN, floor_time
@@ -103,16 +103,18 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     source = resolution if resolution in ("15m", "1h") else ("1d" if _aligned(tz, start) else "1h")
     q_start = buckets[0] if buckets else start
 
-    ids = lambda role: [m.id for m in model.meters_with_role(role)]  # noqa: E731
-    grid, pv = ids("grid_import"), ids("pv_generation")
-    gas_meters = [m.id for m in model.meters_with_role("boiler_fuel")
-                  if (m.params.fuel or model.params.boiler_fuel) == "natural_gas"]
-    specs = [(grid, "active_energy_import"), (grid + ids("grid_export"), "active_energy_export"),
-             (pv, "active_energy_export"), (gas_meters, "gas_volume"),
-             (ids("production"), "production_count")]
+    grid, export, pv = amounts.electricity_meters(conn, model)
+    heat, steam = amounts.purchased_heat_meters(model)
+    specs = [(grid, "active_energy_import"), (export, "active_energy_export"),
+             (pv, "active_energy_export"), (amounts.natural_gas_meters(model), "gas_volume"),
+             ([m.id for m in model.meters_with_role("production")], "production_count"),
+             (heat, "heat_energy"), (steam, "steam_mass")]
+    # The same spreading of green purchases as the KPI window (green.py), from the same balance.
+    rates = green.rates(model, now, lambda a, b: amounts.balance(conn, model, a, b).grid_supplied_kwh)
     # per bucket: for each series in turn, the energy placed in it, covered seconds and energy
     # counted across a gap ending in it — None where the series has no rollup row (a gap, not zero)
     sums: list[Flat | None] = [None] * len(buckets)
+    bought = [0.0] * len(buckets)
     position = {b: i for i, b in enumerate(buckets)}  # 15m and 1h: rollup buckets are the series'
     for t, values in cached_series(conn, site_id, specs, q_start, end, source, now):
         i = position.get(t)
@@ -120,37 +122,36 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
             i = bisect_right(buckets, t) - 1
             if i < 0:
                 continue
+        if rates:
+            # Per rollup row, not per bucket: a local day or month may hold a purchase boundary.
+            bought[i] += _green(rates, t, values, bool(pv))
         acc = sums[i]
         if acc is None:
             sums[i] = values
         else:
             sums[i] = [y if x is None else x if y is None else x + y
                        for x, y in zip(acc, values, strict=True)]
-    purchases, running = _purchase_rates(conn, model, now)
     meters = len(grid) + len(pv)
     full = WIDTH[resolution].total_seconds() if resolution in WIDTH and resolution != "1d" else None
     last = len(buckets) - 1
     points = []
-    factors: YearFactors | None = None
+    rates_of_year: figures.UnitRates | None = None
     next_year: datetime | None = None
+    metered = Metered(bool(pv), bool(heat), bool(steam))
     for i, b in enumerate(buckets):
-        if factors is None or next_year is None or b >= next_year:  # factors change with the local year
+        if rates_of_year is None or next_year is None or b >= next_year:  # factors change with the year
             year = b.astimezone(tz).year
-            factors = _year_factors(model, year)
+            rates_of_year = figures.unit_rates(model, year)
             next_year = datetime(year + 1, 1, 1, tzinfo=tz).astimezone(UTC)
+        b_end = buckets[i + 1] if i < last else _next(b, resolution, tz)
         if full is not None and 0 < i < last:
             seconds = full  # an inner bucket of fixed width lies wholly inside the window
         else:
-            b_end = buckets[i + 1] if i < last else _next(b, resolution, tz)
             seconds = (min(b_end, end) - max(b, start)).total_seconds()
         s = sums[i] or _EMPTY
         covered = (s[1] or 0.0) + (s[7] or 0.0)  # grid import and PV meters' observed time
         coverage = min(covered / (seconds * meters), 1.0) if meters and seconds > 0 else 0.0
-        timed = 0.0
-        if running:
-            b_end = buckets[i + 1] if i < last else _next(b, resolution, tz)
-            timed = _timed_kwh(running, max(b, start), min(b_end, end))
-        points.append(_point(factors, b, s, purchases, coverage, bool(pv), timed))
+        points.append(_point(rates_of_year, b, s, bought[i], coverage, metered))
     return KpiSeries(site_id, resolution, model.site.timezone, points)
 
 
@@ -163,81 +164,54 @@ def _next(b: datetime, resolution: str, tz: ZoneInfo) -> datetime:
     return b + WIDTH[resolution]
 
 
-Rates = list[tuple[datetime, datetime, float]]
-
-
-def _purchase_rates(conn: sa.Connection, model: SiteEnergyModel, now: datetime) -> tuple[Rates, Rates]:
-    """The rules of ``lingtan.core.green``: for closed periods (start, end, green kWh per kWh
-    consumed); for periods still running (start, now, green kWh per second of the period)."""
-    tz = ZoneInfo(model.site.timezone)
-    closed: Rates = []
-    running: Rates = []
-    for p in model.purchases:
-        a, b = local_start(p.period_start, tz), local_start(p.period_end, tz)
-        if now < b:
-            if a < now:
-                running.append((a, now, p.green_kwh / (b - a).total_seconds()))
-            continue
-        cons = consumption(conn, model, a, b)
-        if cons > 0:
-            closed.append((a, b, p.green_kwh / cons))
-    return closed, running
-
-
-def _timed_kwh(running: Rates, b: datetime, b_end: datetime) -> float:
-    return sum(rate * (min(b_end, z) - max(b, a)).total_seconds() for a, z, rate in running
-               if max(b, a) < min(b_end, z))
+def _green(rates: list[green.Rate], t: datetime, v: Flat, has_pv: bool) -> float:
+    """Green kWh bought for one rollup row: ``green.piece_kwh`` of the row's grid-supplied
+    consumption (``amounts.Balance.grid_supplied_kwh``, written out for speed)."""
+    i, e, g = v[0] or 0.0, v[3] or 0.0, (v[6] or 0.0) if has_pv else 0.0
+    supplied = i - e + g - (g - e if g > e else 0.0)
+    trade, gec = green.piece_kwh(rates, t, supplied)
+    return trade + gec
 
 
 @dataclass(frozen=True)
-class YearFactors:
-    """The factors a point needs, looked up once per calendar year of the series."""
+class Metered:
+    """Which optional carriers the site meters: one it meters but that has no data in a bucket
+    makes the bucket's figure a gap; one it does not meter is 0."""
 
-    gas_t_per_1e4_m3: float   # tCO2 per 10⁴ metered m³ (the site's NCV and meter conditions)
-    grid_kg_per_kwh: float
-    residual_kg_per_kwh: float
-
-
-def _year_factors(model: SiteEnergyModel, year: int) -> YearFactors:
-    overrides, fs = model.overrides_for(year), model.factor_set
-    co2 = gas.factors(model.params, model.site.id, fs, year, overrides)["co2:natural_gas"]
-    return YearFactors(co2.value * gas.gas_basis(model.params).metered_to_nm3,
-                       factor(fs, "grid", model.site.grid_region, year, overrides).value,
-                       factor(fs, "grid_residual", "national", year, overrides).value)
+    pv: bool
+    heat: bool
+    steam: bool
 
 
-_EMPTY: Flat = [None] * 15
+_EMPTY: Flat = [None] * 21
 
 
-def _point(f: YearFactors, b: datetime, s: Flat, purchases: Rates, coverage: float, has_pv: bool,
-           timed: float = 0.0) -> KpiPoint:
-    """``s``: (delta, covered, gap) of grid import, export, PV, gas and production, in turn;
-    ``timed``: green kWh of running periods allocated to the bucket by time."""
+def _point(f: figures.UnitRates, b: datetime, s: Flat, bought: float, coverage: float,
+           metered: Metered) -> KpiPoint:
+    """``s``: (delta, covered, gap) of grid import, export, PV, gas, production, purchased heat
+    and purchased steam, in turn; ``bought``: green kWh allocated to the bucket."""
     gas_m3 = s[9]
-    scope1 = None if gas_m3 is None else gas_m3 * f.gas_t_per_1e4_m3 / 1e4
+    scope1 = None if gas_m3 is None else gas_m3 * f.natural_gas_t_per_m3
     units = s[12]
+    heat_gj = s[15] if metered.heat else 0.0
+    steam_t = s[18] if metered.steam else 0.0
+    heat_t = None if heat_gj is None or steam_t is None else (
+        heat_gj * f.heat_t_per_gj + steam_t * f.steam_t_per_t)
     i = s[0]
-    s2_loc = None if i is None else i * f.grid_kg_per_kwh / 1000
+    s2_loc = None if i is None or heat_t is None else i * f.grid_location_t_per_kwh + heat_t
     e = s[3] or 0.0
-    g = s[6] if has_pv else 0.0  # a site without PV has 0 of it
+    g = s[6] if metered.pv else 0.0  # a site without PV has 0 of it
     if i is None or g is None:  # a meter without data in the bucket: a gap, not zero
         return KpiPoint(b, i, e if i is not None else None, g, None, None, None, gas_m3, scope1, s2_loc,
                         None, None, units, coverage)
     # written out rather than with max/min/sum: this runs once per point, 8,760 times a year
     cons = i - e + g
     self_used = g - e if g > e else 0.0
-    bought = 0.0
-    if (purchases or timed) and cons > 0:
-        for a, z, rate in purchases:
-            if a <= b < z:
-                bought += rate
-        bought = bought * cons + timed
-        room = cons - self_used
-        bought = bought if bought < room else (room if room > 0 else 0.0)
-    green = self_used + bought
-    unplaced = (s[2] or 0.0) - (s[5] or 0.0) + ((s[8] or 0.0) if has_pv else 0.0)
+    green_kwh = self_used + bought
+    unplaced = (s[2] or 0.0) - (s[5] or 0.0) + ((s[8] or 0.0) if metered.pv else 0.0)
     market = i - bought
+    s2_mkt = None if heat_t is None else (market if market > 0 else 0.0) * f.grid_market_t_per_kwh + heat_t
     return KpiPoint(
-        b, i, e, g, cons, green, green / cons if cons > 0 else None,
-        gas_m3, scope1, s2_loc, (market if market > 0 else 0.0) * f.residual_kg_per_kwh / 1000,
-        s2_loc * 1000 / cons if cons > 0 else None, units, coverage, unplaced)
+        b, i, e, g, cons, green_kwh, green_kwh / cons if cons > 0 else None,
+        gas_m3, scope1, s2_loc, s2_mkt,
+        i * f.grid_location_t_per_kwh * 1000 / cons if cons > 0 else None, units, coverage, unplaced)

@@ -189,8 +189,9 @@ class MeterParams(_Strict):
 class GreenPurchase(_Strict):
     """Green certificates (GEC, 1 certificate = 1000 kWh) or a green-power trade, for a period.
 
-    Allocated evenly over the period's consumption once the period has closed, and in proportion
-    to the time elapsed while it is still running (docs/domain.md).
+    Allocated evenly over the period's grid-supplied consumption (the consumption the site's own
+    PV did not cover) once the period has closed, and in proportion to the time elapsed while it
+    is still running (docs/domain.md; ``lingtan.core.green``).
     """
 
     kind: Literal["gec", "trade"]

@@ -17,6 +17,8 @@ GATEWAY = {**BASE, "kind": "gateway_offline"}
 RESET = {**BASE, "kind": "data_quality", "check": "counter_reset"}
 FROZEN = {**BASE, "kind": "data_quality", "check": "frozen"}
 DEAD = {**BASE, "kind": "data_quality", "check": "dead_letters"}
+INTENSITY = {**BASE, "kind": "threshold", "metric": "carbon_intensity", "threshold": 0.6}
+BUDGET = {**BASE, "kind": "budget", "metric": "co2_t", "period": "month", "budget": 100}
 
 
 @pytest.fixture
@@ -38,6 +40,8 @@ def engineer(api_db, auth_headers) -> TestClient:
     (RESET, {"quantity": "active_energy_import", "window_s": 3600}),
     ({**FROZEN, "quantity": "voltage"}, {"window_s": 1800, "fresh_s": 300}),
     ({**DEAD, "gateway_id": "gw-1", "interval_s": 900}, {"interval_s": 900}),
+    (INTENSITY, {"basis": "location"}),
+    ({**BUDGET, "basis": "market"}, {"basis": "market"}),
 ])
 def test_new_kinds_are_stored_with_their_defaults(engineer, body, defaults):
     r = engineer.post("/api/v1/alerts/rules", json=body)
@@ -65,6 +69,9 @@ def test_new_kinds_are_stored_with_their_defaults(engineer, body, defaults):
     ({**FROZEN, "quantity": "state"}, "quantity"),
     ({**FROZEN, "fresh_s": 5}, "fresh_s"),
     ({**DEAD, "window_s": 600}, "window_s"),  # T is interval_s for this check
+    ({**INTENSITY, "basis": "residual"}, "basis"),
+    ({**INTENSITY, "metric": "power_kw", "basis": "market"}, "basis"),  # power has no Scope 2 basis
+    ({**BUDGET, "metric": "energy_kwh", "basis": "market"}, "basis"),
 ])
 def test_bad_new_rules_are_refused_naming_the_field(engineer, body, field):
     r = engineer.post("/api/v1/alerts/rules", json=body)

@@ -51,18 +51,20 @@ def test_energy_and_carbon_since_midnight(db):
     with get_engine(db).connect() as conn:
         seed(db)
         o = site_overview(conn, "plant", now=NOW)
+    e, c = o.today.electricity, o.today.carbon
     # 2 h × 300 kW = 600 kWh imported; 2 h × 100 kW = 200 kWh of PV; nothing exported
-    assert o.today.grid_import_kwh == pytest.approx(600.0, rel=1e-9)
-    assert o.today.pv_kwh == pytest.approx(200.0, rel=1e-9)
-    assert o.today.consumption_kwh == pytest.approx(800.0, rel=1e-9)
-    assert o.today.green_power_ratio == pytest.approx(0.25)  # 200 / 800
+    assert e.grid_import_kwh.value == pytest.approx(600.0, rel=1e-9)
+    assert e.pv_generation_kwh.value == pytest.approx(200.0, rel=1e-9)
+    assert e.consumption_kwh.value == pytest.approx(800.0, rel=1e-9)
+    assert e.green_power_ratio.value == pytest.approx(0.25)  # 200 / 800
     # location-based: 600 kWh × 0.5122 kgCO2/kWh (North-East grid, MEE/NBS 2023) = 307.32 kg
-    assert o.today.co2_t == pytest.approx(0.30732)
-    assert o.today.carbon_intensity_kg_per_kwh == pytest.approx(307.32 / 800)
-    assert o.today.factor.value == 0.5122 and "MEE/NBS" in o.today.factor.source
+    assert c.scope2_location_t.value == pytest.approx(0.30732)
+    assert c.intensity_location_kg_per_kwh.value == pytest.approx(307.32 / 800)
+    [grid] = [f for f in o.today.factors if f.kind == "grid"]
+    assert grid.value == 0.5122 and "MEE/NBS" in grid.source
     # the window runs from local midnight; data covers only 10:00–12:00 of it
-    assert o.today.start == datetime(2026, 11, 19, 16, 0, tzinfo=UTC)
-    assert o.today.coverage == pytest.approx(121 / 720, abs=0.01)
+    assert o.today.start == datetime(2026, 11, 19, 16, 0, tzinfo=UTC) and o.today.end == NOW
+    assert e.consumption_kwh.coverage == pytest.approx(121 / 720, abs=0.01)
     assert o.power.grid_kw == 300.0 and o.power.pv_kw == 100.0 and o.power.load_kw == 400.0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from dashboard.formatting import MISSING, data_value, factor_caption, format_num
 from dashboard.snapshot import Snapshot
 from dashboard.tiles import TILE_IDS, TILES, tile_views
 from lingtan.core.factors import grid_factor
-from lingtan.core.kpi import EnergySince, Overview, PowerNow, PowerSeries
+from lingtan.core.kpi import Overview, PowerNow, PowerSeries
 from lingtan.core.queries import Site
 
 NOW = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)
@@ -48,24 +48,16 @@ def test_factor_caption_names_value_and_source() -> None:
     assert caption == "North-East China grid 0.5122 kgCO₂/kWh, MEE/NBS 2023"
 
 
-def _snapshot(power: PowerNow, consumption: float, coverage: float, offline: list[str],
-              roles: dict[str, list[str]]) -> Snapshot:
-    factor = grid_factor("north_east")
-    today = EnergySince(
-        start=NOW - timedelta(hours=6), end=NOW, grid_import_kwh=consumption, grid_export_kwh=0.0,
-        pv_kwh=0.0, consumption_kwh=consumption, pv_self_consumed_kwh=0.0,
-        green_power_ratio=0.0 if consumption > 0 else None,
-        co2_t=consumption * factor.value / 1000, carbon_intensity_kg_per_kwh=factor.value
-        if consumption > 0 else None, coverage=coverage, factor=factor,
-    )
+def _snapshot(power: PowerNow, offline: list[str], roles: dict[str, list[str]]) -> Snapshot:
     site = Site("demo-plant", "Demo", "Asia/Shanghai", "north_east")
-    return Snapshot(NOW, site, roles, Overview("demo-plant", power, today, offline),
-                    PowerSeries([], [], [], []), NOW, NOW)
+    # no KPI window at all: the tiles read power from the overview and today's figures from
+    # Snapshot.today, which is left out here
+    overview = Overview("demo-plant", power, None, offline)  # type: ignore[arg-type]
+    return Snapshot(NOW, site, roles, overview, PowerSeries([], [], [], []), NOW, NOW)
 
 
 def test_offline_meter_shows_dash_and_reason() -> None:
-    snap = _snapshot(PowerNow(None, None, None, None), 0.0, 0.0, ["grid-1"],
-                     {"grid_import": ["grid-1"]})
+    snap = _snapshot(PowerNow(None, None, None, None), ["grid-1"], {"grid_import": ["grid-1"]})
     views = tile_views(snap)
     assert set(views) == set(TILE_IDS)
     for tile_id, view in views.items():
@@ -78,8 +70,7 @@ def test_offline_meter_shows_dash_and_reason() -> None:
 
 
 def test_numbers_are_formatted_and_signed() -> None:
-    snap = _snapshot(PowerNow(-35.25, 120.0, 84.75, NOW), 1500.0, 0.25, [],
-                     {"grid_import": ["g"], "pv_generation": ["p"]})
+    snap = _snapshot(PowerNow(-35.25, 120.0, 84.75, NOW), [], {"grid_import": ["g"], "pv_generation": ["p"]})
     views = tile_views(snap)
     assert views["tile-grid-kw"].text == "-35.2"  # exporting is negative, not hidden
     assert views["tile-grid-kw"].note == "exporting"

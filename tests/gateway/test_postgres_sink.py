@@ -63,8 +63,10 @@ def test_a_replayed_batch_with_new_rows_takes_the_conflict_path_atomically(db):
     sink.close()
 
 
-def test_register_devices_creates_site_and_updates_meters(db):
+def test_register_devices_creates_site_and_meters_and_moves_only_the_carrier(db):
     register_devices(db, "gw-1", "plant", "Plant", [("m1", "Meter 1", "grid_import", "modbus-tcp")])
-    register_devices(db, "gw-2", "plant", "Plant", [("m1", "Meter 1", "load", "modbus-tcp")])
+    register_devices(db, "gw-2", "plant", "Plant 2", [("m1", "Meter one", "load", "modbus-tcp")])
     assert fetch(db, "SELECT id, name FROM sites") == [("plant", "Plant")]
-    assert fetch(db, "SELECT id, role, gateway_id FROM meters") == [("m1", "load", "gw-2")]
+    # name and role stay as first described (the site model owns them: test_meter_ownership.py)
+    assert fetch(db, "SELECT id, name, role, gateway_id FROM meters") == [
+        ("m1", "Meter 1", "grid_import", "gw-2")]

@@ -126,13 +126,22 @@ def _power(conn: sa.Connection, rule: ThresholdRule, s: Subject, now: datetime) 
                        [v for _, v in points])
 
 
+def _carbon_factor(k: kpi.WindowKpis, basis: str) -> str:
+    f = next((f for f in k.factors if f.kind == ("grid_residual" if basis == "market" else "grid")), None)
+    return "—" if f is None else f"{f.value} ({f.source})"
+
+
 def _intensity(conn: sa.Connection, rule: ThresholdRule, s: Subject, now: datetime) -> Measurement:
-    e = kpi.energy_between(conn, s.site_id, now - timedelta(seconds=rule.window_s), now)
+    # The KPI engine's window, so the alert reads the number the intensity tile shows.
+    k = kpi.window_kpis(conn, s.site_id, now - timedelta(seconds=rule.window_s), now, now)
+    c = k.carbon
+    figure = c.intensity_market_kg_per_kwh if rule.basis == "market" else c.intensity_location_kg_per_kwh
+    value = figure.value
     cond = Condition(rule.op, rule.threshold, rule.hysteresis)
     m = _minutes(rule.window_s)
-    return Measurement(cond.observe(e.carbon_intensity_kg_per_kwh), cond, "carbon_intensity", "kgCO2e/kWh",
+    return Measurement(cond.observe(value), cond, "carbon_intensity", "kgCO2e/kWh",
                        (f"{m} 分钟", f"{m} min"),
-                       details=((("电网因子", "grid factor"), f"{e.factor.value} ({e.factor.source})"),))
+                       details=((("电网因子", "grid factor"), _carbon_factor(k, rule.basis)),))
 
 
 def _offline(conn: sa.Connection, rule: OfflineRule, s: Subject, now: datetime) -> Measurement:
@@ -179,12 +188,20 @@ def _compressor(conn: sa.Connection, rule: CompressorRule, s: Subject, now: date
                        ))
 
 
+def budget_figure(k: kpi.WindowKpis, metric: str, basis: str = "location") -> float:
+    """What a budget counts in a KPI window: site electricity consumption, or Scope 1 + Scope 2
+    carbon of the basis — the dashboard's "today" tiles for the same window."""
+    if metric == "energy_kwh":
+        return k.electricity.consumption_kwh.value or 0.0
+    c = k.carbon
+    scope2 = c.scope2_market_t if basis == "market" else c.scope2_location_t
+    return (c.scope1_t.value or 0.0) + (scope2.value or 0.0)
+
+
 def _budget(conn: sa.Connection, rule: BudgetRule, s: Subject, now: datetime) -> Measurement:
     site = queries.get_site(conn, s.site_id)
-    local_day = now.astimezone(ZoneInfo(site.timezone)).date()
-    start, end = periods.calendar(rule.period, local_day, site.timezone)
-    e = kpi.energy_between(conn, s.site_id, start, now)
-    so_far = e.consumption_kwh if rule.metric == "energy_kwh" else e.co2_t
+    start, end = periods.calendar(rule.period, clock.site_today(site.timezone, now), site.timezone)
+    so_far = budget_figure(kpi.window_kpis(conn, s.site_id, start, now, now), rule.metric, rule.basis)
     elapsed = (now - start).total_seconds()
     projected = so_far * (end - start).total_seconds() / elapsed if elapsed > 0 else so_far
     value = projected if rule.projection and elapsed >= rule.min_elapsed_s else so_far
@@ -216,8 +233,9 @@ def _deviation(conn: sa.Connection, rule: DeviationRule, s: Subject, now: dateti
         # Counter energy from the rollups (value + gap_value: a gap's energy is real, only its timing
         # is unknown), with the share of the window the counters cover.
         if s.meter_id is None:
-            e = kpi.energy_between(conn, s.site_id, a, b)
-            return e.consumption_kwh, e.coverage
+            # the site's consumption as the KPI engine counts it for the window
+            e = kpi.window_kpis(conn, s.site_id, a, b, now).electricity.consumption_kwh
+            return e.value or 0.0, e.coverage
         c = counter_energy(conn, [s.meter_id], "active_energy_import", a, b)
         return c.value + c.gap_value, c.coverage
 

@@ -72,18 +72,33 @@ class _Rule(_Strict):
         "while firing and not acknowledged, notify again after this long; none: never"))] = None
 
 
+Basis = Literal["location", "market"]
+_BASIS = ("Scope 2 basis of a carbon figure: location (grid average factor) or market (residual mix "
+          "after green certificates and trades)")
+
+
 class ThresholdRule(_Rule):
     """A rolling average against a threshold: site or meter power (kW), or site carbon intensity."""
 
     kind: Literal["threshold"]
     metric: Annotated[Literal["power_kw", "carbon_intensity"], Field(description=(
         "power_kw: active power averaged over the window (site: grid import + PV, i.e. the load); "
-        "carbon_intensity: site kgCO2e per kWh consumed over the window (location-based)"))]
+        "carbon_intensity: site Scope 2 electricity kgCO2e per kWh consumed over the window, as "
+        "GET /sites/{id}/kpis gives it for that window"))]
     window_s: Annotated[int, Field(ge=60, le=86_400)] = 900
     op: Literal[">", "<"] = ">"
     threshold: float
     hysteresis: Annotated[float, Field(ge=0, description=(
         "resolve only once the value is this far back on the good side of the threshold"))] = 0.0
+    basis: Annotated[Basis, Field(description=_BASIS + "; carbon_intensity only")] = "location"
+
+    @field_validator("basis")
+    @classmethod
+    def _carbon_only(cls, basis: str, info: Any) -> str:
+        # A stored definition carries the default too: only a market basis on power is a mistake.
+        if basis != "location" and info.data.get("metric") == "power_kw":
+            raise ValueError("basis applies to metric carbon_intensity only")
+        return basis
 
     @field_validator("metric")
     @classmethod
@@ -127,10 +142,12 @@ class CompressorRule(_Rule):
 
 
 class BudgetRule(_Rule):
-    """Site electricity (kWh) or Scope 2 carbon (tCO2) per day or month, with a projected overrun."""
+    """Site electricity (kWh) or carbon (tCO2) per day or month, with a projected overrun."""
 
     kind: Literal["budget"]
-    metric: Literal["energy_kwh", "co2_t"]
+    metric: Annotated[Literal["energy_kwh", "co2_t"], Field(description=(
+        "energy_kwh: site electricity consumption (grid import − export + PV); co2_t: Scope 1 + "
+        "Scope 2 of the basis — both as GET /sites/{id}/kpis and the dashboard's today tiles give them"))]
     period: Literal["day", "month"]
     budget: Annotated[float, Field(gt=0)]
     warn_at: Annotated[float, Field(gt=0, le=2, description=(
@@ -140,6 +157,14 @@ class BudgetRule(_Rule):
         "total so far"))] = True
     min_elapsed_s: Annotated[int, Field(ge=0, description=(
         "project only after this much of the period has passed; before, the total so far is used"))] = 3600
+    basis: Annotated[Basis, Field(description=_BASIS + "; co2_t only")] = "location"
+
+    @field_validator("basis")
+    @classmethod
+    def _carbon_only(cls, basis: str, info: Any) -> str:
+        if basis != "location" and info.data.get("metric") == "energy_kwh":
+            raise ValueError("basis applies to metric co2_t only")
+        return basis
 
     @field_validator("scope")
     @classmethod
