@@ -1,7 +1,7 @@
 """Reading validation between the collectors and the buffer: it only adds Quality flags.
 
 A value is never changed or dropped: the database keeps what the meter said (counters are
-stored as read, DESIGN.md) and the rollups decide which deltas to trust (lingtan/core/energy.py:
+stored as read, docs/architecture.md) and the rollups decide which deltas to trust (lingtan/core/energy.py:
 readings flagged STALE or OUT_OF_RANGE are not counter samples there; resets and spikes are
 judged again in time order, since arrival order can differ). A flag on a counter reading
 describes the step *into* it from the previous in-order reading of the same series, as the

@@ -46,7 +46,7 @@ def readings(seed: int, hours: int) -> list[Row]:
 
 
 def minute_figures(rows: list[Row]) -> dict[datetime, tuple[float, float | None, bool]]:
-    """Per minute with air flow: mean flow, mean power, loaded throughout (as DOMAIN.md defines it)."""
+    """Per minute with air flow: mean flow, mean power, loaded throughout (as docs/domain.md defines it)."""
     by: dict[tuple[datetime, str], list[float]] = defaultdict(list)
     for t, _, q, v, _ in rows:
         by[(t.replace(second=0), q)].append(v)

@@ -1,13 +1,13 @@
-"""Boiler efficiency by the direct method (DOMAIN.md): steam × (h_steam − h_feedwater) ÷ (fuel × NCV)."""
+"""Boiler efficiency by the direct method (docs/domain.md): steam × (h_steam − h_feedwater) ÷ (fuel × NCV)."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
 
-STEAM_SOURCE = "saturated steam enthalpy by absolute pressure, IAPWS-IF97 steam tables (DOMAIN.md)"
+STEAM_SOURCE = "saturated steam enthalpy by absolute pressure, IAPWS-IF97 steam tables (docs/domain.md)"
 # absolute pressure MPa -> saturated steam enthalpy kJ/kg
 SATURATED_STEAM: list[tuple[float, float]] = [(0.5, 2748.0), (0.7, 2763.0), (1.0, 2777.0), (1.3, 2787.0)]
-WATER_CP_KJ_KG_K = 4.186  # liquid water; 20 °C → 83.7 kJ/kg (DOMAIN.md quotes 84)
+WATER_CP_KJ_KG_K = 4.186  # liquid water; 20 °C → 83.7 kJ/kg (docs/domain.md quotes 84)
 GB24500_SOURCE = "GB 24500-2020 energy efficiency grades, gas-fired non-condensing boilers"
 GB24500_GAS = (0.96, 0.94, 0.92)  # grades 1, 2, 3
 

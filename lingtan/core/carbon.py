@@ -1,4 +1,4 @@
-"""Carrier amount → tCO2e and tce, with every factor used and its source (DOMAIN.md).
+"""Carrier amount → tCO2e and tce, with every factor used and its source (docs/domain.md).
 
 Amounts are first converted (pint) to the carrier's canonical unit; each factor's unit is
 then one of a small fixed set, with its scale to tonnes written out in ``_PER_CANONICAL``.
@@ -20,7 +20,7 @@ Carrier = Literal["electricity", "natural_gas", "diesel", "gasoline", "lpg", "he
 Basis = Literal["location", "market"]
 SteamConvention = Literal["enthalpy", "table"]
 
-# Canonical unit per carrier: what the meters store (DESIGN.md canonical quantities), or
+# Canonical unit per carrier: what the meters store (docs/architecture.md canonical quantities), or
 # the unit the fuel factors are quoted per.
 CANONICAL: dict[str, str] = {
     "electricity": "kWh", "heat": "GJ", "steam": "t", "natural_gas": "m3",

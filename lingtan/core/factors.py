@@ -1,4 +1,4 @@
-"""Emission and standard-coal factors, each with its source (DOMAIN.md).
+"""Emission and standard-coal factors, each with its source (docs/domain.md).
 
 Factors live in versioned sets named after the newest MEE/NBS data year they contain
 (``mee-2021``, ``mee-2022``, ``mee-2023``): a set is the library as it stood once that
@@ -35,7 +35,7 @@ from datetime import date
 
 KINDS = ("grid", "grid_residual", "grid_fossil", "co2", "tce", "steam_heat")
 REGIONS = ("national", "north_east", "north", "east", "central", "north_west", "south", "south_west")
-DEFAULT_SET = "mee-2023"  # DESIGN.md: a site's default factor_set
+DEFAULT_SET = "mee-2023"  # docs/architecture.md: a site's default factor_set
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,13 @@ _REGION_NAMES = {
     "central": "Central China", "north_west": "North-West China", "south": "South",
     "south_west": "South-West",
 }
-# (data year) -> (national average, residual mix, fossil-only), tCO2/MWh = kgCO2/kWh (DOMAIN.md)
+# (data year) -> (national average, residual mix, fossil-only), tCO2/MWh = kgCO2/kWh (docs/domain.md)
 _NATIONAL = {
     2021: (0.5568, 0.5942, 0.8426),
     2022: (0.5366, 0.5856, 0.8325),
     2023: (0.5306, 0.6096, 0.8273),
 }
-# region -> (2021, 2022, 2023) regional grid averages, kgCO2/kWh (DOMAIN.md)
+# region -> (2021, 2022, 2023) regional grid averages, kgCO2/kWh (docs/domain.md)
 _REGIONAL = {
     "north": (0.7120, 0.6776, 0.6361),
     "north_east": (0.6012, 0.5564, 0.5122),
@@ -149,7 +149,7 @@ class FuelBasis:
         return self.ncv * self.carbon * self.oxidation * 44 / 12
 
 
-# MEE enterprise guideline defaults (DOMAIN.md "Fuel combustion CO2")
+# MEE enterprise guideline defaults (docs/domain.md "Fuel combustion CO2")
 FUEL_BASIS: dict[str, FuelBasis] = {
     "natural_gas": FuelBasis(389.31, "GJ/10^4 Nm3", 0.0153, 0.99),
     "diesel": FuelBasis(43.33, "GJ/t", 0.0202, 0.98),

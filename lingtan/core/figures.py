@@ -1,4 +1,4 @@
-"""KPI formulas (DOMAIN.md) applied to a window's amounts: electricity balance, green power,
+"""KPI formulas (docs/domain.md) applied to a window's amounts: electricity balance, green power,
 Scope 1 and 2, intensity, standard coal, waste-heat savings, compressors and boilers.
 
 Every figure carries the coverage of the counters it was computed from, and every factor used

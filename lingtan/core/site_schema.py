@@ -1,4 +1,4 @@
-"""The site energy model: what the KPI engine needs to know beyond the readings (DESIGN.md roles).
+"""The site energy model: what the KPI engine needs to know beyond the readings (docs/architecture.md roles).
 
 One pydantic schema, used by the API (request bodies), the YAML site file import and the KPI
 engine. Units are part of every field name, so a stored model reads unambiguously.
@@ -105,7 +105,7 @@ class HeatRecovery(_Strict):
 
 
 class SiteParams(_Strict):
-    """Energy-model parameters of a site. Defaults are the DOMAIN.md references, named there."""
+    """Energy-model parameters of a site. Defaults are the docs/domain.md references, named there."""
 
     boiler_efficiency: Annotated[float, Field(gt=0, le=1, description=(
         "boiler thermal efficiency used to turn recovered heat into avoided fuel; default 0.92 "
@@ -216,7 +216,7 @@ class GreenPurchase(_Strict):
         return (self.certificates or 0.0) * GEC_KWH if self.kind == "gec" else self.kwh or 0.0
 
 
-GEC_KWH = 1000.0  # DOMAIN.md: one green electricity certificate = 1000 kWh
+GEC_KWH = 1000.0  # docs/domain.md: one green electricity certificate = 1000 kWh
 
 
 # --- manually entered activity data ----------------------------------------------------------
@@ -253,7 +253,7 @@ EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)  # beyond them a d
 
 
 class ActivityEntry(_Strict):
-    """Fuel or refrigerant that no meter measures, entered from an invoice or ledger (DOMAIN.md).
+    """Fuel or refrigerant that no meter measures, entered from an invoice or ledger (docs/domain.md).
 
     One day (``date``) or a period of days in the site's zone; the KPI engine counts an entry
     in a window in proportion to how much of its time the window covers.

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from simulators.models.ou import clamp, ou_step, relax
 
 # Saturated steam at 0.7 MPa abs and water at 20 °C, kJ/kg (IAPWS-IF97 steam tables,
-# as quoted in DOMAIN.md: 2763 and 84).
+# as quoted in docs/domain.md: 2763 and 84).
 H_STEAM_KJ_KG = 2763.0
 H_FEEDWATER_KJ_KG = 84.0
 # Natural gas net calorific value 389.31 GJ/10⁴Nm³ = 38 931 kJ/m³: MEE enterprise GHG
-# accounting guideline default (DOMAIN.md, fuel combustion table).
+# accounting guideline default (docs/domain.md, fuel combustion table).
 NCV_GAS_KJ_M3 = 38931.0
 EFFICIENCY = 0.92
 MAX_STEAM_T_H = 4.0  # nameplate, used to scale the combustion-air fan

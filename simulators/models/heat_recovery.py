@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from simulators.models.ou import clamp, ou_step, relax
 
 # Share of a screw compressor's electrical input recoverable from the oil circuit
-# (DOMAIN.md default 0.75; manufacturers quote 70–80 %).
+# (docs/domain.md default 0.75; manufacturers quote 70–80 %).
 RECOVERY_SHARE = 0.75
 CP_WATER = 4.186  # kJ/(kg·K), liquid water near 20–40 °C (steam-table value)
 DELTA_T_K = 10.0  # the loop's design temperature rise across the oil cooler

@@ -1,6 +1,6 @@
 """Generic screw-compressor controller image: FC03 holding, big-endian scaled integers.
 
-Compressor controllers have no standard map; this one is the project's own (DOMAIN.md).
+Compressor controllers have no standard map; this one is the project's own (docs/domain.md).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from tests.pipeline import store_readings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 JUNE = datetime(2026, 6, 1, tzinfo=SHANGHAI).astimezone(UTC)  # local midnight, 1 June (30 days)
-# National grid average, 2023 data (DOMAIN.md): the site's default region and factor.
+# National grid average, 2023 data (docs/domain.md): the site's default region and factor.
 FACTOR = 0.5306  # kgCO2/kWh
 
 

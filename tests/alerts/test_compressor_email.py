@@ -29,7 +29,7 @@ SITE_FILE = Path(__file__).parents[2] / "deploy" / "site-demo-plant.yaml"
 T0 = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)
 WORN_FROM, WORN_UNTIL = T0 + timedelta(minutes=30), T0 + timedelta(minutes=75)
 END = T0 + timedelta(minutes=120)
-LIMIT = 7.5  # GB 19153-2019 grade 3, 75 kW at 0.8 MPa (lingtan/core/compressors.py; DOMAIN.md)
+LIMIT = 7.5  # GB 19153-2019 grade 3, 75 kW at 0.8 MPa (lingtan/core/compressors.py; docs/domain.md)
 
 
 def simulate(url: str, monkeypatch: pytest.MonkeyPatch) -> list[Reading]:

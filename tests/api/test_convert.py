@@ -1,4 +1,4 @@
-"""POST /api/v1/carbon/convert and GET /api/v1/factors, against hand-worked examples (DOMAIN.md)."""
+"""POST /api/v1/carbon/convert and GET /api/v1/factors, against hand-worked examples (docs/domain.md)."""
 
 import math
 
@@ -81,7 +81,7 @@ def test_steam_both_conventions(client):
     assert b["tco2e"] == pytest.approx(0.29476, abs=1e-5) and b["tce"] == pytest.approx(0.0914, abs=1e-4)
     t = convert(client, carrier="steam", amount=1000, unit="kg", steam_convention="table")
     assert t["tco2e"] == pytest.approx(b["tco2e"]) and t["tce"] == pytest.approx(0.1286)
-    assert t["tce"] / b["tce"] == pytest.approx(1.41, abs=0.01)  # DOMAIN.md: "about 41 % more"
+    assert t["tce"] / b["tce"] == pytest.approx(1.41, abs=0.01)  # docs/domain.md: "about 41 % more"
     assert "mee-2023:tce:steam" in keys(t) and "mee-2023:tce:heat" in keys(b)
 
 

@@ -1,4 +1,4 @@
-"""The factor library against DOMAIN.md: every table value, the fuel formula, the validity rule."""
+"""The factor library against docs/domain.md: every table value, the fuel formula, the validity rule."""
 
 from datetime import date
 
@@ -14,9 +14,9 @@ from lingtan.core.factors import (
     list_factors,
 )
 
-# DOMAIN.md "Electricity CO2 factors": (year, national average, residual mix, fossil-only)
+# docs/domain.md "Electricity CO2 factors": (year, national average, residual mix, fossil-only)
 NATIONAL = [(2021, 0.5568, 0.5942, 0.8426), (2022, 0.5366, 0.5856, 0.8325), (2023, 0.5306, 0.6096, 0.8273)]
-# DOMAIN.md regional grid averages, 2021 / 2022 / 2023
+# docs/domain.md regional grid averages, 2021 / 2022 / 2023
 REGIONAL = {
     "north": (0.7120, 0.6776, 0.6361),
     "north_east": (0.6012, 0.5564, 0.5122),
@@ -26,7 +26,7 @@ REGIONAL = {
     "south": (0.4326, 0.3869, 0.4042),
     "south_west": (0.2113, 0.2268, 0.2472),
 }
-# DOMAIN.md standard coal (GB/T 2589-2020) and heat/fuel CO2 (MEE defaults)
+# docs/domain.md standard coal (GB/T 2589-2020) and heat/fuel CO2 (MEE defaults)
 STATIC = [
     ("tce", "electricity", 0.1229, "kgce/kWh"),
     ("tce", "heat", 0.03412, "tce/GJ"),
@@ -95,7 +95,7 @@ def test_fuel_factors_recompute_from_ncv_carbon_oxidation(fuel, published, decim
 
 
 def test_steam_heat_content_is_640_kcal_per_kg():
-    kcal_per_kg = 640  # DOMAIN.md; 4.1868 kJ/kcal (International Table calorie)
+    kcal_per_kg = 640  # docs/domain.md; 4.1868 kJ/kcal (International Table calorie)
     gj_per_t = kcal_per_kg * 4.1868 / 1000
     assert factor("mee-2023", "steam_heat", "steam").value == pytest.approx(gj_per_t, abs=5e-5)
 

@@ -1,4 +1,4 @@
-"""KPI building blocks against hand-worked examples (DOMAIN.md)."""
+"""KPI building blocks against hand-worked examples (docs/domain.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""KPIs from seeded readings, checked against hand-worked figures (DOMAIN.md formulas)."""
+"""KPIs from seeded readings, checked against hand-worked figures (docs/domain.md formulas)."""
 
 from datetime import UTC, datetime, timedelta
 
