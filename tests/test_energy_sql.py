@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from lingtan.core import rollups
 from lingtan.core.counters import counter_energy, counter_series, tiles
-from lingtan.core.energy import CounterSample, bucket_energy, interval_energy
+from lingtan.core.energy import CounterSample, Exchange, bucket_energy, interval_energy
 from lingtan.kernel import timegrid
 from lingtan.kernel.db import get_engine, libpq_url
 from lingtan.kernel.reading import Quality
@@ -69,10 +69,11 @@ def close(a: tuple, b: tuple, scale: float) -> bool:
 
 
 def assert_rollups_agree(url: str, meter: str, quantity: str, samples: list[CounterSample],
-                         wrap: float | None, rated_kw: float | None) -> None:
+                         wrap: float | None, rated_kw: float | None,
+                         exchanges: Sequence[Exchange] = ()) -> None:
     scale = max([1.0, *(abs(s.value) for s in samples), wrap or 0.0]) * max(1, len(samples))
     for table, width, _ in rollups.LEVELS:
-        want = bucket_energy(samples, width, wrap=wrap, rated_kw=rated_kw)
+        want = bucket_energy(samples, width, wrap=wrap, rated_kw=rated_kw, exchanges=exchanges)
         got = stored(url, table, meter, quantity)
         assert set(got) == set(want), table
         bad = {b: (got[b], want[b]) for b in want if not close(got[b], want[b], scale)}
@@ -214,6 +215,48 @@ def test_wrap_and_rated_power_come_from_the_meter_and_rated_power_only_for_kwh(d
         assert (kwh.value, kwh.covered_s) == (pytest.approx(3.0), 180.0)
         gas = counter_energy(conn, ["m"], "gas_volume", M0, M0 + timedelta(minutes=5))
         assert gas.value == pytest.approx(503.0) and gas.coverage == pytest.approx(240.0 / 300.0)
+
+
+def test_a_recorded_meter_exchange_counts_across_the_swap_and_keeps_it_covered(db: str):
+    # The old meter reads 5000.0 at minute 3 and is swapped 30 s later for a new one starting at
+    # 0.0, which reads 2.0 at minute 4: across the swap (5000.5 − 5000.0) + (2.0 − 0.0) = 2.5 kWh,
+    # counted and covered. Without the record, 2.0 is a reset: energy with unknown timing.
+    s = [CounterSample(M0 + timedelta(minutes=i), v)
+         for i, v in enumerate([4998.0, 4999.0, 4999.5, 5000.0, 2.0, 3.0])]
+    swap = Exchange(M0 + timedelta(minutes=3, seconds=30), 5000.5, 0.0)
+    record = {"time": swap.time.isoformat(), "quantity": KWH, "old_final": 5000.5, "new_initial": 0.0}
+    add_meters(db, {"m": {"exchanges": [record]}, "plain": {}})  # type: ignore[dict-item]
+    write(db, rows_of("m", KWH, s) + rows_of("plain", KWH, s))
+    assert_rollups_agree(db, "m", KWH, s, None, None, [swap])
+    assert_rollups_agree(db, "plain", KWH, s, None, None)
+    with get_engine(db).connect() as conn:
+        swapped = counter_energy(conn, ["m"], KWH, M0, M0 + timedelta(minutes=6))
+        reset = counter_energy(conn, ["plain"], KWH, M0, M0 + timedelta(minutes=6))
+    # 1.0 + 0.5 + 0.5 + 2.5 + 1.0 = 5.5 kWh over the 5 minutes between the first and last reading
+    assert (swapped.value, swapped.gap_value, swapped.covered_s) == (5.5, 0.0, 300.0)
+    assert (reset.value, reset.gap_value, reset.covered_s) == (3.0, 2.0, 240.0)
+
+
+def test_an_exchange_recorded_after_the_readings_re_materialises_the_pair_around_it(db: str):
+    from lingtan.core.site_file import MeterPatch
+    from lingtan.core.site_model import update_meter
+    from lingtan.core.site_schema import MeterParams
+
+    s = [CounterSample(M0 + timedelta(minutes=i), v) for i, v in enumerate([100.0, 101.0, 4.0, 5.0])]
+    add_meters(db, {"m": {}})
+    write(db, rows_of("m", KWH, s))
+    before = stored(db, "readings_1m", "m", KWH)[M0 + timedelta(minutes=2)]
+    assert before == (0.0, 0.0, 4.0)  # a reset: the new meter's 4 kWh, timing unknown
+    swap = {"time": (M0 + timedelta(minutes=1, seconds=20)).isoformat(), "quantity": KWH,
+            "old_final": 101.5, "new_initial": 0.0}
+    with get_engine(db).begin() as conn:
+        update_meter(conn, "m", MeterPatch(params=MeterParams.model_validate({"exchanges": [swap]})))
+    with psycopg.connect(libpq_url(db)) as conn:
+        while rollups.refresh_dirty(conn):
+            pass
+    # (101.5 − 101.0) + (4.0 − 0.0) = 4.5 kWh, counted and covered (60 s)
+    assert stored(db, "readings_1m", "m", KWH)[M0 + timedelta(minutes=2)] == (4.5, 60.0, 0.0)
+    assert stored(db, "readings_1h", "m", KWH)[M0.replace(minute=0)] == (6.5, 180.0, 0.0)
 
 
 def test_live_quantities_have_no_energy(db: str):

@@ -32,6 +32,9 @@ Rules, applied to one series (one meter, one quantity):
    - d < 0 otherwise: a backward step (register jitter, a replacement meter that did not start
      near 0): nothing is counted, the pair is uncovered. Counting cur as a reset here would
      turn a 0.01 kWh wobble into the whole register value.
+   - a recorded exchange (a meter replaced, ``Exchange``) at an instant in [prev, cur): the
+     increase is (old final − prev) + (cur − new initial), each not below 0, counted like
+     d ≥ 0 — the energy across the swap is known, so its time stays covered.
    - Rated power (kWh counters whose meter has ``rated_power_kw``): an increase above
      rated_kw × gap hours × ``SPIKE_FACTOR`` + ``STEP_ALLOWANCE_KWH`` is impossible; it counts
      nowhere and the pair is uncovered (a level shift, e.g. a decoding fault, that rule 2
@@ -70,13 +73,23 @@ SPIKE_FACTOR = 1.5
 STEP_ALLOWANCE_KWH = 1.0
 
 Where = Literal["delta", "gap_delta", "none"]
-Kind = Literal["count", "gap", "rollover", "reset", "backward", "step_spike", "break"]
+Kind = Literal["count", "gap", "rollover", "reset", "backward", "step_spike", "break", "exchange"]
 
 
 @dataclass(frozen=True)
 class CounterSample:
     time: datetime
     value: float
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A counter replaced at ``time``: the old one read ``old_final`` last, the new one started at
+    ``new_initial`` (the site model's ``exchanges``)."""
+
+    time: datetime
+    old_final: float
+    new_initial: float
 
 
 @dataclass(frozen=True)
@@ -153,9 +166,15 @@ def step_limit(rated_kw: float, gap_s: float, allowance: float = STEP_ALLOWANCE_
 
 
 def _pair(prev: CounterSample, cur: CounterSample, wrap: float | None, rated_kw: float | None,
-          max_gap: timedelta) -> Increment:
+          max_gap: timedelta, exchanges: Sequence[Exchange] = ()) -> Increment:
     gap_s = (cur.time - prev.time).total_seconds()
-    kind, increase = counter_step(prev.value, cur.value, wrap)
+    swap = next((x for x in exchanges if prev.time <= x.time < cur.time), None)
+    kind: Step | Literal["exchange"]
+    if swap is not None:  # the same operations, in the same order, as sql/counter_minutes.sql
+        kind = "exchange"
+        increase = max(swap.old_final - prev.value, 0.0) + max(cur.value - swap.new_initial, 0.0)
+    else:
+        kind, increase = counter_step(prev.value, cur.value, wrap)
     if kind == "backward":
         return Increment(prev.time, cur.time, 0.0, "none", "backward")
     if rated_kw is not None and increase > step_limit(rated_kw, gap_s):
@@ -168,11 +187,14 @@ def _pair(prev: CounterSample, cur: CounterSample, wrap: float | None, rated_kw:
 
 
 def increments(samples: Iterable[CounterSample], *, wrap: float | None = None,
-               rated_kw: float | None = None, max_gap: timedelta = MAX_GAP) -> list[Increment]:
+               rated_kw: float | None = None, max_gap: timedelta = MAX_GAP,
+               exchanges: Sequence[Exchange] = ()) -> list[Increment]:
     """Every pair of kept samples, in time order (rules 1–3; ``samples`` in any order).
 
-    ``wrap``: the meter's counter_wrap; ``rated_kw``: its rated power, for kWh counters only.
+    ``wrap``: the meter's counter_wrap; ``rated_kw``: its rated power, for kWh counters only;
+    ``exchanges``: the series' recorded meter replacements.
     """
+    swaps = sorted(exchanges, key=lambda x: x.time)
     ordered = _ordered(samples)
     dropped = spikes([s.value for s in ordered])
     out: list[Increment] = []
@@ -184,7 +206,7 @@ def increments(samples: Iterable[CounterSample], *, wrap: float | None = None,
             if i - prev - 1 > MAX_RUN:
                 out.append(Increment(ordered[prev].time, sample.time, 0.0, "none", "break"))
             else:
-                out.append(_pair(ordered[prev], sample, wrap, rated_kw, max_gap))
+                out.append(_pair(ordered[prev], sample, wrap, rated_kw, max_gap, swaps))
         prev = i
     return out
 
@@ -202,18 +224,18 @@ def _sum(incs: Iterable[Increment]) -> tuple[float, float, float]:
 
 def interval_energy(samples: Iterable[CounterSample], start: datetime, end: datetime, *,
                     wrap: float | None = None, rated_kw: float | None = None,
-                    max_gap: timedelta = MAX_GAP) -> IntervalEnergy:
+                    max_gap: timedelta = MAX_GAP, exchanges: Sequence[Exchange] = ()) -> IntervalEnergy:
     """Energy of the pairs whose later sample lies in [start, end); the earlier one may be before
     ``start``. Pass the whole series (or enough around the window): spike flags and pairs
     depend on the samples next to the window's edges."""
-    incs = increments(samples, wrap=wrap, rated_kw=rated_kw, max_gap=max_gap)
+    incs = increments(samples, wrap=wrap, rated_kw=rated_kw, max_gap=max_gap, exchanges=exchanges)
     delta, covered, gap = _sum(i for i in incs if start <= i.end < end)
     return IntervalEnergy(delta, covered, gap, (end - start).total_seconds())
 
 
 def bucket_energy(samples: Iterable[CounterSample], width: timedelta, *, wrap: float | None = None,
-                  rated_kw: float | None = None, max_gap: timedelta = MAX_GAP
-                  ) -> dict[datetime, tuple[float, float, float]]:
+                  rated_kw: float | None = None, max_gap: timedelta = MAX_GAP,
+                  exchanges: Sequence[Exchange] = ()) -> dict[datetime, tuple[float, float, float]]:
     """(delta, covered seconds, gap_delta) per bucket of ``width``, on the rollups' grid.
 
     Every bucket holding a sample appears (with zeros when no pair ends in it), as a rollup row
@@ -222,6 +244,6 @@ def bucket_energy(samples: Iterable[CounterSample], width: timedelta, *, wrap: f
     samples = list(samples)
     by_bucket: dict[datetime, list[Increment]] = {
         floor_time(s.time, width): [] for s in samples if math.isfinite(s.value)}
-    for inc in increments(samples, wrap=wrap, rated_kw=rated_kw, max_gap=max_gap):
+    for inc in increments(samples, wrap=wrap, rated_kw=rated_kw, max_gap=max_gap, exchanges=exchanges):
         by_bucket[floor_time(inc.end, width)].append(inc)
     return {bucket: _sum(incs) for bucket, incs in sorted(by_bucket.items())}

@@ -34,6 +34,7 @@ from lingtan.core.site_file import (
 )
 from lingtan.core.site_schema import ActivityEntry, GreenPurchase, MeterParams, SiteParams
 from lingtan.kernel.db import sqlalchemy_url
+from lingtan.kernel.timegrid import ORIGIN
 from lingtan.kernel.yamlmarks import Loc, dotted
 
 
@@ -342,6 +343,20 @@ def put_site(conn: sa.Connection, site_id: str, body: SiteWrite) -> bool:
     return _upsert_site(conn, site_id, body, body.params)
 
 
+def _refresh_exchanges(conn: sa.Connection, meter_id: str, old: MeterParams | None, new: MeterParams) -> None:
+    """An exchange recorded, changed or removed after the readings arrived changes the energy of
+    the pair around it: mark the minute of the reading after each such swap, so the refresher
+    re-materialises it (and the rollups and series above it)."""
+    before = {(x.quantity, x.time, x.old_final, x.new_initial) for x in (old.exchanges if old else [])}
+    after = {(x.quantity, x.time, x.old_final, x.new_initial) for x in new.exchanges}
+    for quantity, t, _, _ in before ^ after:
+        conn.execute(sa.text(
+            "INSERT INTO rollup_dirty (meter_id, quantity, bucket)"
+            " SELECT meter_id, quantity, date_bin('1 minute', time, :origin) FROM readings"
+            " WHERE meter_id = :m AND quantity = :q AND time > :t ORDER BY time LIMIT 1"
+            " ON CONFLICT DO NOTHING"), {"m": meter_id, "q": quantity, "t": t, "origin": ORIGIN})
+
+
 def update_meter(conn: sa.Connection, meter_id: str, patch: MeterPatch) -> MeterView:
     row = conn.execute(
         sa.text("SELECT name, role, params FROM meters WHERE id = :id FOR UPDATE"), {"id": meter_id}).first()
@@ -352,6 +367,7 @@ def update_meter(conn: sa.Connection, meter_id: str, patch: MeterPatch) -> Meter
     name = patch.name if patch.name is not None else row.name
     params = patch.params if patch.params is not None else MeterParams.model_validate(row.params)
     check_meter_params(role, params, ("params",), None if patch.params is not None else ("role",))
+    _refresh_exchanges(conn, meter_id, MeterParams.model_validate(row.params), params)
     conn.execute(
         sa.text("UPDATE meters SET role = :role, name = :name, params = CAST(:params AS jsonb)"
                 " WHERE id = :id"),
@@ -487,6 +503,8 @@ def _upsert_meter(conn: sa.Connection, site_id: str, index: int, m: MeterEntry) 
     if owner is not None and owner.site_id != site_id:
         raise ModelError(("meters", index, "id"), f"meter {m.id!r} belongs to site {owner.site_id!r}; "
                                                   "a meter id is unique across sites", status=409)
+    old = conn.execute(sa.text("SELECT params FROM meters WHERE id = :id"), {"id": m.id}).scalar()
+    _refresh_exchanges(conn, m.id, MeterParams.model_validate(old) if old is not None else None, m.params)
     if owner is None:
         conn.execute(
             sa.text("INSERT INTO meters (id, site_id, name, role, params)"

@@ -13,6 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from lingtan.kernel.quantities import QUANTITIES
+
+COUNTERS = frozenset(q.name for q in QUANTITIES.values() if q.counter)
+
 Role = Literal["grid_import", "grid_export", "pv_generation", "load", "compressor", "boiler_fuel",
                "boiler_output", "heat_recovery", "purchased_heat", "production"]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
@@ -184,6 +188,46 @@ class MeterParams(_Strict):
     counter_wrap: Annotated[float | None, Field(gt=0, description=(
         "value at which the counter rolls over to 0 (e.g. 42949672.95 for uint32 × 0.01 kWh)"))
     ] = None
+    exchanges: Annotated[list[CounterExchange], Field(description=(
+        "meter replacements: the old and new counter values at each swap"))] = []
+
+    @field_validator("exchanges")
+    @classmethod
+    def _one_swap_at_a_time(cls, value: list[CounterExchange]) -> list[CounterExchange]:
+        seen = set()
+        for x in value:
+            key = (x.quantity, x.time)
+            if key in seen:
+                raise ValueError(f"two exchanges of {x.quantity} at {x.time.isoformat()}")
+            seen.add(key)
+        return sorted(value, key=lambda x: (x.quantity, x.time))
+
+
+class CounterExchange(_Strict):
+    """A meter replaced (or its register cleared) on purpose: the old counter's last value and the
+    new one's first, at the instant of the swap. With it the energy across the swap is known, so
+    the pair of readings around it counts in full and keeps its time covered (docs/domain.md,
+    "Meter replacement"); without it the step down is a reset whose timing is unknown."""
+
+    time: Annotated[dt.datetime, Field(description="the instant of the swap, with its UTC offset")]
+    quantity: Annotated[str, Field(examples=["active_energy_import"], description="the counter replaced")]
+    old_final: Annotated[float, Field(ge=0, allow_inf_nan=False, description="the old counter's last value")]
+    new_initial: Annotated[float, Field(ge=0, allow_inf_nan=False, description=(
+        "the new counter's value when it was put in, usually 0"))] = 0.0
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the time with its UTC offset, e.g. 2026-11-14T11:20:00+08:00")
+        return value
+
+    @field_validator("quantity")
+    @classmethod
+    def _counter(cls, value: str) -> str:
+        if value not in COUNTERS:
+            raise ValueError(f"{value!r} is not a counter (counters: {', '.join(sorted(COUNTERS))})")
+        return value
 
 
 class GreenPurchase(_Strict):

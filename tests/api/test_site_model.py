@@ -114,7 +114,7 @@ def test_meter_role_and_params_must_fit(client: TestClient, site_db: str):
                  "cooling": "air", "gb19153_limits": None}
     assert r.json() == {"id": "b-comp", "name": "b-comp", "role": "compressor", "params": {
         "fuel": None, "heat_carrier": None, "boiler_output": None, "rated_power_kw": None,
-        "counter_wrap": None, "compressor": full_spec}}
+        "counter_wrap": None, "exchanges": [], "compressor": full_spec}}
 
     r = client.patch("/api/v1/meters/b-comp", json={"params": {"fuel": "diesel"}})
     assert r.status_code == 422 and "params.fuel" in r.text and "boiler_fuel" in r.text
@@ -321,3 +321,24 @@ def test_openapi_documents_the_routes_with_examples(client: TestClient):
                          ("/api/v1/meters/{meter_id}", "patch")]:
         assert spec["paths"][path][method]["requestBody"]["content"]["application/json"]["examples"], path
     assert "get" in spec["paths"]["/api/v1/sites/{site_id}/model"]
+
+
+def test_a_meter_exchange_is_checked_field_by_field(client: TestClient, site_db: str) -> None:
+    client.put("/api/v1/sites/plant-b", json={"name": "Plant B"})
+    add_meter(site_db, "b-grid", "plant-b")
+    bad = [({"time": "2026-11-14T11:20:00", "quantity": "active_energy_import", "old_final": 5.0},
+            "params.exchanges.0.time", "UTC offset"),
+           ({"time": "2026-11-14T11:20:00+08:00", "quantity": "active_power", "old_final": 5.0},
+            "params.exchanges.0.quantity", "not a counter"),
+           ({"time": "2026-11-14T11:20:00+08:00", "quantity": "active_energy_import", "old_final": -1},
+            "params.exchanges.0.old_final", "greater than or equal to 0")]
+    for exchange, field, words in bad:
+        r = client.patch("/api/v1/meters/b-grid", json={"params": {"exchanges": [exchange]}})
+        assert r.status_code == 422, r.text
+        assert field in r.text and words in r.text, r.text
+    good = {"time": "2026-11-14T11:20:00+08:00", "quantity": "active_energy_import", "old_final": 5.0}
+    r = client.patch("/api/v1/meters/b-grid", json={"params": {"exchanges": [good, good]}})
+    assert r.status_code == 422 and "two exchanges" in r.text
+    r = client.patch("/api/v1/meters/b-grid", json={"params": {"exchanges": [good]}})
+    assert r.status_code == 200, r.text
+    assert r.json()["params"]["exchanges"] == [{**good, "new_initial": 0.0}]

@@ -7,7 +7,8 @@ counter readings, every 10 minutes and two hours past each end of the month, is 
 simple known functions, published over the real broker as the JSON a gateway MQTT device reads,
 collected by the gateway (MQTT collector → validator → disk buffer → PostgreSQL sink → rollups)
 and asked for through the API as the month's KPIs and GHG inventory, with the clock frozen after
-the month has ended. The grid meter is replaced mid-month: both its counters restart from 0.
+the month has ended. The grid meter is replaced mid-month: both its counters restart from 0, and
+the replacement is recorded in the site file (the old counters' last values, the new ones' 0).
 
 The truth is computed here from the generating functions alone, never from the engine:
 
@@ -22,11 +23,11 @@ The truth is computed here from the generating functions alone, never from the e
   and local midnight, changes every figure.
 - Meter replacement: the old grid meter's last reading is at ``REPLACED``; the new meter starts
   at 0 at that instant, so its first reading 10 minutes later is exactly that interval's
-  increment. The step down to it is a reset (it is at most half the previous value), which
-  counts the new reading's value — the increment since the restart — as ``gap_delta``: the
-  month's total is still exact, but that 600-second pair has unknown timing and is uncovered
-  (energy rule 3). The grid meter's coverage is therefore (2,592,000 − 600) ÷ 2,592,000 for
-  import and export alike; every other counter covers the whole month.
+  increment. The site file records the exchange (time, the old counters' last values, the new
+  ones' 0), so the pair across it counts (old final − old last reading) + (new reading − 0), with
+  known timing (energy rule 3, "a recorded exchange"): every figure covers the whole month.
+  Unrecorded, the step down would be a reset whose 600 s are uncovered, which
+  ``test_an_unrecorded_replacement_leaves_its_interval_uncovered`` checks.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 import yaml
 from fastapi.testclient import TestClient
 
@@ -213,10 +215,17 @@ def truth() -> Truth:
         imp=sum(i.imp for i in month), exp=sum(i.exp for i in month), pv=sum(i.pv for i in month),
         gas=sum(i.gas for i in month), steam=sum(i.steam for i in month),
         units=sum(i.units for i in month),
-        # the 600 s across the replacement are a reset pair: uncovered (energy rule 3)
-        grid_coverage=(WINDOW_S - STEP.total_seconds()) / WINDOW_S,
+        # the exchange is recorded: the pair across it counts with known timing (energy rule 3)
+        grid_coverage=1.0,
     )
 
+
+def _old_final() -> dict[str, float]:
+    last = next(s for s in samples() if s.t == REPLACED)  # the old meter's last reading
+    return {"active_energy_import": last.imp, "active_energy_export": last.exp}
+
+
+OLD_FINAL = _old_final()
 
 SITE_FILE: dict[str, Any] = {
     "site": {"id": "month-plant", "name": "Closed-month plant, Shenyang", "timezone": "Asia/Shanghai",
@@ -224,7 +233,9 @@ SITE_FILE: dict[str, Any] = {
     "energy": {"boiler_fuel": "natural_gas", "natural_gas_origin": "gas_field",
                "tariff": {"flat_cny_per_kwh": FLAT_PRICE}, "production_unit": "pcs"},
     "meters": [
-        {"id": "grid-incomer", "role": "grid_import", "name": "Grid incomer"},
+        {"id": "grid-incomer", "role": "grid_import", "name": "Grid incomer", "params": {"exchanges": [
+            {"time": REPLACED.isoformat(), "quantity": q, "old_final": OLD_FINAL[q], "new_initial": 0.0}
+            for q in ("active_energy_import", "active_energy_export")]}},
         {"id": "pv-inverter", "role": "pv_generation", "name": "Rooftop PV"},
         {"id": "boiler", "role": "boiler_fuel", "name": "Gas boiler",
          "params": {"fuel": "natural_gas",
@@ -399,7 +410,8 @@ def test_the_truth_is_what_it_should_be():
     # November's rates differ from October's and December's on both sides of both edges
     assert increments(START) != increments(START - STEP)
     assert increments(END - STEP) != increments(END)
-    assert t.grid_coverage == 1 - 600 / 2_592_000
+    assert t.grid_coverage == 1.0  # the replacement is recorded
+    assert OLD_FINAL["active_energy_import"] == before.imp and OLD_FINAL["active_energy_export"] == before.exp
 
 
 def test_a_closed_month_over_mqtt_comes_back_exactly(month: Month):
@@ -474,10 +486,10 @@ def test_a_closed_month_over_mqtt_comes_back_exactly(month: Month):
 
 
 def test_every_figure_of_the_closed_month_has_its_coverage(month: Month):
-    """No figure claims less (or more) data than the meters gave: the grid meter's figures lose
-    the replacement's 600 s, everything else — including roles the site has no meter for (no
-    heat recovery, no compressor, no purchased heat) — is fully covered (docs/domain.md: "a
-    meter role the site does not have is not a gap")."""
+    """No figure claims less (or more) data than the meters gave: every figure, the grid meter's
+    across its recorded replacement and roles the site has no meter for (no heat recovery, no
+    compressor, no purchased heat) alike, is fully covered (docs/domain.md: "a meter role the
+    site does not have is not a gap")."""
     t = month.truth
     grid_free = {"electricity.pv_generation_kwh", "carbon.scope1_t", "energy.production",
                  "boilers[0].fuel_m3", "boilers[0].steam_t", "totals.scope1_t"}
@@ -508,3 +520,34 @@ def test_the_kpis_carry_the_scope_1_and_2_totals(month: Month):
         exact(t.scope1_t + t.scope2_location_t), exact(t.grid_coverage))
     assert (c["scope12_market_t"]["value"], c["scope12_market_t"]["coverage"]) == (
         exact(t.scope1_t + t.scope2_market_t), exact(t.grid_coverage))
+
+
+def test_an_unrecorded_replacement_leaves_its_interval_uncovered(month: Month, database_url: str):
+    """Without the record the step down is a reset: the month's import is still exact (the new
+    reading counts with unknown timing) but the 600 s across it are uncovered."""
+    from lingtan.core.counters import counter_energy
+    from lingtan.kernel.db import get_engine
+
+    with get_engine(database_url).begin() as conn:
+        conn.execute(sa.text("UPDATE meters SET params = params - 'exchanges' WHERE id = 'grid-incomer'"))
+        conn.execute(sa.text(
+            "INSERT INTO rollup_dirty (meter_id, quantity, bucket) SELECT meter_id, quantity,"
+            " date_bin('1 minute', time, '2000-01-01T00:00:00+08:00') FROM readings WHERE meter_id ="
+            " 'grid-incomer' AND time = :t ON CONFLICT DO NOTHING"), {"t": REPLACED + STEP})
+    refresh_rollups(database_url)
+    try:
+        with get_engine(database_url).connect() as conn:
+            imp = counter_energy(conn, ["grid-incomer"], "active_energy_import", START, END)
+        assert imp.value + imp.gap_value == exact(month.truth.imp)
+        assert imp.gap_value == 40.0  # the new meter's first reading, timing unknown
+        assert imp.coverage == exact((WINDOW_S - STEP.total_seconds()) / WINDOW_S)
+    finally:  # put the record back for any test that runs after this one
+        with get_engine(database_url).begin() as conn:
+            conn.execute(sa.text("UPDATE meters SET params = jsonb_set(params, '{exchanges}',"
+                                 " CAST(:x AS jsonb)) WHERE id = 'grid-incomer'"),
+                         {"x": json.dumps(SITE_FILE["meters"][0]["params"]["exchanges"])})
+            conn.execute(sa.text(
+                "INSERT INTO rollup_dirty (meter_id, quantity, bucket) SELECT meter_id, quantity,"
+                " date_bin('1 minute', time, '2000-01-01T00:00:00+08:00') FROM readings WHERE meter_id ="
+                " 'grid-incomer' AND time = :t ON CONFLICT DO NOTHING"), {"t": REPLACED + STEP})
+        refresh_rollups(database_url)

@@ -39,7 +39,7 @@ widened AS (
 -- widened islands that overlap are merged, so no minute is written twice
 ranges AS (
     SELECT row_number() OVER (ORDER BY g.meter_id, g.quantity, g.lo) AS rid, g.*,
-           (m.params->>'counter_wrap')::float8 AS wrap,
+           (m.params->>'counter_wrap')::float8 AS wrap, m.params->'exchanges' AS exchanges,
            CASE WHEN g.quantity = ANY(%(kwh)s::text[]) THEN (m.params->>'rated_power_kw')::float8
            END AS rated
     FROM (
@@ -93,19 +93,31 @@ pairs AS (
     FROM flagged WHERE NOT spike
     WINDOW w AS (PARTITION BY rid ORDER BY time)
 ),
--- rule 3: the increase of a count or rollover (counted) or of a reset; both NULL otherwise
+-- rule 3: the increase of a count, rollover or recorded exchange (counted) or of a reset; both
+-- NULL otherwise
 steps AS (
     SELECT p.rid, date_bin('1 minute', p.time, %(origin)s) AS bucket,
            extract(epoch FROM p.time - p.ptime)::float8 AS gap_s, g.rated,
-           CASE WHEN p.value >= p.pvalue THEN p.value - p.pvalue
+           CASE WHEN x.old_final IS NOT NULL
+                    THEN greatest(x.old_final - p.pvalue, 0) + greatest(p.value - x.new_initial, 0)
+                WHEN p.value >= p.pvalue THEN p.value - p.pvalue
                 WHEN g.wrap IS NOT NULL AND p.pvalue > g.wrap / 2 AND p.value < g.wrap / 2
                     THEN g.wrap - p.pvalue + p.value
            END AS counted,
-           CASE WHEN p.value >= p.pvalue THEN NULL
+           CASE WHEN x.old_final IS NOT NULL OR p.value >= p.pvalue THEN NULL
                 WHEN g.wrap IS NOT NULL AND p.pvalue > g.wrap / 2 AND p.value < g.wrap / 2 THEN NULL
                 WHEN p.value <= p.pvalue / 2 THEN greatest(p.value, 0)
            END AS reset
     FROM pairs p JOIN ranges g USING (rid)
+    -- a recorded meter exchange inside the pair: the energy across the swap is known
+    LEFT JOIN LATERAL (
+        SELECT (e->>'old_final')::float8 AS old_final, (e->>'new_initial')::float8 AS new_initial
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(g.exchanges) = 'array' THEN g.exchanges
+                                       ELSE '[]'::jsonb END) e
+        WHERE e->>'quantity' = g.quantity AND (e->>'time')::timestamptz >= p.ptime
+          AND (e->>'time')::timestamptz < p.time
+        ORDER BY (e->>'time')::timestamptz LIMIT 1
+    ) x ON true
     WHERE p.inside AND p.ptime IS NOT NULL AND p.rn - p.prn - 1 <= %(max_run)s
 ),
 -- rated power: an impossible increase counts nowhere
