@@ -17,7 +17,7 @@ from pydantic import Field
 
 from lingtan.core import activity, amounts, figures, green, tariff
 from lingtan.core.factors import Factor
-from lingtan.core.queries import get_site, latest, meters_by_role
+from lingtan.core.queries import get_site, meters_by_role
 from lingtan.core.site_model import load_site_model
 from lingtan.kernel import clock, periods
 from lingtan.kernel.periods import split_by_year
@@ -44,13 +44,44 @@ class Overview:
     offline: list[str] = field(default_factory=list)
 
 
-def _power_now(conn: sa.Connection, meters: list[str], now: datetime, offline: list[str]
+@dataclass
+class SitePower:
+    """Every meter of a site by role, with its newest active power: all that the "now" figures
+    (power now, offline meters, flows by role) need, read in one statement."""
+
+    roles: dict[str, list[str]]                  # role → meter ids, in id order
+    latest: dict[str, tuple[datetime, float]]    # meter → (time, kW) of its newest active power
+
+    def meters(self, role: str) -> list[str]:
+        return self.roles.get(role, [])
+
+
+def site_power(conn: sa.Connection, site_id: str) -> SitePower:
+    """The site's meters by role and their newest active power, from ``latest_readings``."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT m.id, m.role, l.time, l.value FROM meters m"
+            " LEFT JOIN latest_readings l ON l.meter_id = m.id AND l.quantity = 'active_power'"
+            " WHERE m.site_id = :s ORDER BY m.id"
+        ),
+        {"s": site_id},
+    )
+    power = SitePower({}, {})
+    for meter, role, time, value in rows:
+        if role:
+            power.roles.setdefault(role, []).append(meter)
+        if time is not None:
+            power.latest[meter] = (time, value)
+    return power
+
+
+def _power_now(power: SitePower, meters: list[str], now: datetime, offline: list[str]
                ) -> tuple[float | None, datetime | None]:
     if not meters:
         return None, None
     total, newest = 0.0, None
     for meter in meters:
-        row = latest(conn, meter, "active_power")
+        row = power.latest.get(meter)
         if row is None or now - row[0] > FRESH:
             offline.append(meter)
             return None, None
@@ -64,12 +95,15 @@ def local_midnight(now: datetime, timezone: str) -> datetime:
     return periods.calendar("day", clock.site_today(timezone, now), timezone)[0]
 
 
-def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None) -> tuple[PowerNow, list[str]]:
-    """Grid, PV and site power from the newest readings, and the meters without a fresh one."""
+def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None, *,
+              power: SitePower | None = None) -> tuple[PowerNow, list[str]]:
+    """Grid, PV and site power from the newest readings, and the meters without a fresh one.
+    ``power``: the site's meters and newest readings, if the caller has read them already."""
     now = now or clock.now()
+    power = power or site_power(conn, site_id)
     offline: list[str] = []
-    grid_kw, t_grid = _power_now(conn, meters_by_role(conn, site_id, "grid_import"), now, offline)
-    pv_kw, t_pv = _power_now(conn, meters_by_role(conn, site_id, "pv_generation"), now, offline)
+    grid_kw, t_grid = _power_now(power, power.meters("grid_import"), now, offline)
+    pv_kw, t_pv = _power_now(power, power.meters("pv_generation"), now, offline)
     load = grid_kw + pv_kw if grid_kw is not None and pv_kw is not None else None
     times = [t for t in (t_grid, t_pv) if t is not None]
     return PowerNow(grid_kw, pv_kw, load, min(times) if times else None), offline
@@ -92,18 +126,19 @@ class RolePower:
     offline: list[str]
 
 
-def power_by_role(conn: sa.Connection, site_id: str, roles: tuple[str, ...], now: datetime | None = None
-                  ) -> dict[str, RolePower]:
+def power_by_role(conn: sa.Connection, site_id: str, roles: tuple[str, ...], now: datetime | None = None,
+                  *, power: SitePower | None = None) -> dict[str, RolePower]:
     """Active power now summed per meter role, for the roles asked; a role whose meters do not
     all have a fresh reading has no total (a partial sum would understate it)."""
     now = now or clock.now()
-    get_site(conn, site_id)
+    if power is None:
+        get_site(conn, site_id)
+        power = site_power(conn, site_id)
     out = {}
     for role in roles:
-        meters = meters_by_role(conn, site_id, role)
-        with_power = [m for m in meters if latest(conn, m, "active_power") is not None]
+        with_power = [m for m in power.meters(role) if m in power.latest]
         offline: list[str] = []
-        kw, _ = _power_now(conn, with_power, now, offline)
+        kw, _ = _power_now(power, with_power, now, offline)
         out[role] = RolePower(role, kw if with_power else None, len(with_power), offline)
     return out
 

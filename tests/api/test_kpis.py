@@ -109,3 +109,24 @@ def test_api_errors_name_the_problem(client):
     assert r.status_code == 422 and "time zone" in r.json()["detail"]
     r = client.get("/api/v1/sites/plant/power", params={"resolution": "5s"})
     assert r.status_code == 422
+
+
+def test_now_values_are_read_from_the_last_value_table_not_the_history(db):
+    """Power now, a meter's newest reading and the meters list read `latest_readings`: with the
+    history gone (as TimescaleDB's retention drops old chunks), they still find the last values."""
+    from lingtan.core.kpi import power_by_role, site_overview
+    from lingtan.core.queries import latest, meters_latest
+    from lingtan.kernel.db import get_engine
+
+    seed(db)
+    last = START + timedelta(hours=2)  # the newest reading of every series
+    with psycopg.connect(libpq_url(db)) as conn:
+        conn.execute("DELETE FROM readings")
+    with get_engine(db).connect() as conn:
+        o = site_overview(conn, "plant", now=NOW)
+        assert o.power.grid_kw == 300.0 and o.power.pv_kw == 100.0 and o.offline == []
+        flows = power_by_role(conn, "plant", ("grid_import", "load"), now=NOW)
+        assert flows["grid_import"].kw == 300.0 and flows["load"].kw is None
+        assert latest(conn, "grid", "active_energy_import") == (last, pytest.approx(10_600.0))
+        assert latest(conn, "grid", "voltage") is None
+        assert {(m.id, m.time) for m in meters_latest(conn, "plant")} == {("grid", last), ("pv", last)}
