@@ -212,6 +212,6 @@ def _point(f: figures.UnitRates, b: datetime, s: Flat, bought: float, coverage: 
     market = i - bought
     s2_mkt = None if heat_t is None else (market if market > 0 else 0.0) * f.grid_market_t_per_kwh + heat_t
     return KpiPoint(
-        b, i, e, g, cons, green_kwh, green_kwh / cons if cons > 0 else None,
+        b, i, e, g, cons, green_kwh, figures.share(green_kwh / cons) if cons > 0 else None,
         gas_m3, scope1, s2_loc, s2_mkt,
         i * f.grid_location_t_per_kwh * 1000 / cons if cons > 0 else None, units, coverage, unplaced)
