@@ -8,6 +8,7 @@ its buckets add up to the window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -18,7 +19,7 @@ from pydantic import Field
 from lingtan.core import activity, amounts, figures, green, tariff
 from lingtan.core.factors import Factor
 from lingtan.core.queries import get_site, meters_by_role
-from lingtan.core.site_model import load_site_model
+from lingtan.core.site_model import SiteEnergyModel, load_site_model
 from lingtan.kernel import clock, periods
 from lingtan.kernel.periods import split_by_year
 
@@ -109,13 +110,19 @@ def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None, *,
     return PowerNow(grid_kw, pv_kw, load, min(times) if times else None), offline
 
 
-def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None) -> Overview:
-    """Power now, and the site's day so far through the one KPI engine (``window_kpis``)."""
+def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None, *,
+                  model: SiteEnergyModel | None = None, power: SitePower | None = None,
+                  today: WindowKpis | None = None) -> Overview:
+    """Power now, and the site's day so far through the one KPI engine (``window_kpis``). The
+    keyword arguments are what a caller already read or computed for the same site and instant
+    (``today``: ``window_kpis`` from local midnight to ``now``)."""
     now = now or clock.now()
-    site = get_site(conn, site_id)
-    power, offline = power_now(conn, site_id, now)
-    today = window_kpis(conn, site_id, local_midnight(now, site.timezone), now, now)
-    return Overview(site_id, power, today, offline)
+    model = model or load_site_model(conn, site_id)
+    power_kw, offline = power_now(conn, site_id, now, power=power)
+    if today is None:
+        midnight = local_midnight(now, model.site.timezone)
+        today = window_kpis_many(conn, site_id, [(midnight, now)], now, model=model)[0]
+    return Overview(site_id, power_kw, today, offline)
 
 
 @dataclass
@@ -152,12 +159,14 @@ class PowerSeries:
 
 
 def power_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
-                 resolution: str = "1m") -> PowerSeries:
-    """Average power per bucket; a bucket with no data is None (a gap), never 0."""
+                 resolution: str = "1m", *, model: SiteEnergyModel | None = None) -> PowerSeries:
+    """Average power per bucket; a bucket with no data is None (a gap), never 0. ``model``: the
+    site model, if the caller has it."""
     from lingtan.core.rollups import RESOLUTIONS
 
     table = RESOLUTIONS[resolution]
-    get_site(conn, site_id)
+    if model is None:
+        get_site(conn, site_id)
     rows = conn.execute(
         sa.text(
             f"""
@@ -173,7 +182,8 @@ def power_series(conn: sa.Connection, site_id: str, start: datetime, end: dateti
         ),
         {"s": site_id, "a": start, "b": end},
     ).all()
-    has_pv = bool(meters_by_role(conn, site_id, "pv_generation"))
+    has_pv = bool(model.meters_with_role("pv_generation") if model is not None
+                  else meters_by_role(conn, site_id, "pv_generation"))
     series = PowerSeries([], [], [], [])
     for bucket, grid, pv in rows:
         pv_value = pv if has_pv else 0.0  # a site without PV has 0 kW of it, not a gap
@@ -206,14 +216,54 @@ class WindowKpis:
 def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
                 now: datetime | None = None) -> WindowKpis:
     """Every site KPI for [start, end), each figure with its coverage and each factor with its source."""
+    return window_kpis_many(conn, site_id, [(start, end)], now)[0]
+
+
+def window_kpis_many(conn: sa.Connection, site_id: str, windows: Sequence[tuple[datetime, datetime]],
+                     now: datetime | None = None, *, model: SiteEnergyModel | None = None,
+                     counters: amounts.Counters | None = None) -> list[WindowKpis]:
+    """``window_kpis`` of each window, with one read of the site model, one batch of counter reads
+    for all of them (their tiles, year pieces and green-purchase periods overlap) and one read of
+    the activity data. ``model``, ``counters``: what the caller already read for the same site
+    and instant."""
     now = now or clock.now()
-    model = load_site_model(conn, site_id)
+    model = model or load_site_model(conn, site_id)
+    c = counters or amounts.Counters(conn)
+    c.learn(amounts.series_asked(model))
+
+    def ask() -> None:  # the reads the windows below make; the values play no part in which
+        def supplied(a: datetime, b: datetime) -> float:
+            amounts.balance(c, model, a, b)
+            return 1.0  # as if every purchase period had consumption: all their pieces are asked
+        rates = green.rates(model, now, supplied)
+        for start, end in windows:
+            amounts.gather(c, model, start, end)
+            green.allocate(rates, start, end, supplied)
+            pieces = split_by_year(start, end, model.site.timezone)
+            for _, a, b in pieces if len(pieces) > 1 else []:
+                amounts.gather(c, model, a, b)
+                green.allocate(rates, a, b, supplied)
+
+    c.prefetch(ask)
+    pieces = [p for start, end in windows for p in split_by_year(start, end, model.site.timezone)]
+    entries = activity.entries_for(c.conn, model, pieces)
+    profiles: list[tariff.DayProfile | None] = [None] * len(windows)
+    if model.params.tariff.bands:
+        grid = [m.id for m in model.meters_with_role("grid_import")]
+        profiles = list(tariff.day_profiles(c.conn, grid, windows, model.site.timezone, model.params.tariff))
+    return [_window_kpis(c, model, start, end, now, entries, profile)
+            for (start, end), profile in zip(windows, profiles, strict=True)]
+
+
+def _window_kpis(c: amounts.Counters, model: SiteEnergyModel, start: datetime, end: datetime,
+                 now: datetime, entries: list[activity.StoredActivity], profile: tariff.DayProfile | None
+                 ) -> WindowKpis:
     totals = figures.Totals()
-    am = amounts.gather(conn, model, start, end)
+    am = amounts.gather(c, model, start, end)
 
     def supplied(a: datetime, b: datetime) -> float:
         # the same counters and formula as the window's own balance (usually the window itself)
-        e = am if (a, b) == (start, end) else amounts.balance(conn, model, a, b)
+        e = am if (a, b) == (start, end) else amounts.balance(c, model, a, b)
         return e.grid_supplied_kwh
 
     rates = green.rates(model, now, supplied)
@@ -222,16 +272,13 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     pieces = split_by_year(start, end, model.site.timezone)
     for year, a, b in pieces:
         # Factors change with the year: a window across New Year is converted piece by piece.
-        piece = am if len(pieces) == 1 else amounts.gather(conn, model, a, b)
+        piece = am if len(pieces) == 1 else amounts.gather(c, model, a, b)
         piece_green = allocated if len(pieces) == 1 else green.allocate(rates, a, b, supplied)
         r = figures.recovered_heat(model, piece)
         figures.piece(model, piece, piece_green, year, totals, r.heat.value if r.claimed else 0.0)
-    activity.include(conn, model, pieces, totals)  # fuel and refrigerant entered by hand
+    activity.include(c.conn, model, pieces, totals, entries)  # fuel and refrigerant entered by hand
     recovered = figures.recovered_heat(model, am)
-    profile = None
     if model.params.tariff.bands:
-        grid = [m.id for m in model.meters_with_role("grid_import")]
-        profile = tariff.day_profile(conn, grid, start, end, model.site.timezone, model.params.tariff)
         totals.notes.append(f"cost: time-of-use bands in the site's local time ({model.site.timezone}), the "
                             "flat price where no band applies and for energy counted across a meter gap, "
                             "whose time of day is unknown")
@@ -245,7 +292,7 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     # Several boilers share the recovered heat in proportion to the fuel each burned.
     fuel_total = sum(b.fuel_amount.value for b in am.boilers) or 1.0
     return WindowKpis(
-        site_id=site_id, start=start, end=end, timezone=model.site.timezone,
+        site_id=model.site.id, start=start, end=end, timezone=model.site.timezone,
         electricity=figures.electricity(model, am, allocated, profile),
         carbon=figures.carbon(model, am, totals),
         energy=figures.energy(model, am, totals), waste_heat=waste,
