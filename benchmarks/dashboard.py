@@ -68,6 +68,7 @@ from benchmarks.kpi import (
     migration_head,
 )
 from benchmarks.report import Check, Progress, finish
+from lingtan.core import latest
 from lingtan.core.rollups import LEVELS, MINUTE, backfill_compressor_hours, refresh_keys
 from lingtan.kernel.db import get_engine, libpq_url
 from lingtan.kernel.migrate import upgrade
@@ -275,7 +276,8 @@ def generate(url: str, start: datetime, end_k: int, meters: list[Meter], params:
         for table, name, definition in keys:
             conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
         done = backfill_compressor_hours(conn)
-        progress(f"  keys built, compressor_1h of {done} compressors backfilled")
+        latest.rebuild(conn)  # a writer of readings keeps the last values too (lingtan/core/latest.py)
+        progress(f"  keys built, compressor_1h of {done} compressors backfilled, latest readings taken")
         for table in ("readings", *ROLLUP_TABLES, "compressor_1h", "sites", "meters"):
             conn.execute(f"VACUUM (ANALYZE) {table}")
         seconds = time.perf_counter() - t0
@@ -295,6 +297,7 @@ def append_minutes(conn: psycopg.Connection, start: datetime, k0: int, k1: int) 
                      " SELECT time, meter_id, quantity, value, 0 FROM chunk ORDER BY k, sid")
         keys = {(r[0], r[1], r[2]) for r in conn.execute("SELECT meter_id, quantity, time FROM chunk")}
         conn.execute("DROP TABLE chunk")
+        latest.catch_up(conn, start + k0 * MINUTE)
         refresh_keys(conn, keys)
         conn.execute("UPDATE bench_dashboard_generation SET minutes = %s", (k1,))
 
@@ -410,6 +413,15 @@ def verify_data(url: str, start: datetime, meters: list[Meter]) -> list[Check]:
         rows = conn.execute("SELECT count(*) FROM compressor_1h").fetchone()[0]
         checks.append(Check("compressor_1h filled", rows == hours and rows > 0,
                             f"{rows:,} compressor hours for {hours:,} hours of air flow"))
+        series, differ = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE r.time IS DISTINCT FROM l.time"
+            " OR r.value IS DISTINCT FROM l.value) FROM latest_readings l LEFT JOIN LATERAL ("
+            " SELECT time, value FROM readings r WHERE r.meter_id = l.meter_id AND r.quantity = l.quantity"
+            " ORDER BY time DESC LIMIT 1) r ON true").fetchone()
+        want_series = len(all_series(meters))
+        checks.append(Check("latest readings are the newest", series == want_series and not differ,
+                            f"{series} series, each with its newest stored reading" if not differ
+                            else f"{differ} of {series} series differ from their newest reading"))
         roles = dict(conn.execute("SELECT id, role FROM meters WHERE site_id = %s", (SITE_ID,)).fetchall())
         tz = conn.execute("SELECT timezone FROM sites WHERE id = %s", (SITE_ID,)).fetchone()
         purchases = conn.execute("SELECT count(*) FROM green_purchases WHERE site_id = %s",
@@ -799,7 +811,7 @@ def inprocess_run(url: str, runs: int, full_runs: int, progress: Progress
             Timing("refresh(), full reload", path, full_runs, full), profiles, errors[:10])
 
 
-_LOADER = "the rest: connection, get_site, list_meters, glue"
+_LOADER = "the rest: connection and its liveness check, glue"
 
 
 class _Proxy:
@@ -829,13 +841,8 @@ def profile_refresh(url: str, state: dict[str, Any] | None) -> dict[str, Any]:
     steps: dict[str, list[float]] = {}  # step -> [ms, sql ms, statements]
     statements: dict[str, list[float]] = {}  # text -> [calls, ms]
     current = [_LOADER]
-    started: list[float] = []
 
-    def before(*_: Any) -> None:
-        started.append(time.perf_counter())
-
-    def after(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
-        ms = (time.perf_counter() - started.pop()) * 1000
+    def sent(statement: str, ms: float) -> None:
         key = " ".join(statement.split())
         entry = statements.setdefault(key, [0, 0.0])
         entry[0] += 1
@@ -844,47 +851,62 @@ def profile_refresh(url: str, state: dict[str, Any] | None) -> dict[str, Any]:
         step[1] += ms
         step[2] += 1
 
+    class Timed(psycopg.Cursor):  # type: ignore[type-arg]
+        """Every statement on the wire, also those sent through a raw driver cursor (the series
+        cache), which SQLAlchemy's cursor events do not see."""
+
+        def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return super().execute(query, params, **kw)
+            finally:
+                sent(str(query), (time.perf_counter() - t) * 1000)
+
+    def timed_cursors(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.cursor_factory = Timed
+
     def wrap(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*a: Any, **kw: Any) -> Any:
-            name = label
-            if label == "window_kpis":  # (conn, site, start, end, now): which of the three windows
-                span = a[3] - a[2]
-                name += (", last 15 min" if span == snapshot_module.NOW_WINDOW
-                         else ", last 24 h" if span == snapshot_module.DAY else ", today")
-            outer, current[0] = current[0], name
+            outer, current[0] = current[0], label
             t = time.perf_counter()
             try:
                 return fn(*a, **kw)
             finally:
-                steps.setdefault(name, [0.0, 0.0, 0])[0] += (time.perf_counter() - t) * 1000
+                steps.setdefault(label, [0.0, 0.0, 0])[0] += (time.perf_counter() - t) * 1000
                 current[0] = outer
         return timed
 
-    kpi_names = {"site_overview": "site_overview: power now, today's KPI window",
-                 "power_series": "power_series: chart minutes", "window_kpis": "window_kpis",
+    kpi_names = {"site_power": "site_power: every meter's newest power",
+                 "window_kpis_many": "window_kpis_many: today, last 15 min, last 24 h",
+                 "site_overview": "site_overview: power now (today from window_kpis_many)",
+                 "power_series": "power_series: chart minutes",
                  "power_by_role": "power_by_role: flows"}
-    saved = (snapshot_module.kpi, snapshot_module.kpi_series, refresh_module.snapshot_outputs)
+    saved = (snapshot_module.kpi, snapshot_module.kpi_series, snapshot_module.load_site_model,
+             refresh_module.snapshot_outputs)
     snapshot_module.kpi = _Proxy(saved[0], wrap, kpi_names)  # type: ignore[assignment]
     snapshot_module.kpi_series = wrap("kpi_series: intensity, 24 h hourly", saved[1])  # type: ignore[assignment]
+    snapshot_module.load_site_model = wrap(  # type: ignore[assignment]
+        "load_site_model: site, meters, purchases, overrides", saved[2])
     refresh_module.snapshot_outputs = wrap(  # type: ignore[assignment]
-        "snapshot_outputs: tiles, chart patch, figures (Python)", saved[2])
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "after_cursor_execute", after)
+        "snapshot_outputs: tiles, chart patch, figures (Python)", saved[3])
+    engine.dispose()  # new connections get the timing cursors
+    event.listen(engine, "connect", timed_cursors)
     try:
         t = time.perf_counter()
         out = refresh(make_loader(url, SITE_ID), state, datetime.now(UTC))
         call_ms = (time.perf_counter() - t) * 1000
     finally:
-        event.remove(engine, "before_cursor_execute", before)
-        event.remove(engine, "after_cursor_execute", after)
-        snapshot_module.kpi, snapshot_module.kpi_series, refresh_module.snapshot_outputs = saved
+        event.remove(engine, "connect", timed_cursors)
+        engine.dispose()
+        (snapshot_module.kpi, snapshot_module.kpi_series, snapshot_module.load_site_model,
+         refresh_module.snapshot_outputs) = saved
     t = time.perf_counter()
     response = {"multi": True, "response": {}}
     for (cid, prop), value in zip(OUTPUTS, ordered(out), strict=True):
         response["response"].setdefault(cid, {})[prop] = value
     encoded = to_json_plotly(response)
     json_ms = (time.perf_counter() - t) * 1000
-    # the rest of the call: checking out a connection, get_site, list_meters, refresh()'s own code
+    # the rest of the call: checking out a connection, refresh()'s own code
     loader = steps.pop(_LOADER, [0.0, 0.0, 0])
     loader[0] = call_ms - sum(v[0] for v in steps.values())
     rows = [{"step": k, "ms": round(v[0], 1), "sql_ms": round(v[1], 1), "statements": int(v[2])}

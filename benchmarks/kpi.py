@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from benchmarks.report import Check, Progress, finish
+from lingtan.core import latest
 from lingtan.core.rollups import LEVELS, backfill_compressor_hours, refresh_keys
 from lingtan.kernel.db import get_engine, libpq_url
 from lingtan.kernel.migrate import alembic_config, upgrade
@@ -459,6 +460,7 @@ def generate(url: str, size: Size, meters: list[Meter], head: str, chunk_days: i
         done = backfill_compressor_hours(conn)
         progress(f"  compressor_1h of {done} compressors from the minute rollups"
                  f" in {time.perf_counter() - t:.0f} s")
+        latest.rebuild(conn)  # a writer of readings keeps the last values too (lingtan/core/latest.py)
         for table in ("readings", *ROLLUP_TABLES, "compressor_1h", "sites", "meters"):
             t = time.perf_counter()
             conn.execute(f"VACUUM (ANALYZE) {table}")

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from lingtan.core import kpi, queries
+from lingtan.core import amounts, kpi, queries
 from lingtan.core.series import KpiSeries, kpi_series
+from lingtan.core.site_model import load_site_model
 
 # sinks of the power-flow diagram, by meter role; whatever they do not explain is "other"
 FLOW_ROLES = ("compressor", "boiler_fuel", "boiler_output", "production", "load")
@@ -35,19 +36,25 @@ class Snapshot:
 
 def load_snapshot(conn: sa.Connection, site_id: str, now: datetime, series_start: datetime,
                   series_end: datetime) -> Snapshot:
-    """Site, KPIs at ``now`` and the power series for [series_start, series_end)."""
-    site = queries.get_site(conn, site_id)
-    roles: dict[str, list[str]] = {}
-    for meter in queries.list_meters(conn, site_id):
-        if meter.role:
-            roles.setdefault(meter.role, []).append(meter.id)
-    overview = kpi.site_overview(conn, site_id, now)  # its "today" is window_kpis since local midnight
-    series = kpi.power_series(conn, site_id, series_start, series_end, resolution="1m")
+    """Site, KPIs at ``now`` and the power series for [series_start, series_end).
+
+    Every figure comes from the same service functions as the API, but the reads they share are
+    made once and passed down: the site model, the meters' newest power (flows, power now, offline
+    meters) and the counter reads, which the three windows and the intensity series' green-purchase
+    periods take from one batch (amounts.Counters)."""
+    model = load_site_model(conn, site_id)
+    power = kpi.site_power(conn, site_id)
+    counters = amounts.Counters(conn)
+    midnight = kpi.local_midnight(now, model.site.timezone)
+    today, last_15m, last_24h = kpi.window_kpis_many(
+        conn, site_id, [(midnight, now), (now - NOW_WINDOW, now), (now - DAY, now)], now,
+        model=model, counters=counters)
     return Snapshot(
-        now, site, roles, overview, series, series_start, series_end,
-        today=overview.today,
-        last_15m=kpi.window_kpis(conn, site_id, now - NOW_WINDOW, now, now),
-        last_24h=kpi.window_kpis(conn, site_id, now - DAY, now, now),
-        flows=kpi.power_by_role(conn, site_id, FLOW_ROLES, now),
-        intensity=kpi_series(conn, site_id, now - DAY, now, "1h", now),
+        now, model.site, power.roles,
+        overview=kpi.site_overview(conn, site_id, now, model=model, power=power, today=today),
+        series=kpi.power_series(conn, site_id, series_start, series_end, resolution="1m", model=model),
+        series_start=series_start, series_end=series_end,
+        today=today, last_15m=last_15m, last_24h=last_24h,
+        flows=kpi.power_by_role(conn, site_id, FLOW_ROLES, now, power=power),
+        intensity=kpi_series(conn, site_id, now - DAY, now, "1h", now, model=model, counters=counters),
     )

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -83,3 +83,32 @@ def test_timescaledb_hypertables_compression_and_retention(database_url, timesca
         jobs = {r[0] for r in conn.execute(
             "SELECT proc_name FROM timescaledb_information.jobs WHERE hypertable_name = 'readings'")}
         assert {"policy_compression", "policy_retention"} <= jobs
+
+
+def test_migration_0009_takes_each_series_newest_reading_from_the_stored_ones(db):
+    from alembic import command
+
+    from lingtan.kernel.db import get_engine
+    from lingtan.kernel.migrate import alembic_config, upgrade
+
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    get_engine(db).dispose()
+    command.downgrade(alembic_config(db), "0008")
+    try:
+        with psycopg.connect(libpq_url(db)) as conn:
+            # inserted out of time order, as late data lands; three series of two meters
+            for seconds, meter, quantity, value, quality in [
+                (30, "m1", "active_power", 3.0, 0), (50, "m1", "active_power", 5.0, 16),
+                (10, "m1", "active_power", 1.0, 0), (20, "m1", "voltage", 230.0, 0),
+                (40, "m2", "active_power", 4.0, 0), (0, "m2", "active_power", 0.5, 0)]:
+                conn.execute("INSERT INTO readings VALUES (%s, %s, %s, %s, %s)",
+                             (t0 + timedelta(seconds=seconds), meter, quantity, value, quality))
+        upgrade(db)
+        with psycopg.connect(libpq_url(db)) as conn:
+            got = conn.execute("SELECT meter_id, quantity, time, value, quality FROM latest_readings"
+                               " ORDER BY meter_id, quantity").fetchall()
+        assert got == [("m1", "active_power", t0 + timedelta(seconds=50), 5.0, 16),
+                       ("m1", "voltage", t0 + timedelta(seconds=20), 230.0, 0),
+                       ("m2", "active_power", t0 + timedelta(seconds=40), 4.0, 0)]
+    finally:
+        upgrade(db)

@@ -3,7 +3,9 @@
 The fast path copies a batch directly into `readings` inside a savepoint. A batch that repeats
 rows already stored (a replay after a crash or an outage) violates the unique key; it is then
 copied into a temporary staging table and inserted with ON CONFLICT DO NOTHING, so a replay
-never double-counts. The rollup buckets a batch touches are marked in the same transaction.
+never double-counts. The rollup buckets a batch touches are marked, and the newest row of each
+series it holds is upserted into ``latest_readings`` (``lingtan.core.latest``, only where newer),
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 import psycopg
 
 from lingtan.core import rollups
+from lingtan.core.latest import keep_latest
 from lingtan.kernel.db import libpq_url
 from lingtan.kernel.reading import Reading
 
@@ -83,7 +86,7 @@ class PostgresSink(_Connected):
             return 0
         conn = self._connection()
         try:
-            with conn.transaction(), conn.cursor() as cur:  # readings and marks commit together
+            with conn.transaction(), conn.cursor() as cur:  # readings, last values, marks: together
                 try:
                     with conn.transaction():  # nested: a savepoint that undoes only the COPY
                         _copy(cur, "readings", rows)
@@ -95,6 +98,7 @@ class PostgresSink(_Connected):
                         " ON CONFLICT (meter_id, quantity, time) DO NOTHING"
                     )
                     inserted = cur.rowcount
+                keep_latest(cur, rows)
                 if self.refresh_rollups:
                     rollups.mark_dirty(conn, rollups.touched(rows))
             return inserted

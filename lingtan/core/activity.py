@@ -226,19 +226,30 @@ def gwp_factor(e: ActivityEntry) -> Factor:
                   kind="gwp", subject=e.gas or "", label=f"{e.gas} GWP-100")
 
 
+def entries_for(conn: sa.Connection, model: SiteEnergyModel, pieces: Sequence[tuple[int, datetime, datetime]]
+                ) -> list[StoredActivity]:
+    """The entries with a day in the local days ``pieces`` touch (of one window or several)."""
+    if not pieces:
+        return []
+    zone = ZoneInfo(model.site.timezone)
+    first = min(a for _, a, _ in pieces).astimezone(zone).date()
+    last = (max(b for _, _, b in pieces) - timedelta(microseconds=1)).astimezone(zone).date()
+    return entries_between(conn, model.site.id, first, last + timedelta(days=1))
+
+
 def include(conn: sa.Connection, model: SiteEnergyModel, pieces: Sequence[tuple[int, datetime, datetime]],
-            t: Totals) -> None:
+            t: Totals, entries: Sequence[StoredActivity] | None = None) -> None:
     """Add the site's activity data to a window's Scope 1 and tce (``pieces``: the window cut at
     local New Year, as the KPI engine converts it), with one line per carrier, the factors used
-    and notes saying what was included."""
+    and notes saying what was included. ``entries``: read already, for these pieces or more (an
+    entry outside them has no share in them and is left out)."""
     _unmetered_boiler_notes(model, t)
     if not pieces:
         return
     tz = model.site.timezone
-    zone = ZoneInfo(tz)
-    first = pieces[0][1].astimezone(zone).date()
-    end = (pieces[-1][2] - timedelta(microseconds=1)).astimezone(zone).date() + timedelta(days=1)
-    entries = entries_between(conn, model.site.id, first, end)
+    if entries is None:
+        entries = entries_for(conn, model, pieces)
+    entries = [e for e in entries if any(share_in(e, tz, a, b) > 0 for _, a, b in pieces)]
     lines: dict[str, _Line] = {}
     for year, a, b in pieces:
         overrides = fuel_overrides(model, year)

@@ -7,12 +7,13 @@ compressor air delivery and loaded power come from the compressor-hour rollup, w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from lingtan.core.counters import CounterEnergy, counter_energy
+from lingtan.core.counters import CounterEnergy, CounterRequest, counter_energy_many, counter_request
 from lingtan.core.rollups import COMPRESSOR_LOADED, COMPRESSOR_SUMS, HOUR, compressor_minutes
 from lingtan.core.site_model import SiteEnergyModel
 from lingtan.kernel.timegrid import ceil_time, floor_time
@@ -102,71 +103,158 @@ class SiteAmounts(Balance):
     production: Amount = field(default_factory=Amount)
 
 
-def _energy(conn: sa.Connection, meters: list[str], quantity: str, a: datetime, b: datetime) -> Amount:
-    if not meters:
-        return Amount()
-    return Amount.of(counter_energy(conn, meters, quantity, a, b))
-
-
-def _has(conn: sa.Connection, meter: str, quantity: str) -> bool:
-    return conn.execute(
-        sa.text("SELECT EXISTS (SELECT 1 FROM readings_1d WHERE meter_id = :m AND quantity = :q)"),
-        {"m": meter, "q": quantity},
-    ).scalar_one()
-
-
 _MINUTES = (f"SELECT meter_id, {COMPRESSOR_SUMS} FROM ({compressor_minutes(':loaded')}"
-            " AND f.meter_id = ANY(:m) AND f.bucket >= :{a} AND f.bucket < :{b}) x GROUP BY meter_id")
+            " AND f.meter_id = ANY(:{m}) AND f.bucket >= :{a} AND f.bucket < :{b}) x GROUP BY meter_id")
 _HOURS = """
 SELECT meter_id, flow_minutes, air_m3, loaded_minutes, loaded_flow_sum, loaded_kw_minutes, loaded_kw_sum
-FROM compressor_1h WHERE meter_id = ANY(:m) AND bucket >= :h0 AND bucket < :h1
+FROM compressor_1h WHERE meter_id = ANY(:m{k}) AND bucket >= :h0{k} AND bucket < :h1{k}
 """
 
+AirFigures = dict[str, tuple[float | None, float | None, float | None]]
+AirRequest = tuple[tuple[str, ...], datetime, datetime]  # (meters, start, end)
 
-def compressor_air(conn: sa.Connection, meters: list[str], a: datetime, b: datetime
-         ) -> dict[str, tuple[float | None, float | None, float | None]]:
+
+def _minutes(k: int, a: str, b: str) -> str:
+    return f"SELECT {k} AS k, * FROM ({_MINUTES.format(m=f'm{k}', a=f'{a}{k}', b=f'{b}{k}')}) x"
+
+
+def compressor_air(conn: sa.Connection, meters: list[str], a: datetime, b: datetime) -> AirFigures:
     """Per compressor: air delivered (m³), and mean power and flow over minutes loaded throughout.
 
     Whole hours come from ``compressor_1h``; only the window's ragged edges join minute rollups.
     """
-    if not meters:
-        return {}
-    h0, h1 = ceil_time(a, HOUR), floor_time(b, HOUR)
-    params: dict[str, object] = {"m": meters, "loaded": float(COMPRESSOR_LOADED), "a": a, "b": b}
-    if h0 < h1:
-        params |= {"h0": h0, "h1": h1}
-        parts = [_MINUTES.format(a="a", b="h0"), _HOURS, _MINUTES.format(a="h1", b="b")]
-    else:
-        parts = [_MINUTES.format(a="a", b="b")]
+    return compressor_air_many(conn, [(tuple(meters), a, b)])[0]
+
+
+def compressor_air_many(conn: sa.Connection, requests: Sequence[AirRequest]) -> list[AirFigures]:
+    """``compressor_air`` of each (meters, start, end), in order, in one statement."""
+    params: dict[str, object] = {"loaded": float(COMPRESSOR_LOADED)}
+    parts = []
+    for k, (meters, a, b) in enumerate(requests):
+        if not meters:
+            continue
+        h0, h1 = ceil_time(a, HOUR), floor_time(b, HOUR)
+        params |= {f"m{k}": list(meters), f"a{k}": a, f"b{k}": b}
+        if h0 < h1:
+            params |= {f"h0{k}": h0, f"h1{k}": h1}
+            parts += [_minutes(k, "a", "h0"), f"SELECT {k} AS k, * FROM ({_HOURS.format(k=k)}) x",
+                      _minutes(k, "h1", "b")]
+        else:
+            parts.append(_minutes(k, "a", "b"))
+    out: list[AirFigures] = [{} for _ in requests]
+    if not parts:
+        return out
     rows = conn.execute(sa.text(
-        "SELECT meter_id, sum(flow_minutes), sum(air_m3),"
+        "SELECT k, meter_id, sum(flow_minutes), sum(air_m3),"
         " sum(loaded_flow_sum) / nullif(sum(loaded_minutes), 0),"
         " sum(loaded_kw_sum) / nullif(sum(loaded_kw_minutes), 0)"
-        f" FROM ({' UNION ALL '.join(parts)}) t GROUP BY meter_id"
+        f" FROM ({' UNION ALL '.join(parts)}) t GROUP BY k, meter_id"
     ), params).all()
-    # A 1-minute bucket's mean flow in m³/min is the air delivered in that minute.
-    return {r[0]: (r[2] if r[1] else None, r[4], r[3]) for r in rows}
+    for r in rows:
+        # A 1-minute bucket's mean flow in m³/min is the air delivered in that minute.
+        out[r[0]][r[1]] = (r[3] if r[2] else None, r[5], r[4])
+    return out
+
+
+class Counters:
+    """The counter reads behind a site's KPIs, kept for reuse and read in batches.
+
+    Used directly, each figure is one statement, as before. ``prefetch`` runs a dry run of the
+    KPI code that only notes what it asks for, then reads all of it in one statement for the
+    counters and one for compressor air; the real run then finds everything here. So the windows
+    of a dashboard refresh, and the green-purchase periods they share, cost two statements
+    instead of dozens, and every figure is the one a window read on its own gets (a request's
+    sums do not depend on what else is in its batch). Whatever the dry run did not foresee is
+    read on demand.
+    """
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self._energy: dict[CounterRequest, CounterEnergy] = {}
+        self._air: dict[AirRequest, AirFigures] = {}
+        self._reporting: dict[tuple[tuple[str, ...], str], list[str]] = {}
+        self._asked: tuple[list[CounterRequest], list[AirRequest]] | None = None  # in a dry run
+
+    def energy(self, meters: Sequence[str], quantity: str, a: datetime, b: datetime) -> Amount:
+        if not meters:
+            return Amount()
+        req = counter_request(meters, quantity, a, b)
+        got = self._energy.get(req)
+        if got is None:
+            if self._asked is not None:
+                self._asked[0].append(req)
+                return Amount()
+            got = self._energy[req] = counter_energy_many(self.conn, [req])[0]
+        return Amount.of(got)
+
+    def air(self, meters: Sequence[str], a: datetime, b: datetime) -> AirFigures:
+        if not meters:
+            return {}
+        req = (tuple(meters), a, b)
+        got = self._air.get(req)
+        if got is None:
+            if self._asked is not None:
+                self._asked[1].append(req)
+                return {}
+            got = self._air[req] = compressor_air_many(self.conn, [req])[0]
+        return got
+
+    def reporting(self, meters: Sequence[str], quantity: str) -> list[str]:
+        """Those of ``meters`` that have ever reported ``quantity`` (a day rollup holds it), in
+        their order. Read for real even in a dry run: what is asked next depends on it."""
+        key = (tuple(meters), quantity)
+        if key not in self._reporting:
+            self.learn([key])
+        return self._reporting[key]
+
+    def learn(self, keys: Sequence[tuple[tuple[str, ...], str]]) -> None:
+        """Look up ``reporting`` for several (meters, quantity) at once."""
+        todo = [k for k in dict.fromkeys(keys) if k not in self._reporting]
+        pairs = sorted({(m, q) for meters, q in todo for m in meters})
+        found: set[tuple[str, str]] = set()
+        if pairs:
+            found = {(r[0], r[1]) for r in self.conn.execute(sa.text(
+                "SELECT k.m, k.q FROM unnest(CAST(:m AS text[]), CAST(:q AS text[])) AS k(m, q) WHERE EXISTS"
+                " (SELECT 1 FROM readings_1d WHERE meter_id = k.m AND quantity = k.q)"),
+                {"m": [m for m, _ in pairs], "q": [q for _, q in pairs]})}
+        for meters, q in todo:
+            self._reporting[(meters, q)] = [m for m in meters if (m, q) in found]
+
+    def prefetch(self, ask: Callable[[], object]) -> None:
+        """Run ``ask`` as a dry run (counters read as zero, nothing read but ``reporting``), then
+        read everything it asked for in one statement per kind."""
+        self._asked = ([], [])
+        try:
+            ask()
+        finally:
+            energy, air = self._asked
+            self._asked = None
+        energy = [r for r in dict.fromkeys(energy) if r not in self._energy]
+        if energy:
+            self._energy.update(zip(energy, counter_energy_many(self.conn, energy), strict=True))
+        air = [r for r in dict.fromkeys(air) if r not in self._air]
+        if air:
+            self._air.update(zip(air, compressor_air_many(self.conn, air), strict=True))
+
+
+Source = sa.Connection | Counters
+
+
+def counters(source: Source) -> Counters:
+    """The reads of ``source``: a caller's ``Counters``, or fresh ones on a connection."""
+    return source if isinstance(source, Counters) else Counters(source)
 
 
 def _ids(model: SiteEnergyModel, role: str) -> list[str]:
     return [m.id for m in model.meters_with_role(role)]
 
 
-def _reporting(conn: sa.Connection, meters: list[str], quantity: str) -> list[str]:
-    if not meters:
-        return []
-    return list(conn.execute(sa.text(
-        "SELECT m FROM unnest(CAST(:m AS text[])) AS m WHERE EXISTS"
-        " (SELECT 1 FROM readings_1d WHERE meter_id = m AND quantity = :q)"), {"m": meters, "q": quantity}
-    ).scalars())
-
-
-def electricity_meters(conn: sa.Connection, model: SiteEnergyModel) -> tuple[list[str], list[str], list[str]]:
+def electricity_meters(source: Source, model: SiteEnergyModel) -> tuple[list[str], list[str], list[str]]:
     """(grid import, grid export, PV generation) meters. A grid_export meter counts export, and
     so does a grid incomer's export register — where it has one: an import-only incomer that
     never reported ``active_energy_export`` does not measure it, and is not a meter without data."""
     grid = _ids(model, "grid_import")
-    export = _ids(model, "grid_export") + _reporting(conn, grid, "active_energy_export")
+    export = _ids(model, "grid_export") + counters(source).reporting(grid, "active_energy_export")
     return grid, export, _ids(model, "pv_generation")
 
 
@@ -182,46 +270,55 @@ def purchased_heat_meters(model: SiteEnergyModel) -> tuple[list[str], list[str]]
             [m.id for m in meters if m.params.heat_carrier == "steam"])
 
 
-def balance(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime) -> Balance:
+def series_asked(model: SiteEnergyModel) -> list[tuple[tuple[str, ...], str]]:
+    """Every ``Counters.reporting`` question ``gather`` and ``balance`` ask, to ask them at once."""
+    return [(tuple(_ids(model, "grid_import")), "active_energy_export"),
+            (tuple(natural_gas_meters(model)), "steam_mass")]
+
+
+def balance(source: Source, model: SiteEnergyModel, a: datetime, b: datetime) -> Balance:
     """The electricity counters alone, e.g. for a green-power purchase period."""
-    grid, export, pv = electricity_meters(conn, model)
-    return Balance(grid_import_kwh=_energy(conn, grid, "active_energy_import", a, b),
-                   grid_export_kwh=_energy(conn, export, "active_energy_export", a, b),
-                   pv_kwh=_energy(conn, pv, "active_energy_export", a, b))
+    c = counters(source)
+    grid, export, pv = electricity_meters(c, model)
+    return Balance(grid_import_kwh=c.energy(grid, "active_energy_import", a, b),
+                   grid_export_kwh=c.energy(export, "active_energy_export", a, b),
+                   pv_kwh=c.energy(pv, "active_energy_export", a, b))
 
 
-def gather(conn: sa.Connection, model: SiteEnergyModel, a: datetime, b: datetime) -> SiteAmounts:
+def gather(source: Source, model: SiteEnergyModel, a: datetime, b: datetime) -> SiteAmounts:
+    c = counters(source)
     ids = lambda role: _ids(model, role)  # noqa: E731
     boilers: list[BoilerAmounts] = []
     outputs = model.meters_with_role("boiler_output")
     gas = natural_gas_meters(model)
     # only natural gas has a canonical counter (gas_volume); liquid fuels are not metered yet
-    fuel_amounts = {"natural_gas": _energy(conn, gas, "gas_volume", a, b)} if gas else {}
+    fuel_amounts = {"natural_gas": c.energy(gas, "gas_volume", a, b)} if gas else {}
+    own_steam = c.reporting(gas, "steam_mass")  # a fuel meter that counts steam is its own steam meter
     for m in model.meters_with_role("boiler_fuel"):
         fuel = m.params.fuel or model.params.boiler_fuel
         if fuel != "natural_gas":
             continue  # no canonical mass-of-fuel counter yet: liquid fuels are not metered
-        steam_meters = [m.id] if _has(conn, m.id, "steam_mass") else [o.id for o in outputs]
-        steam = _energy(conn, steam_meters, "steam_mass", a, b) if steam_meters else None
-        boilers.append(BoilerAmounts(m.id, fuel, _energy(conn, [m.id], "gas_volume", a, b), steam))
+        steam_meters = [m.id] if m.id in own_steam else [o.id for o in outputs]
+        steam = c.energy(steam_meters, "steam_mass", a, b) if steam_meters else None
+        boilers.append(BoilerAmounts(m.id, fuel, c.energy([m.id], "gas_volume", a, b), steam))
     heat_ids, steam_ids = purchased_heat_meters(model)
     compressors = []
-    air_of = compressor_air(conn, [m.id for m in model.meters_with_role("compressor")], a, b)
+    air_of = c.air([m.id for m in model.meters_with_role("compressor")], a, b)
     for m in model.meters_with_role("compressor"):
         air, kw, flow = air_of.get(m.id, (None, None, None))
         compressors.append(CompressorAmounts(
-            m.id, _energy(conn, [m.id], "active_energy_import", a, b),
-            _energy(conn, [m.id], "running_hours", a, b), _energy(conn, [m.id], "loaded_hours", a, b),
+            m.id, c.energy([m.id], "active_energy_import", a, b),
+            c.energy([m.id], "running_hours", a, b), c.energy([m.id], "loaded_hours", a, b),
             air, kw, flow))
-    e = balance(conn, model, a, b)
+    e = balance(c, model, a, b)
     return SiteAmounts(
         start=a, end=b,
         grid_import_kwh=e.grid_import_kwh, grid_export_kwh=e.grid_export_kwh, pv_kwh=e.pv_kwh,
         fuels=fuel_amounts,
-        purchased_heat_gj=_energy(conn, heat_ids, "heat_energy", a, b),
-        purchased_steam_t=_energy(conn, steam_ids, "steam_mass", a, b),
-        recovered_heat_gj=_energy(conn, ids("heat_recovery"), "heat_energy", a, b),
+        purchased_heat_gj=c.energy(heat_ids, "heat_energy", a, b),
+        purchased_steam_t=c.energy(steam_ids, "steam_mass", a, b),
+        recovered_heat_gj=c.energy(ids("heat_recovery"), "heat_energy", a, b),
         compressors=compressors,
         boilers=boilers,
-        production=_energy(conn, ids("production"), "production_count", a, b),
+        production=c.energy(ids("production"), "production_count", a, b),
     )

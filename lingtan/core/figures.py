@@ -24,6 +24,15 @@ from lingtan.core.tariff import BandCost, DayProfile, cost_by_band
 
 KWH_GJ = 0.0036  # 1 kWh = 3.6 MJ
 
+# A share that its formula keeps in [0, 1] (self-sufficiency, self-consumption, green-power
+# ratio, load ratio) can land a hair outside when its inputs are sums of counter deltas: meters
+# send counters as float32 registers, whose last bit is ~6e-8 of the reading (0.016 kWh at
+# 182,000 kWh), so over a window of modest consumption a share of 0 can read -4e-6. Up to
+# SHARE_NOISE outside the range that is rounding, and the share is clamped to it; further out the
+# meters really disagree (more export than PV generation, a role on the wrong meter), and the
+# figure is left as computed so that the fault shows. See docs/domain.md, "Shares".
+SHARE_NOISE = 1e-4  # 0.01 percentage points: a tenth of the last digit tiles and reports show (0.1 %)
+
 
 @dataclass
 class Figure:
@@ -39,6 +48,18 @@ def _fig(value: float | None, unit: str, *inputs: Amount | float) -> Figure:
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
+
+
+def share(x: float | None) -> float | None:
+    """A ratio that is in [0, 1] by its formula, with rounding noise at the ends removed
+    (``SHARE_NOISE``); a value further outside is returned unchanged."""
+    if x is None:
+        return None
+    if -SHARE_NOISE <= x < 0.0:
+        return 0.0
+    if 1.0 < x <= 1.0 + SHARE_NOISE:
+        return 1.0
+    return x
 
 
 @dataclass
@@ -400,8 +421,8 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
     cov = am.electricity_coverage
     self_used = am.pv_self_consumed_kwh
     trade, gec = green_used(am, green)
-    self_suff = 1 - imp.value / cons if cons > 0 else None
-    self_cons = 1 - exp.value / pv.value if pv.value > 0 else None
+    self_suff = share(1 - imp.value / cons) if cons > 0 else None
+    self_cons = share(1 - exp.value / pv.value) if pv.value > 0 else None
     tariff = model.params.tariff
     bands: list[BandCost] = []
     if tariff.bands and profile is not None:
@@ -420,7 +441,7 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
         self_consumption=_fig(self_cons, "ratio", pv, exp),
         green_trade_kwh=_fig(trade, "kWh", cov),
         green_certificate_kwh=_fig(gec, "kWh", cov),
-        green_power_ratio=_fig(_ratio(self_used + trade + gec, cons), "ratio", cov),
+        green_power_ratio=_fig(share(_ratio(self_used + trade + gec, cons)), "ratio", cov),
         cost_cny=_fig(cost, "CNY", imp),
         green_allocation=green.method,
         cost_by_band=bands,
@@ -446,9 +467,9 @@ def compressor(c: CompressorAmounts, params: MeterParams | None) -> Compressor:
                 grade = compressors.grade(sp_loaded, limits).grade
                 if grade is None:
                     note += "; specific power worse than grade 3 (below the minimum allowable value)"
+    load = share(compressors.load_ratio(c.loaded_h.value, c.running_h.value))
     return Compressor(c.meter_id, _fig(c.energy_kwh.value, "kWh", c.energy_kwh), c.air_m3, sp_all,
-                      sp_loaded, grade, limits, compressors.load_ratio(c.loaded_h.value, c.running_h.value),
-                      note, band, source)
+                      sp_loaded, grade, limits, load, note, band, source)
 
 
 def boiler(model: SiteEnergyModel, b, preheat_gj: float, unmetered_preheat: bool = False) -> Boiler:

@@ -8,6 +8,7 @@ its buckets add up to the window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -17,8 +18,8 @@ from pydantic import Field
 
 from lingtan.core import activity, amounts, figures, green, tariff
 from lingtan.core.factors import Factor
-from lingtan.core.queries import get_site, latest, meters_by_role
-from lingtan.core.site_model import load_site_model
+from lingtan.core.queries import get_site, meters_by_role
+from lingtan.core.site_model import SiteEnergyModel, load_site_model
 from lingtan.kernel import clock, periods
 from lingtan.kernel.periods import split_by_year
 
@@ -44,13 +45,44 @@ class Overview:
     offline: list[str] = field(default_factory=list)
 
 
-def _power_now(conn: sa.Connection, meters: list[str], now: datetime, offline: list[str]
+@dataclass
+class SitePower:
+    """Every meter of a site by role, with its newest active power: all that the "now" figures
+    (power now, offline meters, flows by role) need, read in one statement."""
+
+    roles: dict[str, list[str]]                  # role → meter ids, in id order
+    latest: dict[str, tuple[datetime, float]]    # meter → (time, kW) of its newest active power
+
+    def meters(self, role: str) -> list[str]:
+        return self.roles.get(role, [])
+
+
+def site_power(conn: sa.Connection, site_id: str) -> SitePower:
+    """The site's meters by role and their newest active power, from ``latest_readings``."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT m.id, m.role, l.time, l.value FROM meters m"
+            " LEFT JOIN latest_readings l ON l.meter_id = m.id AND l.quantity = 'active_power'"
+            " WHERE m.site_id = :s ORDER BY m.id"
+        ),
+        {"s": site_id},
+    )
+    power = SitePower({}, {})
+    for meter, role, time, value in rows:
+        if role:
+            power.roles.setdefault(role, []).append(meter)
+        if time is not None:
+            power.latest[meter] = (time, value)
+    return power
+
+
+def _power_now(power: SitePower, meters: list[str], now: datetime, offline: list[str]
                ) -> tuple[float | None, datetime | None]:
     if not meters:
         return None, None
     total, newest = 0.0, None
     for meter in meters:
-        row = latest(conn, meter, "active_power")
+        row = power.latest.get(meter)
         if row is None or now - row[0] > FRESH:
             offline.append(meter)
             return None, None
@@ -64,24 +96,33 @@ def local_midnight(now: datetime, timezone: str) -> datetime:
     return periods.calendar("day", clock.site_today(timezone, now), timezone)[0]
 
 
-def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None) -> tuple[PowerNow, list[str]]:
-    """Grid, PV and site power from the newest readings, and the meters without a fresh one."""
+def power_now(conn: sa.Connection, site_id: str, now: datetime | None = None, *,
+              power: SitePower | None = None) -> tuple[PowerNow, list[str]]:
+    """Grid, PV and site power from the newest readings, and the meters without a fresh one.
+    ``power``: the site's meters and newest readings, if the caller has read them already."""
     now = now or clock.now()
+    power = power or site_power(conn, site_id)
     offline: list[str] = []
-    grid_kw, t_grid = _power_now(conn, meters_by_role(conn, site_id, "grid_import"), now, offline)
-    pv_kw, t_pv = _power_now(conn, meters_by_role(conn, site_id, "pv_generation"), now, offline)
+    grid_kw, t_grid = _power_now(power, power.meters("grid_import"), now, offline)
+    pv_kw, t_pv = _power_now(power, power.meters("pv_generation"), now, offline)
     load = grid_kw + pv_kw if grid_kw is not None and pv_kw is not None else None
     times = [t for t in (t_grid, t_pv) if t is not None]
     return PowerNow(grid_kw, pv_kw, load, min(times) if times else None), offline
 
 
-def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None) -> Overview:
-    """Power now, and the site's day so far through the one KPI engine (``window_kpis``)."""
+def site_overview(conn: sa.Connection, site_id: str, now: datetime | None = None, *,
+                  model: SiteEnergyModel | None = None, power: SitePower | None = None,
+                  today: WindowKpis | None = None) -> Overview:
+    """Power now, and the site's day so far through the one KPI engine (``window_kpis``). The
+    keyword arguments are what a caller already read or computed for the same site and instant
+    (``today``: ``window_kpis`` from local midnight to ``now``)."""
     now = now or clock.now()
-    site = get_site(conn, site_id)
-    power, offline = power_now(conn, site_id, now)
-    today = window_kpis(conn, site_id, local_midnight(now, site.timezone), now, now)
-    return Overview(site_id, power, today, offline)
+    model = model or load_site_model(conn, site_id)
+    power_kw, offline = power_now(conn, site_id, now, power=power)
+    if today is None:
+        midnight = local_midnight(now, model.site.timezone)
+        today = window_kpis_many(conn, site_id, [(midnight, now)], now, model=model)[0]
+    return Overview(site_id, power_kw, today, offline)
 
 
 @dataclass
@@ -92,18 +133,19 @@ class RolePower:
     offline: list[str]
 
 
-def power_by_role(conn: sa.Connection, site_id: str, roles: tuple[str, ...], now: datetime | None = None
-                  ) -> dict[str, RolePower]:
+def power_by_role(conn: sa.Connection, site_id: str, roles: tuple[str, ...], now: datetime | None = None,
+                  *, power: SitePower | None = None) -> dict[str, RolePower]:
     """Active power now summed per meter role, for the roles asked; a role whose meters do not
     all have a fresh reading has no total (a partial sum would understate it)."""
     now = now or clock.now()
-    get_site(conn, site_id)
+    if power is None:
+        get_site(conn, site_id)
+        power = site_power(conn, site_id)
     out = {}
     for role in roles:
-        meters = meters_by_role(conn, site_id, role)
-        with_power = [m for m in meters if latest(conn, m, "active_power") is not None]
+        with_power = [m for m in power.meters(role) if m in power.latest]
         offline: list[str] = []
-        kw, _ = _power_now(conn, with_power, now, offline)
+        kw, _ = _power_now(power, with_power, now, offline)
         out[role] = RolePower(role, kw if with_power else None, len(with_power), offline)
     return out
 
@@ -117,12 +159,14 @@ class PowerSeries:
 
 
 def power_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
-                 resolution: str = "1m") -> PowerSeries:
-    """Average power per bucket; a bucket with no data is None (a gap), never 0."""
+                 resolution: str = "1m", *, model: SiteEnergyModel | None = None) -> PowerSeries:
+    """Average power per bucket; a bucket with no data is None (a gap), never 0. ``model``: the
+    site model, if the caller has it."""
     from lingtan.core.rollups import RESOLUTIONS
 
     table = RESOLUTIONS[resolution]
-    get_site(conn, site_id)
+    if model is None:
+        get_site(conn, site_id)
     rows = conn.execute(
         sa.text(
             f"""
@@ -138,7 +182,8 @@ def power_series(conn: sa.Connection, site_id: str, start: datetime, end: dateti
         ),
         {"s": site_id, "a": start, "b": end},
     ).all()
-    has_pv = bool(meters_by_role(conn, site_id, "pv_generation"))
+    has_pv = bool(model.meters_with_role("pv_generation") if model is not None
+                  else meters_by_role(conn, site_id, "pv_generation"))
     series = PowerSeries([], [], [], [])
     for bucket, grid, pv in rows:
         pv_value = pv if has_pv else 0.0  # a site without PV has 0 kW of it, not a gap
@@ -171,14 +216,54 @@ class WindowKpis:
 def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
                 now: datetime | None = None) -> WindowKpis:
     """Every site KPI for [start, end), each figure with its coverage and each factor with its source."""
+    return window_kpis_many(conn, site_id, [(start, end)], now)[0]
+
+
+def window_kpis_many(conn: sa.Connection, site_id: str, windows: Sequence[tuple[datetime, datetime]],
+                     now: datetime | None = None, *, model: SiteEnergyModel | None = None,
+                     counters: amounts.Counters | None = None) -> list[WindowKpis]:
+    """``window_kpis`` of each window, with one read of the site model, one batch of counter reads
+    for all of them (their tiles, year pieces and green-purchase periods overlap) and one read of
+    the activity data. ``model``, ``counters``: what the caller already read for the same site
+    and instant."""
     now = now or clock.now()
-    model = load_site_model(conn, site_id)
+    model = model or load_site_model(conn, site_id)
+    c = counters or amounts.Counters(conn)
+    c.learn(amounts.series_asked(model))
+
+    def ask() -> None:  # the reads the windows below make; the values play no part in which
+        def supplied(a: datetime, b: datetime) -> float:
+            amounts.balance(c, model, a, b)
+            return 1.0  # as if every purchase period had consumption: all their pieces are asked
+        rates = green.rates(model, now, supplied)
+        for start, end in windows:
+            amounts.gather(c, model, start, end)
+            green.allocate(rates, start, end, supplied)
+            pieces = split_by_year(start, end, model.site.timezone)
+            for _, a, b in pieces if len(pieces) > 1 else []:
+                amounts.gather(c, model, a, b)
+                green.allocate(rates, a, b, supplied)
+
+    c.prefetch(ask)
+    pieces = [p for start, end in windows for p in split_by_year(start, end, model.site.timezone)]
+    entries = activity.entries_for(c.conn, model, pieces)
+    profiles: list[tariff.DayProfile | None] = [None] * len(windows)
+    if model.params.tariff.bands:
+        grid = [m.id for m in model.meters_with_role("grid_import")]
+        profiles = list(tariff.day_profiles(c.conn, grid, windows, model.site.timezone, model.params.tariff))
+    return [_window_kpis(c, model, start, end, now, entries, profile)
+            for (start, end), profile in zip(windows, profiles, strict=True)]
+
+
+def _window_kpis(c: amounts.Counters, model: SiteEnergyModel, start: datetime, end: datetime,
+                 now: datetime, entries: list[activity.StoredActivity], profile: tariff.DayProfile | None
+                 ) -> WindowKpis:
     totals = figures.Totals()
-    am = amounts.gather(conn, model, start, end)
+    am = amounts.gather(c, model, start, end)
 
     def supplied(a: datetime, b: datetime) -> float:
         # the same counters and formula as the window's own balance (usually the window itself)
-        e = am if (a, b) == (start, end) else amounts.balance(conn, model, a, b)
+        e = am if (a, b) == (start, end) else amounts.balance(c, model, a, b)
         return e.grid_supplied_kwh
 
     rates = green.rates(model, now, supplied)
@@ -187,16 +272,13 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     pieces = split_by_year(start, end, model.site.timezone)
     for year, a, b in pieces:
         # Factors change with the year: a window across New Year is converted piece by piece.
-        piece = am if len(pieces) == 1 else amounts.gather(conn, model, a, b)
+        piece = am if len(pieces) == 1 else amounts.gather(c, model, a, b)
         piece_green = allocated if len(pieces) == 1 else green.allocate(rates, a, b, supplied)
         r = figures.recovered_heat(model, piece)
         figures.piece(model, piece, piece_green, year, totals, r.heat.value if r.claimed else 0.0)
-    activity.include(conn, model, pieces, totals)  # fuel and refrigerant entered by hand
+    activity.include(c.conn, model, pieces, totals, entries)  # fuel and refrigerant entered by hand
     recovered = figures.recovered_heat(model, am)
-    profile = None
     if model.params.tariff.bands:
-        grid = [m.id for m in model.meters_with_role("grid_import")]
-        profile = tariff.day_profile(conn, grid, start, end, model.site.timezone, model.params.tariff)
         totals.notes.append(f"cost: time-of-use bands in the site's local time ({model.site.timezone}), the "
                             "flat price where no band applies and for energy counted across a meter gap, "
                             "whose time of day is unknown")
@@ -210,7 +292,7 @@ def window_kpis(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     # Several boilers share the recovered heat in proportion to the fuel each burned.
     fuel_total = sum(b.fuel_amount.value for b in am.boilers) or 1.0
     return WindowKpis(
-        site_id=site_id, start=start, end=end, timezone=model.site.timezone,
+        site_id=model.site.id, start=start, end=end, timezone=model.site.timezone,
         electricity=figures.electricity(model, am, allocated, profile),
         carbon=figures.carbon(model, am, totals),
         energy=figures.energy(model, am, totals), waste_heat=waste,

@@ -95,11 +95,10 @@ def readings_series(conn: sa.Connection, meter_id: str, quantity: str, start: da
 
 
 def latest(conn: sa.Connection, meter_id: str, quantity: str) -> tuple[datetime, float] | None:
+    """The newest reading of a series, from the last-value table its writers keep
+    (lingtan/core/latest.py): one row, whatever the length of the history."""
     row = conn.execute(
-        sa.text(
-            "SELECT time, value FROM readings WHERE meter_id = :m AND quantity = :q"
-            " ORDER BY time DESC LIMIT 1"
-        ),
+        sa.text("SELECT time, value FROM latest_readings WHERE meter_id = :m AND quantity = :q"),
         {"m": meter_id, "q": quantity},
     ).first()
     return None if row is None else (row[0], row[1])
@@ -119,8 +118,8 @@ class MeterLatest:
 
 
 def meters_latest(conn: sa.Connection, site_id: str) -> list[MeterLatest]:
-    """Every meter of the site with its newest reading. Walks the (meter, quantity, time) key once
-    per quantity the meter has reported (known from the day rollups), never a meter's history."""
+    """Every meter of the site with its newest reading of any quantity, from the last-value table
+    (one row per quantity the meter has reported), never from the meter's history."""
     get_site(conn, site_id)
     rows = conn.execute(
         sa.text(
@@ -128,12 +127,8 @@ def meters_latest(conn: sa.Connection, site_id: str) -> list[MeterLatest]:
             SELECT m.id, m.name, m.role, m.protocol, m.gateway_id, l.time, l.quantity, l.value, l.quality
             FROM meters m
             LEFT JOIN LATERAL (
-                SELECT r.time, r.quantity, r.value, r.quality
-                FROM (SELECT DISTINCT quantity FROM readings_1d d WHERE d.meter_id = m.id) q
-                CROSS JOIN LATERAL (
-                    SELECT time, quantity, value, quality FROM readings r
-                    WHERE r.meter_id = m.id AND r.quantity = q.quantity ORDER BY time DESC LIMIT 1) r
-                ORDER BY r.time DESC LIMIT 1
+                SELECT time, quantity, value, quality FROM latest_readings l
+                WHERE l.meter_id = m.id ORDER BY time DESC, quantity LIMIT 1
             ) l ON true
             WHERE m.site_id = :s ORDER BY m.id
             """

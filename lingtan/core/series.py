@@ -21,7 +21,7 @@ from pydantic import Field
 from lingtan.core import amounts, figures, green
 from lingtan.core.counters import Flat
 from lingtan.core.series_cache import cached_series
-from lingtan.core.site_model import load_site_model
+from lingtan.core.site_model import SiteEnergyModel, load_site_model
 from lingtan.kernel import clock
 from lingtan.kernel.gcpause import paused_gc
 from lingtan.kernel.timegrid import ORIGIN, floor_time
@@ -88,29 +88,35 @@ def _aligned(tz: ZoneInfo, start: datetime) -> bool:
 
 
 def kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
-               resolution: Resolution = "1h", now: datetime | None = None) -> KpiSeries:
+               resolution: Resolution = "1h", now: datetime | None = None, *,
+               model: SiteEnergyModel | None = None, counters: amounts.Counters | None = None) -> KpiSeries:
+    """``model`` and ``counters``: the site model and counter reads a caller already has for the
+    same instant (a dashboard refresh shares them between its figures)."""
     with paused_gc():  # many short-lived objects, no cycles: see lingtan/kernel/gcpause.py
-        return _kpi_series(conn, site_id, start, end, resolution, now)
+        return _kpi_series(conn, site_id, start, end, resolution, now or clock.now(), model, counters)
 
 
 def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetime,
-                resolution: Resolution, now: datetime | None) -> KpiSeries:
-    now = now or clock.now()
-    model = load_site_model(conn, site_id)
+                resolution: Resolution, now: datetime, model: SiteEnergyModel | None,
+                counters: amounts.Counters | None) -> KpiSeries:
+    model = model or load_site_model(conn, site_id)
+    c = counters or amounts.Counters(conn)
     tz = ZoneInfo(model.site.timezone)
     buckets = _buckets(start, end, resolution, tz)
     # Local days and months are sums of rollup days (UTC+8 zones) or hours (anywhere else).
     source = resolution if resolution in ("15m", "1h") else ("1d" if _aligned(tz, start) else "1h")
     q_start = buckets[0] if buckets else start
 
-    grid, export, pv = amounts.electricity_meters(conn, model)
+    grid, export, pv = amounts.electricity_meters(c, model)
     heat, steam = amounts.purchased_heat_meters(model)
     specs = [(grid, "active_energy_import"), (export, "active_energy_export"),
              (pv, "active_energy_export"), (amounts.natural_gas_meters(model), "gas_volume"),
              ([m.id for m in model.meters_with_role("production")], "production_count"),
              (heat, "heat_energy"), (steam, "steam_mass")]
     # The same spreading of green purchases as the KPI window (green.py), from the same balance.
-    rates = green.rates(model, now, lambda a, b: amounts.balance(conn, model, a, b).grid_supplied_kwh)
+    supplied = lambda a, b: amounts.balance(c, model, a, b).grid_supplied_kwh  # noqa: E731
+    c.prefetch(lambda: green.rates(model, now, supplied))  # every purchase period in one read
+    rates = green.rates(model, now, supplied)
     # per bucket: for each series in turn, the energy placed in it, covered seconds and energy
     # counted across a gap ending in it — None where the series has no rollup row (a gap, not zero)
     sums: list[Flat | None] = [None] * len(buckets)
@@ -212,6 +218,6 @@ def _point(f: figures.UnitRates, b: datetime, s: Flat, bought: float, coverage: 
     market = i - bought
     s2_mkt = None if heat_t is None else (market if market > 0 else 0.0) * f.grid_market_t_per_kwh + heat_t
     return KpiPoint(
-        b, i, e, g, cons, green_kwh, green_kwh / cons if cons > 0 else None,
+        b, i, e, g, cons, green_kwh, figures.share(green_kwh / cons) if cons > 0 else None,
         gas_m3, scope1, s2_loc, s2_mkt,
         i * f.grid_location_t_per_kwh * 1000 / cons if cons > 0 else None, units, coverage, unplaced)

@@ -167,6 +167,10 @@ def _meters(conn: sa.Connection, site_id: str) -> list[MeterInfo]:
 
 def list_purchases(conn: sa.Connection, site_id: str) -> list[StoredPurchase]:
     _site_row(conn, site_id)
+    return _purchases(conn, site_id)
+
+
+def _purchases(conn: sa.Connection, site_id: str) -> list[StoredPurchase]:
     rows = conn.execute(
         sa.text("SELECT id, kind, period_start, period_end, certificates, kwh, reference"
                 " FROM green_purchases WHERE site_id = :s ORDER BY period_start, id"),
@@ -179,6 +183,10 @@ def list_purchases(conn: sa.Connection, site_id: str) -> list[StoredPurchase]:
 
 def list_overrides(conn: sa.Connection, site_id: str) -> list[StoredOverride]:
     _site_row(conn, site_id)
+    return _overrides(conn, site_id)
+
+
+def _overrides(conn: sa.Connection, site_id: str) -> list[StoredOverride]:
     rows = conn.execute(
         sa.text("SELECT id, kind, subject, value, unit, source, valid_from, valid_to FROM factor_overrides"
                 " WHERE site_id = :s ORDER BY kind, subject, valid_from NULLS FIRST, id"),
@@ -200,8 +208,8 @@ def load_site_model(conn: sa.Connection, site_id: str) -> SiteEnergyModel:
         site=queries.Site(row.id, row.name, row.timezone, row.grid_region),
         params=SiteParams.model_validate(row.params),
         meters=_meters(conn, site_id),
-        purchases=list_purchases(conn, site_id),
-        overrides=[as_factor(site_id, o) for o in list_overrides(conn, site_id)],
+        purchases=_purchases(conn, site_id),  # the site row above already proved the site exists
+        overrides=[as_factor(site_id, o) for o in _overrides(conn, site_id)],
         factor_set=row.factor_set,
     )
 

@@ -1,13 +1,13 @@
 """Manually entered activity data: unmetered fuels and refrigerant top-ups, with evidence.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

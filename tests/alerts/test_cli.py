@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from lingtan.core import latest
 from lingtan.core.alerts import store
 from lingtan.core.alerts.rules import parse_rule
 from lingtan.kernel.db import get_engine
@@ -32,6 +33,7 @@ def test_alerts_test_and_list(db):
         conn.execute(sa.text("INSERT INTO meters (id, site_id, name) VALUES ('m', 's', 'm')"))
         conn.execute(sa.text("INSERT INTO readings VALUES (:t, 'm', 'active_power', 3, 0)"),
                      {"t": an_hour_ago})
+        latest.catch_up(conn.connection.driver_connection, an_hour_ago)
         rule_id = store.create_rule(conn, parse_rule({
             "kind": "offline", "name": "m online", "scope": {"site_id": "s", "meter_id": "m"},
             "after_s": 600, "recipients": [{"email": "ops@example.com", "language": "en"}]}))

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from lingtan.core import latest
 from lingtan.core.alerts.evaluate import evaluate_rule
 from lingtan.core.alerts.rules import RuleError, parse_rule
 from lingtan.kernel.db import get_engine
@@ -103,6 +104,7 @@ def test_events_filters_ack_and_silences(engineer, api_client, api_db):
     with get_engine(api_db).begin() as conn:
         conn.execute(sa.text("INSERT INTO readings VALUES (:t, 'm', 'active_power', 1, 0),"
                              " (:t, 'c', 'active_power', 1, 0)"), {"t": t0})
+        latest.catch_up(conn.connection.driver_connection, t0)
         evaluate_rule(conn, rule["id"], definition, get_settings(), t0 + timedelta(minutes=30))
     events = api_client.get("/api/v1/alerts/events", params={"kind": "firing"}).json()
     assert events["total"] == 2 and {e["subject"] for e in events["items"]} == {"meter:m", "meter:c"}

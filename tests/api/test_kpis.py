@@ -109,3 +109,66 @@ def test_api_errors_name_the_problem(client):
     assert r.status_code == 422 and "time zone" in r.json()["detail"]
     r = client.get("/api/v1/sites/plant/power", params={"resolution": "5s"})
     assert r.status_code == 422
+
+
+def test_now_values_are_read_from_the_last_value_table_not_the_history(db):
+    """Power now, a meter's newest reading and the meters list read `latest_readings`: with the
+    history gone (as TimescaleDB's retention drops old chunks), they still find the last values."""
+    from lingtan.core.kpi import power_by_role, site_overview
+    from lingtan.core.queries import latest, meters_latest
+    from lingtan.kernel.db import get_engine
+
+    seed(db)
+    last = START + timedelta(hours=2)  # the newest reading of every series
+    with psycopg.connect(libpq_url(db)) as conn:
+        conn.execute("DELETE FROM readings")
+    with get_engine(db).connect() as conn:
+        o = site_overview(conn, "plant", now=NOW)
+        assert o.power.grid_kw == 300.0 and o.power.pv_kw == 100.0 and o.offline == []
+        flows = power_by_role(conn, "plant", ("grid_import", "load"), now=NOW)
+        assert flows["grid_import"].kw == 300.0 and flows["load"].kw is None
+        assert latest(conn, "grid", "active_energy_import") == (last, pytest.approx(10_600.0))
+        assert latest(conn, "grid", "voltage") is None
+        assert {(m.id, m.time) for m in meters_latest(conn, "plant")} == {("grid", last), ("pv", last)}
+
+
+def test_a_share_outside_0_1_by_rounding_is_clamped_and_a_real_one_is_not(db):
+    """Self-sufficiency = 1 − import ÷ consumption (docs/domain.md). Two sites at night (PV 0 kWh),
+    each with a steady hour of counters, read over 10:00–11:00 China time."""
+    from lingtan.core.figures import SHARE_NOISE, share
+    from lingtan.core.kpi import window_kpis
+    from lingtan.kernel.db import get_engine
+
+    a = START
+    b = a + timedelta(hours=1)
+    per_hour = {  # site: (grid import, grid export) kWh per hour
+        # the export counter ticked by 0.0043 kWh (its float32 register's last bits) while PV made
+        # nothing: consumption = 1000.0043 − 0.0043 + 0 = 1000 kWh, and 1 − 1000.0043 ÷ 1000 =
+        # −4.3e-6 — rounding, so the share is 0
+        "noisy": (1000.0043, 0.0043),
+        # 5 kWh went out while PV made nothing: consumption = 1005 − 5 = 1000 kWh,
+        # 1 − 1005 ÷ 1000 = −0.005 — the meters disagree, and that shows
+        "faulty": (1005.0, 5.0),
+    }
+    rows = []
+    for site, (imp, exp) in per_hour.items():
+        register_devices(db, "gw", site, site, [(f"{site}-grid", "Grid", "grid_import", "modbus-tcp"),
+                                                (f"{site}-pv", "PV", "pv_generation", "modbus-tcp")])
+        for i in range(-600, 3600 + 600 + 1, 10):  # every 10 s, ten minutes either side
+            t = a + timedelta(seconds=i)
+            rows += [Reading(t, f"{site}-grid", "active_energy_import", 50_000.0 + imp * i / 3600),
+                     Reading(t, f"{site}-grid", "active_energy_export", 900.0 + exp * i / 3600),
+                     Reading(t, f"{site}-pv", "active_energy_export", 41_000.0)]
+    store_readings(db, rows)
+    with get_engine(db).connect() as conn:
+        noisy = window_kpis(conn, "noisy", a, b, b).electricity
+        faulty = window_kpis(conn, "faulty", a, b, b).electricity
+    assert noisy.consumption_kwh.value == pytest.approx(1000.0)
+    assert noisy.self_sufficiency.value == 0.0
+    assert faulty.consumption_kwh.value == pytest.approx(1000.0)
+    assert faulty.self_sufficiency.value == pytest.approx(-0.005)
+    assert noisy.green_power_ratio.value == 0.0 and noisy.self_consumption.value is None  # no PV
+    # the edges of the band
+    assert share(-SHARE_NOISE) == 0.0 and share(1 + SHARE_NOISE) == 1.0
+    assert share(-2 * SHARE_NOISE) == -2 * SHARE_NOISE and share(1.5) == 1.5
+    assert share(0.42) == 0.42 and share(None) is None

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+import yaml
 from dash import Patch, no_update
+from sqlalchemy import event
 
 from dashboard.callbacks import make_loader
 from dashboard.chart import (
@@ -22,8 +28,10 @@ from dashboard.chart import (
 )
 from dashboard.formatting import local_time
 from dashboard.refresh import OUTPUTS, ordered, refresh
+from dashboard.snapshot import load_snapshot
 from gateway.sinks.postgres import PostgresSink
 from lingtan.core.kpi import local_midnight, power_series, site_overview, window_kpis
+from lingtan.core.site_model import import_site_file
 from lingtan.kernel.db import get_engine
 from lingtan.kernel.reading import Reading
 from tests.dashboard.seed import (
@@ -35,7 +43,9 @@ from tests.dashboard.seed import (
     database_unreachable,
     seed_demo_plant,
 )
-from tests.pipeline import refresh_rollups
+from tests.pipeline import refresh_rollups, store_readings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def apply_patch(target: dict[str, Any], patch: Patch) -> dict[str, Any]:
@@ -215,3 +225,104 @@ def test_query_error_is_a_banner() -> None:
 
     out = refresh(load, None, datetime.now(UTC))
     assert out[("status-badge", "children")] == "stale"
+
+
+# Statements one refresh may send, whatever the site's number of meters, windows' figures or
+# green purchases: the site model (4), the meters' newest power, which meters report export and
+# steam, one batch of counters for every window, one of compressor air, the three windows' grid
+# import by minute of the day (time-of-use cost), the activity entries, the chart's minutes, the
+# intensity series (cache, its open hour) and the pool's liveness check: 14 per tick on the whole
+# demo plant below (16 on a first load, which also fills the series cache). Before the tiles
+# shared their reads, the same tick sent 145.
+MAX_STATEMENTS_PER_REFRESH = 20
+
+
+@contextmanager
+def statements_sent(url: str) -> Iterator[list[str]]:
+    """Every statement sent on the engine's connections, counted in the driver: the series cache
+    reads through a raw psycopg cursor, which SQLAlchemy's cursor events do not see."""
+    sent: list[str] = []
+
+    class Counting(psycopg.Cursor):  # type: ignore[type-arg]
+        def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+            sent.append(" ".join(str(query).split()))
+            return super().execute(query, params, **kw)
+
+    def counting(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.cursor_factory = Counting
+
+    engine = get_engine(url)
+    engine.dispose()  # connections made from here on count
+    event.listen(engine, "connect", counting)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "connect", counting)
+        engine.dispose()
+
+
+def seed_whole_plant(url: str, end: datetime) -> None:
+    """The demo plant's grid and PV readings, and the rest of deploy/site-demo-plant.yaml:
+    compressors, boiler, heat recovery and production line with two hours of counters, and two
+    green-power purchases for November 2026 — so a refresh asks for every kind of counter read."""
+    seed_demo_plant(url, end=end)
+    site = yaml.safe_load((ROOT / "deploy" / "site-demo-plant.yaml").read_text())
+    named = {"grid-incomer": GRID_METER, "pv-inverter": PV_METER}  # the seeded meters' ids
+    site["meters"] = [{**m, "id": named.get(m["id"], m["id"])} for m in site["meters"]]
+    with get_engine(url).begin() as conn:
+        import_site_file(conn, site)
+    rates = {  # per hour: a steadily running plant
+        ("compressor-1", "active_energy_import"): 60.0, ("compressor-1", "running_hours"): 1.0,
+        ("compressor-1", "loaded_hours"): 0.75, ("compressor-2", "active_energy_import"): 30.0,
+        ("compressor-2", "running_hours"): 1.0, ("compressor-2", "loaded_hours"): 0.5,
+        ("boiler", "gas_volume"): 120.0, ("boiler", "steam_mass"): 1.5,
+        ("heat-recovery", "heat_energy"): 0.2, ("line-1", "production_count"): 300.0,
+    }
+    store_readings(url, [Reading(end - timedelta(minutes=i), meter, quantity, 1_000.0 + rate * (120 - i) / 60)
+                         for i in range(121) for (meter, quantity), rate in rates.items()])
+
+
+def test_a_refresh_shares_its_reads_and_keeps_the_kpi_engines_figures(db: str) -> None:
+    end = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # 11:00 in Shenyang, inside November's purchases
+    seed_whole_plant(db, end)
+    load = make_loader(db, SITE_ID)
+    now = end + timedelta(seconds=5)
+    with statements_sent(db) as sent:
+        full = refresh(load, None, now)
+        on_full = list(sent)
+        sent.clear()
+        tick = refresh(load, full[("chart-state", "data")], now + timedelta(seconds=5))
+        on_tick = list(sent)
+    assert full[("db-banner", "className")] == "banner hidden"
+    assert len(on_full) <= MAX_STATEMENTS_PER_REFRESH, "\n".join(on_full)
+    assert len(on_tick) <= MAX_STATEMENTS_PER_REFRESH, "\n".join(on_tick)
+    assert sum("FROM sites" in s for s in on_tick) == 1  # the site row, once per refresh
+
+    # the tiles are the KPI engine's figures for each window computed on its own
+    at = now + timedelta(seconds=5)
+    with get_engine(db).connect() as conn:
+        today = window_kpis(conn, SITE_ID, local_midnight(at, "Asia/Shanghai"), at, at)
+        last_15m = window_kpis(conn, SITE_ID, at - timedelta(minutes=15), at, at)
+        last_24h = window_kpis(conn, SITE_ID, at - timedelta(hours=24), at, at)
+        overview = site_overview(conn, SITE_ID, at)
+    assert today.electricity.green_trade_kwh.value > 0  # the purchases took part
+    assert float(tick[("tile-today-kwh", "data-value")]) == pytest.approx(
+        today.electricity.consumption_kwh.value)
+    assert float(tick[("tile-today-tco2", "data-value")]) == pytest.approx(
+        today.carbon.scope1_t.value + today.carbon.scope2_location_t.value)
+    assert float(tick[("tile-today-tce", "data-value")]) == pytest.approx(today.energy.tce_total.value)
+    assert float(tick[("tile-green-ratio", "data-value")]) == pytest.approx(
+        today.electricity.green_power_ratio.value * 100)
+    assert float(tick[("tile-intensity", "data-value")]) == pytest.approx(
+        last_15m.carbon.intensity_location_kg_per_kwh.value)
+    assert float(tick[("tile-intensity-24h", "data-value")]) == pytest.approx(
+        last_24h.carbon.intensity_location_kg_per_kwh.value)
+    assert overview.today == today
+    # every figure, note and factor of the shared path is the one window_kpis gives window by window
+    with get_engine(db).connect() as conn:
+        snap = load_snapshot(conn, SITE_ID, at, at - timedelta(hours=1), at)
+    assert (snap.today, snap.last_15m, snap.last_24h) == (today, last_15m, last_24h)
+    assert snap.overview == overview
+    assert float(tick[("tile-grid-kw", "data-value")]) == pytest.approx(overview.power.grid_kw)
+    assert today.carbon.scope1_t.value > 0 and today.boilers[0].steam_t is not None
+    assert [c.meter_id for c in today.compressors] == ["compressor-1", "compressor-2"]
