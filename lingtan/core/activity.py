@@ -17,7 +17,6 @@ Write functions run inside the caller's transaction and do not commit.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -26,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from lingtan.core import queries
+from lingtan.core import queries, rowsync
 from lingtan.core.carbon import convert
 from lingtan.core.factors import GWP_UNIT, Factor, factor
 from lingtan.core.figures import CarrierLine, Totals
@@ -167,22 +166,13 @@ def sync(conn: sa.Connection, site_id: str, wanted: Sequence[ActivityEntry], ent
     """Make the site's entries exactly ``wanted``; unchanged entries keep their id and who entered
     them when. Returns (added, removed)."""
     stored, _ = list_entries(conn, site_id)
-    left = Counter(content(w) for w in wanted)
-    remove = []
-    for s in stored:
-        if left[content(s)] > 0:
-            left[content(s)] -= 1
-        else:
-            remove.append(s.id)
+    remove, add = rowsync.diff(stored, wanted, content)
     if remove:
         conn.execute(sa.text("DELETE FROM activity_data WHERE id = ANY(:ids)"), {"ids": remove})
     at = now or clock.now()
-    added = 0
-    for w in wanted:
-        if left[content(w)] > 0:
-            left[content(w)] -= 1
-            _insert(conn, site_id, w, entered_by, at)
-            added += 1
+    for w in add:
+        _insert(conn, site_id, w, entered_by, at)
+    added = len(add)
     return added, len(remove)
 
 

@@ -7,7 +7,6 @@ a failure half-way leaves the site exactly as it was whatever the caller does ne
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.pool import NullPool
 
-from lingtan.core import queries
+from lingtan.core import queries, rowsync
 from lingtan.core.factors import DEFAULT_SET, Factor, list_factors
 from lingtan.core.site_file import (
     FactorOverride,
@@ -442,19 +441,7 @@ def _content(model: BaseModel) -> Hashable:
 def _sync(stored: list[StoredPurchase] | list[StoredOverride], wanted: list[Any]
           ) -> tuple[list[int], list[Any]]:
     """(ids to delete, items to insert) so the stored rows equal ``wanted``; unchanged rows keep their ids."""
-    left = Counter(_content(w) for w in wanted)
-    remove = []
-    for row in stored:
-        if left[_content(row)] > 0:
-            left[_content(row)] -= 1
-        else:
-            remove.append(row.id)
-    add = []
-    for w in wanted:
-        if left[_content(w)] > 0:
-            left[_content(w)] -= 1
-            add.append(w)
-    return remove, add
+    return rowsync.diff(stored, wanted, _content)
 
 
 def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], entered_by: str = "site file",
