@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from lingtan.core import energy
-from lingtan.kernel.quantities import QUANTITIES
+from lingtan.kernel.quantities import COUNTERS, QUANTITIES
 from lingtan.kernel.reading import Quality
 from lingtan.kernel.sqlfiles import sql
 from lingtan.kernel.timegrid import ORIGIN, floor_time
@@ -56,7 +56,6 @@ _SAMPLE = (f"r.quality & {int(Quality.STALE | Quality.OUT_OF_RANGE)} < 1"
 # Marked minutes of one counter series at most this far apart are re-materialised as one range:
 # the minutes in between are read again, but once, instead of probing the index per minute.
 JOIN_MARKS = timedelta(minutes=5)
-COUNTERS = frozenset(q.name for q in QUANTITIES.values() if q.counter)
 _KWH_COUNTERS = sorted(q.name for q in QUANTITIES.values() if q.counter and q.unit == "kWh")
 
 Key = tuple[str, str, datetime]  # (meter_id, quantity, bucket start)

@@ -494,12 +494,12 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], en
 def _upsert_meter(conn: sa.Connection, site_id: str, index: int, m: MeterEntry) -> bool:
     """Set the meter's role, name and params; True if it had to be created."""
     owner = conn.execute(
-        sa.text("SELECT site_id FROM meters WHERE id = :id FOR UPDATE"), {"id": m.id}).first()
+        sa.text("SELECT site_id, params FROM meters WHERE id = :id FOR UPDATE"), {"id": m.id}).first()
     if owner is not None and owner.site_id != site_id:
         raise ModelError(("meters", index, "id"), f"meter {m.id!r} belongs to site {owner.site_id!r}; "
                                                   "a meter id is unique across sites", status=409)
-    old = conn.execute(sa.text("SELECT params FROM meters WHERE id = :id"), {"id": m.id}).scalar()
-    _refresh_exchanges(conn, m.id, MeterParams.model_validate(old) if old is not None else None, m.params)
+    _refresh_exchanges(conn, m.id, MeterParams.model_validate(owner.params) if owner is not None else None,
+                       m.params)
     if owner is None:
         conn.execute(
             sa.text("INSERT INTO meters (id, site_id, name, role, params)"

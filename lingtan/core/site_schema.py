@@ -13,9 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from lingtan.kernel.quantities import QUANTITIES
-
-COUNTERS = frozenset(q.name for q in QUANTITIES.values() if q.counter)
+from lingtan.kernel.quantities import COUNTERS
 
 Role = Literal["grid_import", "grid_export", "pv_generation", "load", "compressor", "boiler_fuel",
                "boiler_output", "heat_recovery", "purchased_heat", "production"]

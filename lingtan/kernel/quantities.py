@@ -58,6 +58,8 @@ QUANTITIES: dict[str, Quantity] = {
         Quantity("state", "code"),
     ]
 }
+# the quantities that are cumulative counters (energy is derived from their steps)
+COUNTERS = frozenset(q.name for q in QUANTITIES.values() if q.counter)
 
 
 class UnitError(ValueError):
