@@ -4,6 +4,7 @@ while the meter keeps reporting)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -90,6 +91,20 @@ def test_counter_resets_counted_from_the_rollups(db):
     # The last 10 minutes hold no reset.
     later = run(db, {**check, "window_s": 600}, T0 + timedelta(minutes=60))
     assert later["meter:c1"].measurement.observation.value == 0
+
+
+def test_a_recorded_meter_exchange_is_not_a_reset(db):
+    seed_counters(db)
+    # c1's replacement at minute 35 recorded on the meter (old counter 5034.5 at 00:34:30, new 0)
+    swap = {"time": (T0 + timedelta(minutes=34, seconds=30)).isoformat(), "quantity": "active_energy_import",
+            "old_final": 5034.5, "new_initial": 0.0}
+    with get_engine(db).begin() as conn:
+        conn.execute(sa.text("UPDATE meters SET params = jsonb_build_object('exchanges', jsonb_build_array("
+                             "CAST(:x AS jsonb))) WHERE id = 'c1'"), {"x": json.dumps(swap)})
+    out = run(db, {"check": "counter_reset", "window_s": 3600}, T0 + timedelta(minutes=60))
+    assert out["meter:c1"].measurement.observation.value == 0
+    # the unrecorded clearing of c2 still is one
+    assert out["meter:c2"].measurement.observation.value == 1
 
 
 def power(meter: str, seconds: float, value: float) -> Reading:

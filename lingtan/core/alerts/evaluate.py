@@ -330,11 +330,17 @@ def _counter_reset(conn: sa.Connection, rule: CounterResetRule, s: Subject, now:
     model = load_site_model(conn, s.site_id)
     meter = next((x for x in model.meters if x.id == s.meter_id), None)
     wrap = meter.params.counter_wrap if meter is not None else None
+    # a replacement recorded on the meter is a planned swap whose energy is known, not a reset
+    exchanges = meter.params.exchanges if meter is not None else []
+    swaps = [x.time for x in exchanges if x.quantity == rule.quantity]
     tz = ZoneInfo(model.site.timezone)
     resets: list[str] = []
     for i, (bucket, first, last) in enumerate(rows):
         if bucket < start or i + 1 == len(rows):
             continue  # the newest minute waits for the next one to confirm
+        since = rows[i - 1][0] if i > 0 else bucket
+        if any(since <= t < bucket + timedelta(minutes=1) for t in swaps):
+            continue
         ref = max(first, rows[i - 1][2]) if i > 0 else first
         # lingtan.core.energy's reading of the step, confirmed by the next minute with data
         confirmed = counter_step(ref, rows[i + 1][1], wrap)[0] == "reset"
