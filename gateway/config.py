@@ -109,9 +109,19 @@ class SinkConfig(_Strict):
     # mqtt uplink only; the URL defaults to LINGTAN_MQTT_URL
     url: str | None = None
     topic: str = "lingtan/v1/{site}/{gateway}/readings"
+    # mqtt uplink: a batch no ingest worker acknowledged within this time is sent again
+    ack_timeout: float = 30.0
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+
+    @field_validator("ack_timeout", mode="before")
+    @classmethod
+    def _ack_timeout(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("must be longer than 0 s")
+        return seconds
 
     @model_validator(mode="after")
     def _uplink_batch(self) -> SinkConfig:

@@ -1,12 +1,15 @@
-"""Central ingest worker: MQTT uplink (shared subscription) → durable buffer → PostgreSQL.
+"""Central ingest worker: MQTT uplink (shared subscription) → PostgreSQL, end-to-end acknowledged.
 
-Delivery guarantee: a QoS 1 message is acknowledged to the broker only after its readings are
-committed to this worker's disk buffer (paho sends the PUBACK when ``on_message`` returns, and
-the buffer append happens synchronously inside it). A worker killed at any moment therefore
-loses nothing: unacked messages stay in its persistent broker session (fixed client id) and are
-redelivered when it comes back with the same id; readings already buffered but not yet written
-are drained from the same buffer file on restart. Redelivery can repeat a reading, which the
-idempotent PostgreSQL insert absorbs, so the database holds each reading exactly once.
+Received batches are committed to PostgreSQL in groups (``gateway.intake``): one transaction
+per group, then, and only then, the MQTT acknowledgements and, for every batch that carries an
+id, an acknowledgement on its gateway's ack topic (``gateway.uplink``). The gateway keeps a
+batch in its own disk buffer until that acknowledgement arrives and sends it again while none
+comes, so a worker killed mid-batch, a broker that restarts and forgets the shared
+subscription, or a lost acknowledgement costs a resend, never a reading; the database's key
+takes a repeated reading once (docs/architecture.md).
+
+A worker therefore keeps no buffer of its own, and its session is not persistent: what a dead
+worker had not committed is not its to keep — the gateways still hold it.
 """
 
 from __future__ import annotations
@@ -15,17 +18,15 @@ import logging
 import os
 import socket
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
 from gateway import uplink
-from gateway.buffer import DiskBuffer
-from gateway.deadletter import DeadLetterStore, sibling_path
-from gateway.drain import Drainer
+from gateway.deadletter import DeadLetterStore
+from gateway.intake import Intake, Message
 from gateway.runtime import Sink
-from gateway.sinks.postgres import PostgresSink, RollupRefresher
+from gateway.sinks.postgres import PostgresSink
 from lingtan.kernel.mqtt import connect_kwargs, make_client
 
 log = logging.getLogger(__name__)
@@ -39,29 +40,27 @@ def default_client_id() -> str:
 
 
 class IngestWorker:
-    def __init__(self, mqtt_url: str, protocol: str, client_id: str, buffer_path: Path,
-                 sink: Sink, *, batch: int = 20_000, topic_filter: str = UPLINK_FILTER,
-                 group: str = SHARE_GROUP, max_buffer_bytes: int = 2 * 10**9) -> None:
+    def __init__(self, mqtt_url: str, protocol: str, client_id: str, dead_letter_path: Path,
+                 sink: Sink, *, topic_filter: str = UPLINK_FILTER, group: str = SHARE_GROUP,
+                 max_messages: int = 50) -> None:
         if protocol != "5":
-            # $share needs MQTT 5 on Mosquitto, and the session expiry property is MQTT 5 only
-            raise ValueError("lingtan ingest needs an MQTT 5 broker (LINGTAN_MQTT_PROTOCOL=5)")
+            raise ValueError("lingtan ingest needs an MQTT 5 broker (LINGTAN_MQTT_PROTOCOL=5)"
+                             " for shared subscriptions")
         self.client_id = client_id
         self.subscription = f"$share/{group}/{topic_filter}"
-        self.buffer = DiskBuffer(buffer_path, max_buffer_bytes)
-        self.dead_letters = DeadLetterStore(sibling_path(buffer_path))
+        self.dead_letters = DeadLetterStore(dead_letter_path)
         self.sink = sink
-        self.refresher = RollupRefresher(sink.url) if isinstance(sink, PostgresSink) else None
-        self.drainer = Drainer(self.buffer, sink.write_rows, batch=batch,
-                               refresh=self.refresher.refresh if self.refresher else None)
         self.received = 0  # messages
-        self.buffered = 0  # readings
+        self.readings = 0  # readings committed (new or already stored)
+        self.written = 0  # readings new to the database
         self.malformed = 0
         self.subscribed = threading.Event()
         self._closing = False
-        self.client, self.address = make_client(mqtt_url, protocol, client_id, persistent=True)
+        self.client, self.address = make_client(mqtt_url, protocol, client_id, manual_ack=True)
         self.protocol = protocol
         # back quickly after a broker restart: Mosquitto forgets $share subscriptions until we renew
         self.client.reconnect_delay_set(min_delay=0.2, max_delay=2)
+        self.intake = Intake(self.client, self._commit, name="ingest", max_batch=max_messages)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -69,37 +68,30 @@ class IngestWorker:
         self.client.on_message = self._on_message
 
     def start(self) -> None:
-        self.drainer.start()
+        self.intake.start()
         self.client.connect_async(self.address.host, self.address.port, keepalive=30,
-                                  **connect_kwargs(self.protocol, True))
+                                  **connect_kwargs(self.protocol, False))
         self.client.loop_start()
 
-    def stop(self, drain_seconds: float = 5.0) -> None:
+    def stop(self) -> None:
         self._closing = True
+        # the last group is committed and acknowledged before the connection goes
+        self.client.unsubscribe(self.subscription)
+        self.intake.stop()
         self.client.disconnect()
         self.client.loop_stop()
-        # what is buffered but not written by then stays on disk for the next start with this id
-        self.drainer.stop(drain_seconds)
-        if self.refresher is not None:
-            self.refresher.close()
         self.sink.close()
-        self.buffer.close()
         self.dead_letters.close()
-
-    @property
-    def written(self) -> int:
-        """Readings new to the database."""
-        return self.drainer.written
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
                     reason: mqtt.ReasonCode, properties: object = None) -> None:
         if reason.is_failure:
             log.warning("ingest connect refused", extra={"reason": str(reason)})
             return
+        self.intake.connected()
         client.subscribe(self.subscription, qos=1)
-        log.info("ingest connected", extra={
-            "client_id": self.client_id, "subscription": self.subscription,
-            "session_present": bool(getattr(flags, "session_present", False))})
+        log.info("ingest connected", extra={"client_id": self.client_id,
+                                            "subscription": self.subscription})
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
                        reason: mqtt.ReasonCode, properties: object = None) -> None:
@@ -118,40 +110,51 @@ class IngestWorker:
                                              "subscription": self.subscription})
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        # Runs on paho's loop thread: an escaping exception would kill it, so catch everything.
-        arrived = datetime.now(UTC)
         self.received += 1
-        try:
-            batch = uplink.decode(msg.payload)
-            self.buffer.append(batch.readings)
-            self.buffered += len(batch.readings)
-            log.debug("uplink batch buffered", extra={"topic": msg.topic, "gateway": batch.gateway,
-                                                      "readings": len(batch.readings)})
-        except uplink.UplinkError as exc:
-            self._reject(msg, arrived, str(exc))
-        except Exception as exc:
-            # the buffer could not take it: keep the raw batch rather than ack it into nothing
-            log.exception("cannot buffer uplink batch", extra={"topic": msg.topic})
-            self._reject(msg, arrived, f"{type(exc).__name__}: {exc}")
+        self.intake.offer(msg)
 
-    def _reject(self, msg: mqtt.MQTTMessage, arrived: datetime, reason: str) -> None:
+    def _commit(self, group: list[Message]) -> None:
+        """One transaction for the group, then the acknowledgements; raises → nothing acked."""
+        rows = []
+        acks: list[tuple[str, str]] = []
+        bad: list[tuple[Message, str]] = []
+        for msg in group:
+            try:
+                batch = uplink.decode(msg.payload)
+            except uplink.UplinkError as exc:
+                bad.append((msg, str(exc)))
+                continue
+            rows += [(r.time, r.meter_id, r.quantity, r.value, int(r.quality))
+                     for r in batch.readings]
+            if batch.id is not None:
+                acks.append((uplink.ack_topic(batch.site, batch.gateway), batch.id))
+        self.written += self.sink.write_rows(rows)
+        self.readings += len(rows)
+        for msg, reason in bad:
+            self._reject(msg, reason)
+        for topic, batch_id in acks:
+            # after the commit: a lost acknowledgement only makes the gateway send the batch again
+            self.client.publish(topic, uplink.encode_ack(batch_id), qos=1)
+        log.debug("uplink group committed", extra={"messages": len(group), "readings": len(rows),
+                                                   "acknowledged": len(acks)})
+
+    def _reject(self, msg: Message, reason: str) -> None:
         self.malformed += 1
         log.warning("malformed uplink payload", extra={"topic": msg.topic, "reason": reason,
                                                        "bytes": len(msg.payload)})
         try:
-            self.dead_letters.add(msg.topic, reason, msg.payload, arrived)
+            self.dead_letters.add(msg.topic, reason, msg.payload, msg.arrived)
         except Exception:
             log.exception("cannot store dead letter", extra={"topic": msg.topic})
 
 
-def run_ingest(mqtt_url: str, protocol: str, database_url: str, client_id: str, buffer_path: Path,
-               stopping: threading.Event, batch: int = 5000) -> None:
-    worker = IngestWorker(mqtt_url, protocol, client_id, buffer_path, PostgresSink(database_url),
-                          batch=batch)
-    log.info("ingest starting", extra={"client_id": client_id, "buffer": str(buffer_path),
-                                       "pending": worker.buffer.pending()})
+def run_ingest(mqtt_url: str, protocol: str, database_url: str, client_id: str,
+               dead_letter_path: Path, stopping: threading.Event) -> None:
+    worker = IngestWorker(mqtt_url, protocol, client_id, dead_letter_path,
+                          PostgresSink(database_url, application_name=client_id[:63]))
+    log.info("ingest starting", extra={"client_id": client_id,
+                                       "dead_letters": str(dead_letter_path)})
     worker.start()
     stopping.wait()
-    log.info("ingest stopping", extra={"pending": worker.buffer.pending(),
-                                       "received": worker.received, "written": worker.written})
+    log.info("ingest stopping", extra={"received": worker.received, "written": worker.written})
     worker.stop()

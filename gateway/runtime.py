@@ -41,7 +41,8 @@ def make_sink(cfg: GatewayConfig, database_url: str | None, mqtt_url: str | None
             raise ValueError("the mqtt sink needs `url` or LINGTAN_MQTT_URL")
         return MqttSink(url, mqtt_protocol, f"lingtan-gw-{cfg.gateway.id}-uplink", sink_cfg.topic,
                         cfg.gateway.id, cfg.gateway.site, ca_file=sink_cfg.ca_file,
-                        cert_file=sink_cfg.cert_file, key_file=sink_cfg.key_file)
+                        cert_file=sink_cfg.cert_file, key_file=sink_cfg.key_file,
+                        ack_timeout=sink_cfg.ack_timeout)
     if not database_url:
         raise ValueError("the postgres sink needs LINGTAN_DATABASE_URL")
     return PostgresSink(database_url)

@@ -12,10 +12,18 @@ meters and quantities repeats no strings:
 reading key (meter, quantity, time) identical to what a direct PostgreSQL gateway stores, so a
 replayed batch lands on the same rows. Non-finite values, which JSON cannot carry, travel as
 the strings "NaN", "Infinity", "-Infinity". Readers reject any other ``v``.
+
+End-to-end acknowledgement: a batch may carry ``"b"``, its id — a hash of the batch's own
+content, so every copy of the same batch has the same id and an acknowledgement of any copy
+confirms all of them. An ingest worker publishes ``{"v": 1, "b": id}`` on the gateway's ack
+topic (``ack_topic``) only after the batch's readings are committed in PostgreSQL; the gateway
+keeps the batch in its buffer until then and sends it again while no acknowledgement comes
+(docs/architecture.md). Ack topics lie outside the uplink filter, so workers never read them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -39,6 +47,11 @@ class Batch:
     gateway: str
     site: str
     readings: list[Reading]
+    id: str | None = None  # set when the gateway waits for an end-to-end acknowledgement
+
+
+def ack_topic(site: str, gateway: str) -> str:
+    return f"lingtan/ack/v1/{site}/{gateway}"
 
 
 def _us(t: datetime) -> int:
@@ -64,6 +77,27 @@ def encode(gateway: str, site: str, readings: list[Reading]) -> bytes:
     doc = {"v": VERSION, "g": gateway, "s": site, "t": base, "m": list(meters), "q": list(quantities),
            "r": rows}
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+
+def encode_batch(gateway: str, site: str, readings: list[Reading]) -> tuple[str, bytes]:
+    """``(id, payload)`` of a batch that asks for an end-to-end acknowledgement."""
+    body = encode(gateway, site, readings)
+    batch_id = hashlib.blake2b(body, digest_size=12).hexdigest()
+    return batch_id, b'{"b":"' + batch_id.encode() + b'",' + body[1:]
+
+
+def encode_ack(batch_id: str) -> bytes:
+    return json.dumps({"v": VERSION, "b": batch_id}, separators=(",", ":")).encode()
+
+
+def decode_ack(payload: bytes) -> str:
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UplinkError(f"acknowledgement is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("v") != VERSION or not isinstance(doc.get("b"), str):
+        raise UplinkError(f"not an acknowledgement of version {VERSION}: {payload[:100]!r}")
+    return doc["b"]
 
 
 def _int(value: Any, what: str) -> int:
@@ -119,4 +153,7 @@ def decode(payload: bytes) -> Batch:
         except OverflowError:
             raise UplinkError(f"r[{i}] time is out of range") from None
         readings.append(Reading(at, meters[mi], quantities[qi], float(value), quality))
-    return Batch(gateway, site, readings)
+    batch_id = doc.get("b")
+    if batch_id is not None and (not isinstance(batch_id, str) or not batch_id):
+        raise UplinkError("`b` (batch id) must be a non-empty string")
+    return Batch(gateway, site, readings, batch_id)

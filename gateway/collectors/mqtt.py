@@ -2,8 +2,10 @@
 
 Topic filters may use `+`/`#`; with `device_id_from_topic: N` one config entry serves every
 device whose id is topic segment N. QoS 1 on a persistent session (fixed client id), so what
-is published while the gateway is down arrives after it reconnects. A payload that cannot be
-decoded is counted, logged and kept with its raw bytes in the dead-letter store.
+is published while the gateway is down arrives after it reconnects. Messages are stored in
+batches and acknowledged only once their readings are in the disk buffer (``gateway.intake``):
+a gateway killed mid-burst gets what it had not acknowledged again from its session. A payload
+that cannot be decoded is counted, logged and kept with its raw bytes in the dead-letter store.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gateway.config import Device
 from gateway.deadletter import DeadLetterStore
 from gateway.decode import to_canonical
 from gateway.health import HealthRegistry
+from gateway.intake import Intake, Message
 from gateway.jsonpath import compile_path, extract
 from lingtan.kernel.mqtt import connect_kwargs, make_client
 from lingtan.kernel.reading import Reading
@@ -128,13 +131,16 @@ class MqttCollector:
         self.subscribed = threading.Event()  # the broker acknowledged every subscription
         self._pending_subs: set[int] = set()
         self._stopping = False
-        self.client, self.address = make_client(url, protocol, client_id, persistent=persistent)
+        self.client, self.address = make_client(url, protocol, client_id, persistent=persistent,
+                                                manual_ack=True)
+        self.intake = Intake(self.client, self._store, name="mqtt")
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
+        self.intake.start()
         self.client.connect_async(self.address.host, self.address.port, keepalive=30,
                                   **connect_kwargs(self.protocol, self.persistent))
         self.client.loop_start()
@@ -143,12 +149,15 @@ class MqttCollector:
         self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
+        # what arrived is stored; unacknowledged, the broker also keeps it for the next start
+        self.intake.stop()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
                     reason: mqtt.ReasonCode, properties: object = None) -> None:
         if reason.is_failure:
             log.warning("mqtt connect refused", extra={"reason": str(reason)})
             return
+        self.intake.connected()
         self.subscribed.clear()
         # Subscribing again on a resumed session is harmless and covers a session the broker lost.
         if self.mappings:
@@ -174,29 +183,40 @@ class MqttCollector:
         self._pending_subs.discard(mid)
         if not self._pending_subs:
             self.subscribed.set()
+            log.info("mqtt subscribed", extra={"topics": len(self.mappings)})
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        # An exception escaping a paho callback kills its loop thread: catch everything here.
-        # paho acks QoS 1 when this returns, so the readings are in the buffer by then.
-        arrived = datetime.now(UTC)
         self.received += 1
-        mapping = None
-        try:
-            mapping = self.mappings.get(msg.topic) or self._match(msg.topic)
-            if mapping is None:
-                return
-            readings = decode_payload(mapping, msg.payload, arrived, msg.topic)
-            self.emit(readings)
-            if self.health:  # per meter: one wildcard mapping may serve hundreds of them
-                self.health.message_ok(mapping.meter_id(msg.topic), len(readings))
-        except PayloadError as exc:
-            self._reject(msg, arrived, mapping, str(exc))
-        except Exception as exc:
-            log.exception("cannot handle message", extra={"topic": msg.topic})
-            self._reject(msg, arrived, mapping, f"{type(exc).__name__}: {exc}")
+        self.intake.offer(msg)
 
-    def _reject(self, msg: mqtt.MQTTMessage, arrived: datetime, mapping: Mapping | None,
-                reason: str) -> None:
+    def _store(self, batch: list[Message]) -> None:
+        """The committer's work: decode a batch, store its readings in one append, then the
+        rejects; the intake acknowledges the batch when this returns."""
+        readings: list[Reading] = []
+        good: list[tuple[str, int]] = []
+        bad: list[tuple[Message, Mapping | None, str]] = []
+        for msg in batch:
+            mapping = None
+            try:
+                mapping = self.mappings.get(msg.topic) or self._match(msg.topic)
+                if mapping is None:
+                    continue
+                decoded = decode_payload(mapping, msg.payload, msg.arrived, msg.topic)
+                readings += decoded
+                good.append((mapping.meter_id(msg.topic), len(decoded)))
+            except PayloadError as exc:
+                bad.append((msg, mapping, str(exc)))
+            except Exception as exc:
+                log.exception("cannot decode message", extra={"topic": msg.topic})
+                bad.append((msg, mapping, f"{type(exc).__name__}: {exc}"))
+        self.emit(readings)  # raises if the buffer cannot take them: nothing is acknowledged
+        if self.health:  # per meter: one wildcard mapping may serve hundreds of them
+            for meter_id, n in good:
+                self.health.message_ok(meter_id, n)
+        for msg, mapping, reason in bad:
+            self._reject(msg, mapping, reason)
+
+    def _reject(self, msg: Message, mapping: Mapping | None, reason: str) -> None:
         self.malformed += 1
         device = mapping.device.id if mapping else None
         if self.health:
@@ -205,7 +225,7 @@ class MqttCollector:
                                                 "reason": reason, "bytes": len(msg.payload)})
         if self.dead_letters is not None:
             try:
-                self.dead_letters.add(msg.topic, reason, msg.payload, arrived)
+                self.dead_letters.add(msg.topic, reason, msg.payload, msg.arrived)
             except Exception:
                 log.exception("cannot store dead letter", extra={"topic": msg.topic})
 

@@ -45,8 +45,9 @@ def _copy(cur: psycopg.Cursor, table: str, rows: Sequence[Row]) -> None:
 class _Connected:
     """One lazily (re)opened connection; any failure closes it so the next call reconnects."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, application_name: str = "lingtan") -> None:
         self.url = libpq_url(database_url)
+        self.application_name = application_name  # how pg_stat_activity names this writer
         self._conn: psycopg.Connection | None = None
 
     def _setup(self, conn: psycopg.Connection) -> None:
@@ -54,7 +55,8 @@ class _Connected:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.url, connect_timeout=5)
+            self._conn = psycopg.connect(self.url, connect_timeout=5,
+                                         application_name=self.application_name)
             self._setup(self._conn)
         return self._conn
 
@@ -67,8 +69,9 @@ class _Connected:
 
 
 class PostgresSink(_Connected):
-    def __init__(self, database_url: str, *, refresh_rollups: bool = True) -> None:
-        super().__init__(database_url)
+    def __init__(self, database_url: str, *, refresh_rollups: bool = True,
+                 application_name: str = "lingtan-writer") -> None:
+        super().__init__(database_url, application_name)
         self.refresh_rollups = refresh_rollups  # mark touched rollup buckets for refreshing
 
     def _setup(self, conn: psycopg.Connection) -> None:

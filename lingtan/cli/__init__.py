@@ -203,13 +203,13 @@ def demo() -> None:
 @app.command("ingest")
 def ingest(
     client_id: Annotated[str | None, typer.Option(
-        "--id", help="fixed MQTT client id; a restarted worker with the same id gets its queued "
-                     "messages (default: hostname-pid)")] = None,
-    buffer: Annotated[Path | None, typer.Option(
-        help="durable buffer file (default: <data dir>/ingest-<id>.db)")] = None,
-    batch: Annotated[int, typer.Option(min=1, help="readings per database write")] = 20_000,
+        "--id", help="MQTT client id (default: hostname-pid)")] = None,
+    dead_letters: Annotated[Path | None, typer.Option(
+        help="where unreadable uplink payloads are kept (default: <data dir>/ingest-dead-letters.db)"
+    )] = None,
 ) -> None:
-    """Central worker: MQTT uplink (shared subscription) → database."""
+    """Central worker: MQTT uplink (shared subscription) → database, acknowledged to each gateway
+    once committed."""
     import signal
     import threading
 
@@ -227,7 +227,7 @@ def ingest(
         signal.signal(sig, lambda *_: stopping.set())
     try:
         run_ingest(s.mqtt_url, s.mqtt_protocol, database_url, worker_id,
-                   buffer or s.data_dir / f"ingest-{worker_id}.db", stopping, batch)
+                   dead_letters or s.data_dir / "ingest-dead-letters.db", stopping)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -39,8 +39,12 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
 
 def make_client(url: str, protocol: str, client_id: str = "", *, persistent: bool = False,
                 ca_file: Path | None = None, cert_file: Path | None = None,
-                key_file: Path | None = None) -> tuple[mqtt.Client, BrokerAddress]:
+                key_file: Path | None = None, manual_ack: bool = False
+                ) -> tuple[mqtt.Client, BrokerAddress]:
     """A paho client configured for the broker at ``url``; the caller connects it.
+
+    ``manual_ack``: QoS 1 messages are acknowledged by ``client.ack`` once they are stored,
+    not when ``on_message`` returns.
 
     ``persistent`` asks for a broker-side session that outlives the connection (MQTT 3.1.1:
     clean_session=False here; MQTT 5: pass ``connect_kwargs(protocol, True)`` to connect).
@@ -53,6 +57,7 @@ def make_client(url: str, protocol: str, client_id: str = "", *, persistent: boo
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
         # paho rejects clean_session for MQTT 5, where clean_start goes to connect() instead
         clean_session=None if v5 else not persistent,
+        manual_ack=manual_ack,
     )
     if address.username:
         client.username_pw_set(address.username, address.password)

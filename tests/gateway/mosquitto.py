@@ -8,6 +8,7 @@ production.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -19,23 +20,25 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 class Mosquitto:
-    def __init__(self, workdir: Path) -> None:
+    """``defaults``: only what a test needs to reach it (port, anonymous access, log file) —
+    queue limits and everything else as Mosquitto ships them."""
+
+    def __init__(self, workdir: Path, *, defaults: bool = False, extra: str = "") -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            # as root Mosquitto would switch to user mosquitto, who cannot write a private tmp dir
-            "user root\n"
+        reach = (f"listener {self.port} 127.0.0.1\n"
+                 "allow_anonymous true\n"
+                 # as root Mosquitto would switch to user mosquitto, who cannot write a private tmp dir
+                 "user root\n"
+                 f"log_dest file {workdir}/mosquitto.log\n")
+        self.conf.write_text(reach if defaults else reach + (
             "persistence true\n"
             f"persistence_location {workdir}/\n"
-            "max_queued_messages 100000\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
-        )
+            "max_queued_messages 100000\n") + extra)
 
     def start(self) -> None:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
@@ -50,6 +53,11 @@ class Mosquitto:
                     raise RuntimeError(f"mosquitto exited: {self.log()}") from None
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start")
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its configuration again (ACLs included) without a restart."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

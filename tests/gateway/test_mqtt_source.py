@@ -98,6 +98,10 @@ def test_wildcard_subscription_serves_many_devices_and_bad_payloads_are_dead_let
         publish(pub, f"{prefix}/compressors/comp-2/telemetry", json.dumps({"ts": 1763596920, "kw": 45}))
         readings = got.wait_for(2)
         assert [(r.meter_id, r.value) for r in readings] == [("comp-1", 30.0), ("comp-2", 45.0)]
+        # rejects of a batch are filed after its readings are stored
+        deadline = time.monotonic() + 10
+        while collector.malformed < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert collector.malformed == 2
         letters = dead.recent()
         assert dead.count() == 2

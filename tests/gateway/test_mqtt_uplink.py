@@ -7,7 +7,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,7 +70,7 @@ def uplink_gateway(tmp_path: Path, url: str, tag: str) -> Gateway:
     cfg = parse_config(f"""
 gateway: {{id: gw-{tag}, site: plant-{tag}}}
 buffer: {{path: {tmp_path / 'gw-buffer.db'}}}
-sinks: [{{type: mqtt, url: "{url}", batch: 40}}]
+sinks: [{{type: mqtt, url: "{url}", batch: 40, ack_timeout: 2s}}]
 devices:
   - {{id: idle, protocol: mqtt, topic: idle/{tag}, points: [{{quantity: voltage, path: $.v}}]}}
 """)
@@ -92,13 +92,22 @@ def wait_for_rows(db: str, n: int, timeout: float) -> list[tuple]:
     return rows
 
 
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def expected_rows(readings: list[Reading]) -> list[tuple]:
     return sorted((r.time, r.meter_id, r.quantity, r.value, int(r.quality)) for r in readings)
 
 
 def test_uplink_to_ingest_to_postgres_exactly_once(db: str, broker: Mosquitto, tmp_path: Path):
     tag = uuid.uuid4().hex[:6]
-    worker = IngestWorker(broker.url, "5", f"ingest-{tag}", tmp_path / "ingest.db",
+    worker = IngestWorker(broker.url, "5", f"ingest-{tag}", tmp_path / "dead.db",
                           PostgresSink(db, refresh_rollups=False))
     worker.start()
     assert worker.subscribed.wait(10)
@@ -109,7 +118,7 @@ def test_uplink_to_ingest_to_postgres_exactly_once(db: str, broker: Mosquitto, t
     try:
         rows = wait_for_rows(db, len(readings), 30)
         assert rows == expected_rows(readings)
-        assert gateway.buffer.pending() == 0  # acked after PUBACK
+        assert wait_until(lambda: gateway.buffer.pending() == 0, 10)  # acknowledged once committed
         assert worker.malformed == 0
     finally:
         gateway.stop()
@@ -120,7 +129,7 @@ def test_uplink_to_ingest_to_postgres_exactly_once(db: str, broker: Mosquitto, t
 def test_broker_stopped_and_restarted_during_uplink_loses_nothing(db: str, broker: Mosquitto,
                                                                     tmp_path: Path):
     tag = uuid.uuid4().hex[:6]
-    worker = IngestWorker(broker.url, "5", f"ingest-{tag}", tmp_path / "ingest.db",
+    worker = IngestWorker(broker.url, "5", f"ingest-{tag}", tmp_path / "dead.db",
                           PostgresSink(db, refresh_rollups=False))
     worker.start()
     assert worker.subscribed.wait(10)
@@ -159,7 +168,7 @@ def test_malformed_uplink_goes_to_dead_letters_and_ingest_continues(db: str, bro
 
     from lingtan.kernel.mqtt import make_client
 
-    worker = IngestWorker(broker.url, "5", "ingest-dl", tmp_path / "ingest.db",
+    worker = IngestWorker(broker.url, "5", "ingest-dl", tmp_path / "dead.db",
                           PostgresSink(db, refresh_rollups=False))
     worker.start()
     assert worker.subscribed.wait(10)
@@ -180,3 +189,35 @@ def test_malformed_uplink_goes_to_dead_letters_and_ingest_continues(db: str, bro
         pub.disconnect()
         worker.stop()
     assert isinstance(pub, mqtt.Client)
+
+
+def test_lost_acknowledgements_keep_the_batch_in_the_buffer_until_one_arrives(
+        db: str, tmp_path: Path):
+    """The broker refuses the ingest worker's acknowledgements (an ACL), so every one is lost:
+    the readings are committed once, yet the gateway keeps them on disk and sends them again.
+    When acknowledgements get through, the buffer empties and the database is unchanged."""
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite lingtan/v1/#\ntopic read lingtan/ack/#\n")
+    broker = Mosquitto(tmp_path / "mosquitto", extra=f"acl_file {acl}\n")
+    broker.start()
+    tag = uuid.uuid4().hex[:6]
+    worker = IngestWorker(broker.url, "5", f"ingest-{tag}", tmp_path / "dead.db",
+                          PostgresSink(db, refresh_rollups=False))
+    worker.start()
+    gateway = uplink_gateway(tmp_path, broker.url, tag)
+    readings = make_readings(30)  # one batch
+    gateway.buffer.append(readings)
+    try:
+        assert worker.subscribed.wait(10)
+        gateway.start()
+        assert wait_until(lambda: gateway.sink.resent >= 2, 20), broker.log()
+        assert db_rows(db) == expected_rows(readings)  # committed, once, however often sent
+        assert gateway.buffer.pending() == len(readings)  # but never confirmed: still on disk
+        acl.write_text("topic readwrite lingtan/v1/#\ntopic readwrite lingtan/ack/#\n")
+        broker.reload()
+        assert wait_until(lambda: gateway.buffer.pending() == 0, 20)
+        assert db_rows(db) == expected_rows(readings)
+    finally:
+        gateway.stop()
+        worker.stop()
+        broker.stop()
