@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from lingtan.core import amounts, compressors, gateways, kpi, queries
+from lingtan.core import amounts, compressors, frozen, gateways, kpi, queries
 from lingtan.core.alerts import outbox
 from lingtan.core.alerts.mail import Notification, Rendered, render
 from lingtan.core.alerts.rules import (
@@ -381,17 +381,18 @@ def _frozen(conn: sa.Connection, rule: FrozenRule, s: Subject, now: datetime) ->
         if lo != value or hi != value:
             since, changed = bucket + MINUTE, True
             break
-    unchanged = max(0.0, (now - since).total_seconds() / 60.0)
+    unchanged_s = max(0.0, (now - since).total_seconds())
     # Unchanged back to the start of the look-back: it may have been frozen for longer.
     at_most = "" if changed or since >= start + MINUTE else "≤ "
     details: tuple[tuple[tuple[str, str], Text], ...] = (
         (("冻结值", "value"), f"{value:g}"), (("不变起始", "unchanged since"), at_most + since.isoformat()))
-    if value == 0:
-        # An idle load reads exactly 0 for hours; a frozen meter almost never sticks on an exact 0
-        # (the gateway's stale check makes the same call).
+    if frozen.idle(value):
         return Measurement(Observation(0.0, False, True), cond, "frozen", "min", window, details=(
             *details, (("说明", "note"), IDLE)))
-    return Measurement(cond.observe(unchanged), cond, "frozen", "min", window, details=details)
+    # lingtan.core.frozen decides, with the gateway's STALE flag; the minutes are what the e-mail shows
+    breached = frozen.live_frozen(rule.quantity, value, unchanged_s, rule.window_s)
+    return Measurement(Observation(unchanged_s / 60.0, breached, not breached), cond, "frozen", "min",
+                       window, details=details)
 
 
 def _dead_letters(conn: sa.Connection, rule: DeadLetterRule, s: Subject, now: datetime,
