@@ -5,6 +5,7 @@ while the meter keeps reporting, by lingtan.core.frozen's rule, which the gatewa
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from lingtan.kernel.settings import Settings
 from tests.pipeline import store_readings
 
 T0 = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
+CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")
 
 
 def meters(db: str, *rows: tuple[str, str]) -> None:
@@ -82,7 +84,9 @@ def test_counter_resets_counted_from_the_rollups(db):
             in out["meter:c2"].measurement.details)
     en, zh = (m.mail.text for m in out["meter:c1"].messages)
     assert "Metric: counter resets" in en and "Current value: 1" in en
+    assert "Window: last 60 min, active_energy_import" in en and "resets: 2026-06-01 08:35" in en
     assert "指标: 计数器清零次数" in zh
+    assert "窗口: 过去 60 分钟, active_energy_import" in zh and "清零: 2026-06-01 08:35" in zh
 
     # The newest minute waits for the next to confirm it stays low: at 00:36 minute 35 is the
     # newest, at 00:37 it is confirmed.
@@ -148,6 +152,11 @@ def test_frozen_value_while_the_meter_keeps_reporting(db):
     en, zh = (m.mail.text for m in out["meter:f1"].messages)
     assert "Metric: time the value has not changed" in en and "Current value: 31 min" in en
     assert "value: 42.5" in en and "指标: 数值冻结时长" in zh
+    # the rule's own words, each in the recipient's language
+    assert "Window: active_power unchanged for over 30 min" in en
+    assert "unchanged since: ≤ 2026-06-01T00:59:00+00:00" in en and not CJK.search(en)
+    assert "窗口: active_power 超过 30 分钟不变" in zh
+    assert "冻结值: 42.5" in zh and "不变起始: ≤ 2026-06-01T00:59:00+00:00" in zh
 
     # At 00:50 f1 has been still since 00:30 (minute 29 still moved): 20 min, not frozen.
     early = run(db, check, T0 + timedelta(minutes=50))["meter:f1"]
