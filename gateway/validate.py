@@ -14,17 +14,12 @@ gateway saw it:
   a rated power.
 - OUT_OF_RANGE: outside the point's [min, max] (given in the point's unit, primary side, after
   CT/PT ratios), or not a finite number.
-- STALE: exactly the same value for longer than the device's `stale_after`, on every further
-  identical reading (a frozen meter republishing old values with fresh timestamps).
-
-Stale detection and its false positives: a live quantity that legitimately sits still is
-not flagged — `state` codes (a compressor stays loaded all shift) and values of exactly 0
-(an idle load; a frozen meter almost never freezes on an exact zero). A counter that does not
-move is usually zero consumption (nights, weekends), so a counter is flagged STALE only when
-its device looks frozen as a whole: every live, non-zero series of the device is itself STALE.
-A healthy grid meter's voltage moves in the last digit every poll; when it stops, the flat
-counter next to it is a frozen meter, not an idle line. A device with only counters is never
-flagged STALE (nothing to tell idle from frozen).
+- STALE: a frozen value by lingtan/core/frozen.py's rule, with the device's `stale_after` as
+  the limit, on every further identical reading (a frozen meter republishing old values with
+  fresh timestamps). How long a value has been the same is measured from the first reading
+  that had it. A healthy grid meter's voltage moves in the last digit every poll; when it
+  stops, the flat counter next to it is a frozen meter, not an idle line — which is why a
+  counter is judged by its device's live series, as they stand when the counter arrives.
 
 Out-of-order readings (time not after the series' newest, e.g. an MQTT device replaying its
 backlog) get only the range check and do not move the series state. State lives in memory:
@@ -42,6 +37,7 @@ from datetime import datetime
 
 from gateway.config import Device, Point
 from gateway.decode import DecodeError, ratio_factor
+from lingtan.core import frozen
 from lingtan.core.energy import counter_step, step_limit
 from lingtan.kernel.quantities import conversion, get_quantity
 from lingtan.kernel.reading import Quality, Reading
@@ -50,8 +46,6 @@ log = logging.getLogger(__name__)
 
 # Counter registers that wrap to 0 at the top of their range (2^n raw steps).
 WRAP_SPAN = {"uint16": 2.0**16, "uint32": 2.0**32, "acc32": 2.0**32, "uint64": 2.0**64}
-# Enumerated codes: holding still for hours is normal.
-NEVER_STALE = frozenset({"state"})
 _INTEGER_TYPES = frozenset({"int16", "uint16", "int32", "uint32", "int64", "uint64", "acc32", "bool"})
 
 
@@ -182,15 +176,10 @@ class Validator:
         return 0
 
     def _stale(self, r: Reading, rules: Rules, series: Series) -> bool:
-        if rules.stale_after is None or r.quantity in NEVER_STALE:
+        if rules.stale_after is None:
             return False
-        if (r.time - series.changed).total_seconds() <= rules.stale_after:
-            return False
+        unchanged = (r.time - series.changed).total_seconds()
         if rules.counter:
-            return self._device_frozen(r.meter_id)
-        return r.value != 0
-
-    def _device_frozen(self, meter_id: str) -> bool:
-        live = [s for q, s in self._live.get(meter_id, {}).items()
-                if q not in NEVER_STALE and s.value != 0]
-        return bool(live) and all(s.stale for s in live)
+            live = ((q, s.value, s.stale) for q, s in self._live.get(r.meter_id, {}).items())
+            return frozen.counter_frozen(unchanged, rules.stale_after, live)
+        return frozen.live_frozen(r.quantity, r.value, unchanged, rules.stale_after)

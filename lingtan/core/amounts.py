@@ -249,13 +249,19 @@ def _ids(model: SiteEnergyModel, role: str) -> list[str]:
     return [m.id for m in model.meters_with_role(role)]
 
 
+def export_meters(model: SiteEnergyModel) -> list[str]:
+    """Every meter that may count grid export: grid_export meters and the grid incomers, some of
+    which have an export register."""
+    return _ids(model, "grid_export") + _ids(model, "grid_import")
+
+
 def electricity_meters(source: Source, model: SiteEnergyModel) -> tuple[list[str], list[str], list[str]]:
     """(grid import, grid export, PV generation) meters. A grid_export meter counts export, and
     so does a grid incomer's export register — where it has one: an import-only incomer that
     never reported ``active_energy_export`` does not measure it, and is not a meter without data."""
     grid = _ids(model, "grid_import")
-    export = _ids(model, "grid_export") + counters(source).reporting(grid, "active_energy_export")
-    return grid, export, _ids(model, "pv_generation")
+    silent = set(grid) - set(counters(source).reporting(grid, "active_energy_export"))
+    return grid, [m for m in export_meters(model) if m not in silent], _ids(model, "pv_generation")
 
 
 def natural_gas_meters(model: SiteEnergyModel) -> list[str]:

@@ -107,12 +107,7 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     source = resolution if resolution in ("15m", "1h") else ("1d" if _aligned(tz, start) else "1h")
     q_start = buckets[0] if buckets else start
 
-    grid, export, pv = amounts.electricity_meters(c, model)
-    heat, steam = amounts.purchased_heat_meters(model)
-    specs = [(grid, "active_energy_import"), (export, "active_energy_export"),
-             (pv, "active_energy_export"), (amounts.natural_gas_meters(model), "gas_volume"),
-             ([m.id for m in model.meters_with_role("production")], "production_count"),
-             (heat, "heat_energy"), (steam, "steam_mass")]
+    specs, at = _specs(model)
     # The same spreading of green purchases as the KPI window (green.py), from the same balance.
     supplied = lambda a, b: amounts.balance(c, model, a, b).grid_supplied_kwh  # noqa: E731
     c.prefetch(lambda: green.rates(model, now, supplied))  # every purchase period in one read
@@ -130,20 +125,20 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
                 continue
         if rates:
             # Per rollup row, not per bucket: a local day or month may hold a purchase boundary.
-            bought[i] += _green(rates, t, values, bool(pv))
+            bought[i] += _green(rates, t, values, at.pv)
         acc = sums[i]
         if acc is None:
             sums[i] = values
         else:
             sums[i] = [y if x is None else x if y is None else x + y
                        for x, y in zip(acc, values, strict=True)]
-    meters = len(grid) + len(pv)
+    meters = len(model.meters_with_role("grid_import")) + len(model.meters_with_role("pv_generation"))
     full = WIDTH[resolution].total_seconds() if resolution in WIDTH and resolution != "1d" else None
     last = len(buckets) - 1
     points = []
     rates_of_year: figures.UnitRates | None = None
     next_year: datetime | None = None
-    metered = Metered(bool(pv), bool(heat), bool(steam))
+    pv_covered = None if at.pv is None else at.pv + 1
     for i, b in enumerate(buckets):
         if rates_of_year is None or next_year is None or b >= next_year:  # factors change with the year
             year = b.astimezone(tz).year
@@ -155,9 +150,10 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
         else:
             seconds = (min(b_end, end) - max(b, start)).total_seconds()
         s = sums[i] or _EMPTY
-        covered = (s[1] or 0.0) + (s[7] or 0.0)  # grid import and PV meters' observed time
+        # grid import and PV meters' observed time
+        covered = (s[1] or 0.0) + ((s[pv_covered] or 0.0) if pv_covered is not None else 0.0)
         coverage = min(covered / (seconds * meters), 1.0) if meters and seconds > 0 else 0.0
-        points.append(_point(rates_of_year, b, s, bought[i], coverage, metered))
+        points.append(_point(rates_of_year, b, s, bought[i], coverage, at))
     return KpiSeries(site_id, resolution, model.site.timezone, points)
 
 
@@ -170,43 +166,70 @@ def _next(b: datetime, resolution: str, tz: ZoneInfo) -> datetime:
     return b + WIDTH[resolution]
 
 
-def _green(rates: list[green.Rate], t: datetime, v: Flat, has_pv: bool) -> float:
+def _green(rates: list[green.Rate], t: datetime, v: Flat, pv: int | None) -> float:
     """Green kWh bought for one rollup row: ``green.piece_kwh`` of the row's grid-supplied
     consumption (``amounts.Balance.grid_supplied_kwh``, written out for speed)."""
-    i, e, g = v[0] or 0.0, v[3] or 0.0, (v[6] or 0.0) if has_pv else 0.0
+    i, e, g = v[0] or 0.0, v[3] or 0.0, (v[pv] or 0.0) if pv is not None else 0.0
     supplied = i - e + g - (g - e if g > e else 0.0)
     trade, gec = green.piece_kwh(rates, t, supplied)
     return trade + gec
 
 
-@dataclass(frozen=True)
-class Metered:
-    """Which optional carriers the site meters: one it meters but that has no data in a bucket
-    makes the bucket's figure a gap; one it does not meter is 0."""
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each optional carrier's (delta, covered, gap) starts in a bucket's sums (grid import
+    is at 0, export at 3), or None where the site has no meter for it: that series is not read
+    at all. One the site meters but that has no data in a bucket makes the bucket's figure a
+    gap; one it does not meter is 0 (PV, purchased heat and steam) or no figure (gas,
+    production), never a gap (docs/domain.md, coverage)."""
 
-    pv: bool
-    heat: bool
-    steam: bool
+    pv: int | None
+    gas: int | None
+    production: int | None
+    heat: int | None
+    steam: int | None
+
+
+def _specs(model: SiteEnergyModel) -> tuple[list[tuple[list[str], str]], Layout]:
+    """The counter series a site's KPI series sums, and where each lands in a bucket's sums.
+
+    Export is summed over every meter that may count it, without asking which incomers have
+    an export register (``amounts.electricity_meters``): one without adds nothing to a sum, and
+    the series takes its coverage from import and PV only."""
+    heat, steam = amounts.purchased_heat_meters(model)
+    specs = [([m.id for m in model.meters_with_role("grid_import")], "active_energy_import"),
+             (amounts.export_meters(model), "active_energy_export")]
+    optional = {"pv": ([m.id for m in model.meters_with_role("pv_generation")], "active_energy_export"),
+                "gas": (amounts.natural_gas_meters(model), "gas_volume"),
+                "production": ([m.id for m in model.meters_with_role("production")], "production_count"),
+                "heat": (heat, "heat_energy"), "steam": (steam, "steam_mass")}
+    at: dict[str, int | None] = {}
+    for name, spec in optional.items():
+        at[name] = 3 * len(specs) if spec[0] else None
+        if spec[0]:
+            specs.append(spec)
+    return specs, Layout(**at)
 
 
 _EMPTY: Flat = [None] * 21
 
 
 def _point(f: figures.UnitRates, b: datetime, s: Flat, bought: float, coverage: float,
-           metered: Metered) -> KpiPoint:
-    """``s``: (delta, covered, gap) of grid import, export, PV, gas, production, purchased heat
-    and purchased steam, in turn; ``bought``: green kWh allocated to the bucket."""
-    gas_m3 = s[9]
+           at: Layout) -> KpiPoint:
+    """``s``: (delta, covered, gap) of grid import, export and the site's other carriers, as
+    ``at`` places them; ``bought``: green kWh allocated to the bucket."""
+    gas_m3 = s[at.gas] if at.gas is not None else None
     scope1 = None if gas_m3 is None else gas_m3 * f.natural_gas_t_per_m3
-    units = s[12]
-    heat_gj = s[15] if metered.heat else 0.0
-    steam_t = s[18] if metered.steam else 0.0
+    units = s[at.production] if at.production is not None else None
+    heat_gj = s[at.heat] if at.heat is not None else 0.0
+    steam_t = s[at.steam] if at.steam is not None else 0.0
     heat_t = None if heat_gj is None or steam_t is None else (
         heat_gj * f.heat_t_per_gj + steam_t * f.steam_t_per_t)
     i = s[0]
     s2_loc = None if i is None or heat_t is None else i * f.grid_location_t_per_kwh + heat_t
     e = s[3] or 0.0
-    g = s[6] if metered.pv else 0.0  # a site without PV has 0 of it
+    pv = at.pv
+    g = s[pv] if pv is not None else 0.0  # a site without PV has 0 of it
     if i is None or g is None:  # a meter without data in the bucket: a gap, not zero
         return KpiPoint(b, i, e if i is not None else None, g, None, None, None, gas_m3, scope1, s2_loc,
                         None, None, units, coverage)
@@ -214,7 +237,7 @@ def _point(f: figures.UnitRates, b: datetime, s: Flat, bought: float, coverage: 
     cons = i - e + g
     self_used = g - e if g > e else 0.0
     green_kwh = self_used + bought
-    unplaced = (s[2] or 0.0) - (s[5] or 0.0) + ((s[8] or 0.0) if metered.pv else 0.0)
+    unplaced = (s[2] or 0.0) - (s[5] or 0.0) + ((s[pv + 2] or 0.0) if pv is not None else 0.0)
     market = i - bought
     s2_mkt = None if heat_t is None else (market if market > 0 else 0.0) * f.grid_market_t_per_kwh + heat_t
     return KpiPoint(

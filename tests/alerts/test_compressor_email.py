@@ -97,7 +97,10 @@ def test_worn_compressor_fires_once_and_resolves_once(db, settings, smtp, monkey
     assert "Threshold: > 7.5 kW/(m³/min)" in body
     assert "Window: 15 min, fully loaded minutes" in body
     assert "http://dashboard.example/" in body
-    assert "当前值" in smtp.inbox.text(chinese[0])
+    assert "limit source: GB 19153-2019 grade 3" in body and "loaded power: " in body
+    zh = smtp.inbox.text(chinese[0])
+    assert "当前值" in zh and "窗口: 15 分钟, 满载分钟" in zh
+    assert "依据: GB 19153-2019 3 级" in zh and "满载功率: " in zh
     # HTML alternative with the chart inline.
     html = english[0].get_body(preferencelist=("html",))
     assert html is not None and "cid:chart" in html.get_content()

@@ -1,23 +1,27 @@
 """Data-quality checks on stored readings: counter resets (from the 1-minute rollups' first and
 last values, by lingtan.core.energy's halving rule) and frozen live values (min == max over the last T
-while the meter keeps reporting)."""
+while the meter keeps reporting, by lingtan.core.frozen's rule, which the gateway's STALE flag shares)."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from lingtan.core.alerts.evaluate import evaluate_rule
+from gateway.config import parse_config
+from gateway.validate import Validator
+from lingtan.core.alerts.evaluate import Subject, evaluate_rule, measure
 from lingtan.core.alerts.rules import parse_rule
 from lingtan.kernel.db import get_engine
-from lingtan.kernel.reading import Reading
+from lingtan.kernel.reading import Quality, Reading
 from lingtan.kernel.settings import Settings
 from tests.pipeline import store_readings
 
 T0 = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
+CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")
 
 
 def meters(db: str, *rows: tuple[str, str]) -> None:
@@ -80,7 +84,9 @@ def test_counter_resets_counted_from_the_rollups(db):
             in out["meter:c2"].measurement.details)
     en, zh = (m.mail.text for m in out["meter:c1"].messages)
     assert "Metric: counter resets" in en and "Current value: 1" in en
+    assert "Window: last 60 min, active_energy_import" in en and "resets: 2026-06-01 08:35" in en
     assert "指标: 计数器清零次数" in zh
+    assert "窗口: 过去 60 分钟, active_energy_import" in zh and "清零: 2026-06-01 08:35" in zh
 
     # The newest minute waits for the next to confirm it stays low: at 00:36 minute 35 is the
     # newest, at 00:37 it is confirmed.
@@ -146,6 +152,11 @@ def test_frozen_value_while_the_meter_keeps_reporting(db):
     en, zh = (m.mail.text for m in out["meter:f1"].messages)
     assert "Metric: time the value has not changed" in en and "Current value: 31 min" in en
     assert "value: 42.5" in en and "指标: 数值冻结时长" in zh
+    # the rule's own words, each in the recipient's language
+    assert "Window: active_power unchanged for over 30 min" in en
+    assert "unchanged since: ≤ 2026-06-01T00:59:00+00:00" in en and not CJK.search(en)
+    assert "窗口: active_power 超过 30 分钟不变" in zh
+    assert "冻结值: 42.5" in zh and "不变起始: ≤ 2026-06-01T00:59:00+00:00" in zh
 
     # At 00:50 f1 has been still since 00:30 (minute 29 still moved): 20 min, not frozen.
     early = run(db, check, T0 + timedelta(minutes=50))["meter:f1"]
@@ -153,3 +164,38 @@ def test_frozen_value_while_the_meter_keeps_reporting(db):
     assert ((("不变起始", "unchanged since"), "2026-06-01T00:30:00+00:00") in early.measurement.details)
     assert early.step.state.state == "ok"
     # Counters are not live quantities: refused by the schema (see test_new_rule_validation).
+
+
+def test_the_gateway_and_the_alert_judge_a_frozen_value_alike(db):
+    """One frozen rule (lingtan.core.frozen): the gateway's STALE flag on each reading, and the
+    frozen-value alert evaluated just after that reading arrived, say the same of every reading."""
+    meters(db, ("z1", "{}"))
+    limit = 330  # seconds; readings a minute apart never sit exactly on it
+    values = ([10.0 + k % 3 for k in range(10)] + [42.5] * 15 + [11.0, 12.0] + [0.0] * 15
+              + [7.25] * 12)
+    cfg = parse_config(f"""
+gateway: {{id: gw, site: s}}
+devices:
+  - id: z1
+    protocol: modbus-tcp
+    host: 10.0.0.1
+    stale_after: {limit}s
+    points:
+      - {{quantity: active_power, address: 0, datatype: float32, unit: kW}}
+""")
+    validator = Validator(cfg.devices)
+    # stored as the gateway passes them on, flags and all
+    readings = [validator.check([power("z1", 60 * k, v)])[0] for k, v in enumerate(values)]
+    store_readings(db, readings)
+    flagged = [bool(r.quality & Quality.STALE) for r in readings]
+
+    rule = parse_rule({"name": "dq", "scope": {"site_id": "s", "meter_id": "z1"}, "kind": "data_quality",
+                       "check": "frozen", "window_s": limit})
+    subject = Subject("meter:z1", "s", "z1")
+    with get_engine(db).connect() as conn:
+        alerted = [measure(conn, rule, subject, r.time + timedelta(seconds=1)).observation.breached
+                   for r in readings]
+    assert alerted == flagged
+    # frozen at 42.5 from its 7th minute on, not while idle at 0, frozen again at 7.25
+    assert flagged == ([False] * 10 + [False] * 6 + [True] * 9 + [False] * 2 + [False] * 15
+                       + [False] * 6 + [True] * 6)

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from lingtan.core import amounts, compressors, gateways, kpi, queries
+from lingtan.core import amounts, compressors, frozen, gateways, kpi, queries
 from lingtan.core.alerts import outbox
-from lingtan.core.alerts.mail import Notification, Rendered, render
+from lingtan.core.alerts.mail import Notification, Rendered, render, words
 from lingtan.core.alerts.rules import (
     AnyRule,
     BudgetRule,
@@ -42,7 +42,7 @@ from lingtan.kernel import clock, periods
 from lingtan.kernel.settings import Settings
 
 MINUTE = timedelta(minutes=1)
-Text = str | tuple[str, str]  # a detail's value: language-neutral text, or (zh, en)
+Text = str | tuple[str, str]  # a detail's value: language-neutral text, or (zh, en) words
 # A chart in the e-mail shows at least this much history, so the breach is seen in context.
 CHART_SPAN = timedelta(hours=1)
 
@@ -68,6 +68,20 @@ class Measurement:
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:g}"
+
+
+# An alert's words, from the catalog (lingtan/kernel/locale, keys mail.window.*, mail.detail.*,
+# mail.note.*, mail.state.*), as (zh, en).
+def _window(key: str, **values: object) -> tuple[str, str]:
+    return words(f"mail.window.{key}", **values)
+
+
+def _detail(key: str) -> tuple[str, str]:
+    return words(f"mail.detail.{key}")
+
+
+def _note(key: str, **values: object) -> tuple[str, str]:
+    return words(f"mail.note.{key}", **values)
 
 
 def _gateways(conn: sa.Connection, rule: GatewayOfflineRule | DeadLetterRule) -> list[str]:
@@ -122,7 +136,7 @@ def _power(conn: sa.Connection, rule: ThresholdRule, s: Subject, now: datetime) 
     value = _mean([v for t, v in points if t >= start])
     cond = Condition(rule.op, rule.threshold, rule.hysteresis)
     m = _minutes(rule.window_s)
-    return Measurement(cond.observe(value), cond, "power_kw", "kW", (f"{m} 分钟平均", f"{m} min average"),
+    return Measurement(cond.observe(value), cond, "power_kw", "kW", _window("average", minutes=m),
                        [v for _, v in points])
 
 
@@ -140,25 +154,24 @@ def _intensity(conn: sa.Connection, rule: ThresholdRule, s: Subject, now: dateti
     cond = Condition(rule.op, rule.threshold, rule.hysteresis)
     m = _minutes(rule.window_s)
     return Measurement(cond.observe(value), cond, "carbon_intensity", "kgCO2e/kWh",
-                       (f"{m} 分钟", f"{m} min"),
-                       details=((("电网因子", "grid factor"), _carbon_factor(k, rule.basis)),))
+                       _window("minutes", minutes=m),
+                       details=((_detail("grid_factor"), _carbon_factor(k, rule.basis)),))
 
 
 def _offline(conn: sa.Connection, rule: OfflineRule, s: Subject, now: datetime) -> Measurement:
     assert s.meter_id is not None
     cond = Condition(">", rule.after_s / 60.0)
-    window = (f"{rule.quantity}, 超过 {_minutes(rule.after_s)} 分钟", f"{rule.quantity}, over "
-              f"{_minutes(rule.after_s)} min")
+    window = _window("offline", quantity=rule.quantity, minutes=_minutes(rule.after_s))
     newest = queries.latest(conn, s.meter_id, rule.quantity)
     if newest is None:
         # A meter named on its own that never reported is offline; in a site or role scope it may
         # simply not measure this quantity, so it is left alone.
         never = rule.scope.meter_id is not None
         return Measurement(Observation(None, never, False), cond, "offline", "min", window,
-                           details=((("最后数据", "last data"), "—"),))
+                           details=((_detail("last_data"), "—"),))
     age_min = max(0.0, (now - newest[0]).total_seconds() / 60.0)
     return Measurement(cond.observe(age_min), cond, "offline", "min", window,
-                       details=((("最后数据", "last data"), newest[0].isoformat()),))
+                       details=((_detail("last_data"), newest[0].isoformat()),))
 
 
 def _compressor(conn: sa.Connection, rule: CompressorRule, s: Subject, now: datetime) -> Measurement:
@@ -168,13 +181,12 @@ def _compressor(conn: sa.Connection, rule: CompressorRule, s: Subject, now: date
     spec = meter.params.compressor if meter is not None else None
     limits = compressors.grade_limits(spec) if spec is not None else None
     m = _minutes(rule.window_s)
-    window = (f"{m} 分钟, 满载分钟", f"{m} min, fully loaded minutes")
+    window = _window("loaded_minutes", minutes=m)
     if limits is None:
         # No nameplate or no GB 19153 row: nothing to compare with, so never a breach.
         return Measurement(Observation(None, False, False), Condition(">", float("inf")),
                            "compressor_specific_power", "kW/(m³/min)", window,
-                           details=((("说明", "note"), ("该机型在 GB 19153-2019 中无限值",
-                                                        "no GB 19153-2019 limit for this machine")),))
+                           details=((_detail("note"), _note("no_grade_limit")),))
     cond = Condition(">", limits[rule.grade - 1], rule.hysteresis)
     air = amounts.compressor_air(conn, [s.meter_id], now - timedelta(seconds=rule.window_s), now)
     _, kw, flow = air.get(s.meter_id, (None, None, None))
@@ -182,9 +194,9 @@ def _compressor(conn: sa.Connection, rule: CompressorRule, s: Subject, now: date
     rows = queries.readings_series(conn, s.meter_id, "active_power", now - CHART_SPAN, now, "1m")
     return Measurement(cond.observe(sp), cond, "compressor_specific_power", "kW/(m³/min)", window,
                        [r[1] for r in rows], details=(
-                           (("满载功率", "loaded power"), "—" if kw is None else f"{kw:.1f} kW"),
-                           (("满载流量", "loaded flow"), "—" if flow is None else f"{flow:.2f} m³/min"),
-                           (("依据", "limit source"), f"GB 19153-2019 grade {rule.grade}"),
+                           (_detail("loaded_power"), "—" if kw is None else f"{kw:.1f} kW"),
+                           (_detail("loaded_flow"), "—" if flow is None else f"{flow:.2f} m³/min"),
+                           (_detail("limit_source"), _note("grade", grade=rule.grade)),
                        ))
 
 
@@ -207,14 +219,12 @@ def _budget(conn: sa.Connection, rule: BudgetRule, s: Subject, now: datetime) ->
     value = projected if rule.projection and elapsed >= rule.min_elapsed_s else so_far
     cond = Condition(">", rule.budget * rule.warn_at)
     unit = "kWh" if rule.metric == "energy_kwh" else "tCO2"
-    label = ("本日", "this day") if rule.period == "day" else ("本月", "this month")
-    kind = ("预计全期", "projected for the period") if value is projected else ("截至目前", "so far")
-    return Measurement(cond.observe(value), cond, rule.metric, unit,
-                       (f"{label[0]}, {kind[0]}", f"{label[1]}, {kind[1]}"), details=(
-                           (("截至目前", "so far"), f"{so_far:,.1f} {unit}"),
-                           (("预计", "projected"), f"{projected:,.1f} {unit}"),
-                           (("预算", "budget"), f"{rule.budget:,.1f} {unit}"),
-                       ))
+    window = _window(f"{rule.period}_{'projected' if value is projected else 'so_far'}")
+    return Measurement(cond.observe(value), cond, rule.metric, unit, window, details=(
+        (_detail("so_far"), f"{so_far:,.1f} {unit}"),
+        (_detail("projected"), f"{projected:,.1f} {unit}"),
+        (_detail("budget"), f"{rule.budget:,.1f} {unit}"),
+    ))
 
 
 def weeks_back(t: datetime, k: int, timezone: str) -> datetime:
@@ -253,26 +263,23 @@ def _deviation(conn: sa.Connection, rule: DeviationRule, s: Subject, now: dateti
     used = [v for _, v in weeks if v is not None]
     baseline = _mean(used)
     n = rule.weeks
-    span = "今日零点至今" if day else f"过去 {_minutes(rule.window_s)} 分钟"
-    span_en = "today since local midnight" if day else f"last {_minutes(rule.window_s)} min"
-    window = (f"{span}；基线：前 {n} 周同一星期几同一时段的均值",
-              f"{span_en}; baseline: mean of the same window on the same weekday, last {n} weeks")
+    window = (_window("deviation_day", weeks=n) if day
+              else _window("deviation_rolling", minutes=_minutes(rule.window_s), weeks=n))
     history = "; ".join(f"{d}: {'—' if v is None else f'{v:,.1f} kWh'}" for d, v in weeks)
     common: tuple[tuple[tuple[str, str], Text], ...] = (
-        (("允许超出", "margin"), f"{rule.margin * 100:g} %"),
-        (("前几周同期", "same window, earlier weeks"), history),
-        (("数据覆盖率", "data coverage"), f"{coverage:.0%}"),
+        (_detail("margin"), f"{rule.margin * 100:g} %"),
+        (_detail("earlier_weeks"), history),
+        (_detail("coverage"), f"{coverage:.0%}"),
     )
     series = [*used, *([] if current is None else [current])]
     if baseline is None:
         # Nothing to compare with: neither a breach nor a recovery, so a firing alert holds too.
-        note = (f"无基线：前 {n} 周同一时段均无数据，本规则不会触发",
-                f"no baseline: none of the last {n} weeks has data for this window; the rule does not fire")
+        note = _note("no_baseline", weeks=n)
         return Measurement(Observation(current, False, False), Condition(">", float("inf")), "deviation_kwh",
-                           "kWh", window, series, details=((("基线", "baseline"), note), *common))
+                           "kWh", window, series, details=((_detail("baseline"), note), *common))
     cond = Condition(">", baseline * (1 + rule.margin))
     return Measurement(cond.observe(current), cond, "deviation_kwh", "kWh", window, series, details=(
-        (("基线", "baseline"), f"{baseline:,.1f} kWh ({len(used)}/{n})"), *common))
+        (_detail("baseline"), f"{baseline:,.1f} kWh ({len(used)}/{n})"), *common))
 
 
 def _heartbeat(conn: sa.Connection, s: Subject) -> gateways.Gateway | None:
@@ -286,27 +293,24 @@ def _heartbeat(conn: sa.Connection, s: Subject) -> gateways.Gateway | None:
 def _gateway_offline(conn: sa.Connection, rule: GatewayOfflineRule, s: Subject, now: datetime) -> Measurement:
     cond = Condition(">", rule.after_s / 60.0)
     m = _minutes(rule.after_s)
-    window = (f"超过 {m} 分钟无心跳", f"no heartbeat for over {m} min")
+    window = _window("no_heartbeat", minutes=m)
     g = _heartbeat(conn, s)
     if g is None:
         # A gateway named on its own that never sent a heartbeat is offline; one only implied by a
         # meter's gateway_id may be a name from an older configuration, so it is left alone.
         never = rule.gateway_id is not None
         return Measurement(Observation(None, never, False), cond, "gateway_offline", "min", window,
-                           details=((("最后心跳", "last heartbeat"), "—"),))
+                           details=((_detail("last_heartbeat"), "—"),))
     # A cleanly stopped gateway is judged the same way: a restart shorter than after_s pages nobody.
     running = bool(g.status.get("running", True))
     age_min = max(0.0, (now - g.last_heartbeat).total_seconds() / 60.0)
     return Measurement(cond.observe(age_min), cond, "gateway_offline", "min", window, details=(
-        (("最后心跳", "last heartbeat"), g.last_heartbeat.isoformat()),
-        (("网关状态", "gateway state"), RUNNING if running else STOPPED),
+        (_detail("last_heartbeat"), g.last_heartbeat.isoformat()),
+        (_detail("gateway_state"), words("mail.state.running" if running else "mail.state.stopped")),
     ))
 
 
 _ROLLUP_1M = RESOLUTIONS["1m"]
-RUNNING, STOPPED = ("运行中", "running"), ("已正常停止", "stopped cleanly")
-IDLE = ("数值恰为 0，视为停机而非冻结", "exactly 0 is read as idle, not frozen")
-FIRST_LOOK = ("首次评估，记录当前计数", "first evaluation: count recorded")
 
 
 def _counter_reset(conn: sa.Connection, rule: CounterResetRule, s: Subject, now: datetime) -> Measurement:
@@ -316,7 +320,7 @@ def _counter_reset(conn: sa.Connection, rule: CounterResetRule, s: Subject, now:
     assert s.meter_id is not None
     start = now - timedelta(seconds=rule.window_s)
     m = _minutes(rule.window_s)
-    window = (f"过去 {m} 分钟, {rule.quantity}", f"last {m} min, {rule.quantity}")
+    window = _window("last_minutes", minutes=m, quantity=rule.quantity)
     cond = Condition(">", 0.0)
     rows = conn.execute(sa.text(
         f"(SELECT bucket, first, last FROM {_ROLLUP_1M} WHERE meter_id = :m AND quantity = :q AND bucket < :a"
@@ -326,7 +330,7 @@ def _counter_reset(conn: sa.Connection, rule: CounterResetRule, s: Subject, now:
     ), {"m": s.meter_id, "q": rule.quantity, "a": start, "b": now}).all()
     if not any(r[0] >= start for r in rows):
         return Measurement(Observation(None, False, False), cond, "counter_reset", "", window,
-                           details=((("说明", "note"), ("窗口内无数据", "no data in the window")),))
+                           details=((_detail("note"), _note("no_data_in_window")),))
     model = load_site_model(conn, s.site_id)
     meter = next((x for x in model.meters if x.id == s.meter_id), None)
     wrap = meter.params.counter_wrap if meter is not None else None
@@ -347,7 +351,7 @@ def _counter_reset(conn: sa.Connection, rule: CounterResetRule, s: Subject, now:
         if ref > 0 and counter_step(ref, last, wrap)[0] == "reset" and confirmed:
             resets.append(f"{bucket.astimezone(tz):%Y-%m-%d %H:%M}: {ref:,.2f} → {last:,.2f}")
     return Measurement(cond.observe(float(len(resets))), cond, "counter_reset", "", window,
-                       details=((("清零", "resets"), "; ".join(resets) or "—"),))
+                       details=((_detail("resets"), "; ".join(resets) or "—"),))
 
 
 def _frozen(conn: sa.Connection, rule: FrozenRule, s: Subject, now: datetime) -> Measurement:
@@ -356,7 +360,7 @@ def _frozen(conn: sa.Connection, rule: FrozenRule, s: Subject, now: datetime) ->
     assert s.meter_id is not None
     cond = Condition(">", rule.window_s / 60.0)
     m = _minutes(rule.window_s)
-    window = (f"{rule.quantity} 超过 {m} 分钟不变", f"{rule.quantity} unchanged for over {m} min")
+    window = _window("unchanged", quantity=rule.quantity, minutes=m)
     # One minute more than the window: a value unchanged since before it is then seen as such.
     # Looking further back would only refine a figure already past the limit.
     start = now - timedelta(seconds=rule.window_s) - MINUTE
@@ -365,33 +369,34 @@ def _frozen(conn: sa.Connection, rule: FrozenRule, s: Subject, now: datetime) ->
         " AND bucket >= :a AND bucket < :b ORDER BY bucket DESC"
     ), {"m": s.meter_id, "q": rule.quantity, "a": start, "b": now}).all()
 
-    def hold(note: tuple[str, str]) -> Measurement:
+    def hold(note: str) -> Measurement:
         return Measurement(Observation(None, False, False), cond, "frozen", "min", window,
-                           details=((("说明", "note"), note),))
+                           details=((_detail("note"), _note(note)),))
 
     if not rows:
-        return hold(("窗口内无数据", "no data in the window"))
+        return hold("no_data_in_window")
     newest, _, _, value = rows[0]
     if newest + MINUTE < now - timedelta(seconds=rule.fresh_s):
         # A meter that stopped reporting is not frozen: that is the offline rule's alert.
-        return hold(("仪表已停止上报", "the meter stopped reporting"))
+        return hold("meter_stopped")
     since = rows[-1][0]  # unchanged as far back as the data in the window goes
     changed = False
     for bucket, lo, hi, _ in rows:
         if lo != value or hi != value:
             since, changed = bucket + MINUTE, True
             break
-    unchanged = max(0.0, (now - since).total_seconds() / 60.0)
+    unchanged_s = max(0.0, (now - since).total_seconds())
     # Unchanged back to the start of the look-back: it may have been frozen for longer.
     at_most = "" if changed or since >= start + MINUTE else "≤ "
     details: tuple[tuple[tuple[str, str], Text], ...] = (
-        (("冻结值", "value"), f"{value:g}"), (("不变起始", "unchanged since"), at_most + since.isoformat()))
-    if value == 0:
-        # An idle load reads exactly 0 for hours; a frozen meter almost never sticks on an exact 0
-        # (the gateway's stale check makes the same call).
+        (_detail("frozen_value"), f"{value:g}"), (_detail("unchanged_since"), at_most + since.isoformat()))
+    if frozen.idle(value):
         return Measurement(Observation(0.0, False, True), cond, "frozen", "min", window, details=(
-            *details, (("说明", "note"), IDLE)))
-    return Measurement(cond.observe(unchanged), cond, "frozen", "min", window, details=details)
+            *details, (_detail("note"), _note("idle"))))
+    # lingtan.core.frozen decides, with the gateway's STALE flag; the minutes are what the e-mail shows
+    breached = frozen.live_frozen(rule.quantity, value, unchanged_s, rule.window_s)
+    return Measurement(Observation(unchanged_s / 60.0, breached, not breached), cond, "frozen", "min",
+                       window, details=details)
 
 
 def _dead_letters(conn: sa.Connection, rule: DeadLetterRule, s: Subject, now: datetime,
@@ -402,22 +407,21 @@ def _dead_letters(conn: sa.Connection, rule: DeadLetterRule, s: Subject, now: da
     count = g.status.get("dead_letters") if g is not None else None
     prev, prev_at = last
     since = "—" if prev_at is None else prev_at.isoformat()
-    window = (f"自上次评估 ({since}) 以来", f"since the previous evaluation ({since})")
+    window = _window("since_evaluation", since=since)
     if count is None:
-        note = (("网关无心跳", "no heartbeat from the gateway") if g is None
-                else ("网关未报告死信数", "the gateway reports no dead-letter count"))
+        note = _note("no_heartbeat" if g is None else "no_dead_letter_count")
         return Measurement(Observation(None, False, False), Condition(">", prev if prev is not None else 0.0),
-                           "dead_letters", "", window, details=((("说明", "note"), note),))
+                           "dead_letters", "", window, details=((_detail("note"), note),))
     count = float(count)
     if prev is None:
         # The first look only records the count: letters dead before the rule existed are old news.
         return Measurement(Observation(count, False, False), Condition(">", count), "dead_letters", "",
-                           window, details=((("说明", "note"), FIRST_LOOK),))
+                           window, details=((_detail("note"), _note("first_look")),))
     cond = Condition(">", prev)
     # A count below the last one (the gateway's store was cleared) is simply the new reference.
     return Measurement(cond.observe(count), cond, "dead_letters", "", window, details=(
-        (("新增死信", "new dead letters"), f"{max(0.0, count - prev):g}"),
-        (("网关", "gateway"), g.id if g is not None else "—"),
+        (_detail("new_dead_letters"), f"{max(0.0, count - prev):g}"),
+        (_detail("gateway"), g.id if g is not None else "—"),
     ))
 
 

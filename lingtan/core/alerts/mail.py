@@ -40,7 +40,7 @@ class Notification:
     value: float | None
     threshold: float
     op: str
-    window: tuple[str, str]  # (zh, en), e.g. ("15 分钟平均", "15 min average")
+    window: tuple[str, str]  # (zh, en), e.g. words("mail.window.average", minutes=15)
     time: datetime
     timezone: str
     dashboard_url: str
@@ -50,10 +50,17 @@ class Notification:
     series: Sequence[float] = ()
 
 
-# Fixed words come from the catalog (lingtan/kernel/locale): mail.metric.*, mail.notice.*,
-# mail.severity.*, mail.word.*. Words computed per alert (a window, a detail) travel as (zh, en).
+# Every word comes from the catalog (lingtan/kernel/locale): the fixed ones (mail.metric.*,
+# mail.notice.*, mail.severity.*, mail.word.*) and those each alert picks (mail.window.*,
+# mail.detail.*, mail.note.*, mail.state.*). An alert's words travel as (zh, en), filled in
+# when it is measured, so the e-mail of each recipient is rendered without the rule at hand.
+def words(key: str, **values: object) -> tuple[str, str]:
+    """The catalog's text of ``key`` with its ``{placeholders}`` filled, as (zh, en)."""
+    return t(key, "zh", **values), t(key, "en", **values)
+
+
 def _word(group: str, key: str) -> tuple[str, str]:
-    return t(f"mail.{group}.{key}", "zh"), t(f"mail.{group}.{key}", "en")
+    return words(f"mail.{group}.{key}")
 
 
 def _metric(key: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from lingtan.core import frozen
 from lingtan.core.site_schema import Role
 from lingtan.kernel.quantities import QUANTITIES
 
@@ -264,9 +265,8 @@ class FrozenRule(_DataQuality):
     @field_validator("quantity")
     @classmethod
     def _live(cls, q: str) -> str:
-        if q == "state":
-            # A compressor stays loaded all shift: an enum code sitting still is normal.
-            raise ValueError("'state' legitimately stays unchanged for hours; pick a measured quantity")
+        if not frozen.can_freeze(q):
+            raise ValueError(f"{q!r} legitimately stays unchanged for hours; pick a measured quantity")
         return _quantity(q, counter=False)
 
 
