@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gateway.brokerstats import BrokerHealth
+
 log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 60
@@ -117,6 +119,8 @@ class GatewayHealth:
     sink_written: int | None
     bad_messages: int
     devices: list[DeviceHealth]
+    # the MQTT brokers the gateway uses and what they dropped (gateway/brokerstats.py)
+    brokers: list[BrokerHealth] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +140,7 @@ class HealthRegistry:
         self._lock = threading.Lock()
         self._devices: dict[str, _Device] = {}
         self._sources: dict[str, Callable[[], int]] = {}
+        self._brokers: Callable[[], list[BrokerHealth]] = list
         self._bad_messages = 0
         self.started_at = wall()
         for device in devices:
@@ -144,6 +149,10 @@ class HealthRegistry:
     def bind(self, **sources: Callable[[], int]) -> None:
         """Gateway-wide figures read on demand: pending, dropped, dead_letters, written."""
         self._sources.update(sources)
+
+    def bind_brokers(self, brokers: Callable[[], list[BrokerHealth]]) -> None:
+        """The brokers' dropped-message counters, read on demand like the figures above."""
+        self._brokers = brokers
 
     # --- reporting (collectors) ---
 
@@ -202,7 +211,7 @@ class HealthRegistry:
             started_at=self.started_at, time=self._wall(),
             buffer_pending=self._read("pending"), buffer_dropped=self._read("dropped"),
             dead_letters=self._read("dead_letters"), sink_written=self._read("written"),
-            bad_messages=self._bad_messages, devices=self.devices(),
+            bad_messages=self._bad_messages, devices=self.devices(), brokers=self._brokers(),
         )
 
     def _read(self, name: str) -> int | None:

@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from gateway.brokerstats import NOT_PUBLISHED, PUBLISHED, BrokerHealth, BrokerWatch
 from gateway.health import HealthRegistry, HeartbeatWriter
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class HealthCollector(Collector):
         info.add_metric([snap.gateway_id, snap.site_id], 1)
         yield info
         yield from self._devices(snap.devices)
+        yield from self._brokers(snap.brokers)
         for name, doc, value, kind in (
             ("lingtan_buffer_pending_readings", "Readings in the disk buffer not yet delivered.",
              snap.buffer_pending, GaugeMetricFamily),
@@ -101,6 +103,44 @@ class HealthCollector(Collector):
                 error.add_metric([d.device, d.last_error], 1)
         yield from (up, fails, last, rate, latest, latency, readings, polls, failed, error)
 
+    @staticmethod
+    def _brokers(brokers: list[BrokerHealth]) -> Iterator[Metric]:
+        if not brokers:  # Modbus into PostgreSQL: no broker, nothing to show
+            return
+        labels = ["broker"]
+        # role and $SYS state as labels of an info-style gauge, like a device's last error
+        info = GaugeMetricFamily("lingtan_broker_info", "An MQTT broker this gateway uses, its role"
+                                 " and whether it publishes its dropped-message counter ($SYS).",
+                                 labels=["broker", "role", "sys"])
+        connected = GaugeMetricFamily("lingtan_broker_connected",
+                                      "1 while the gateway's $SYS reader is connected.", labels=labels)
+        dropped = CounterMetricFamily(
+            "lingtan_broker_dropped_messages",
+            "Messages the broker dropped (a client's queue over max_queued_messages) since this"
+            " gateway started, summed across broker restarts; absent where the broker does not"
+            " publish $SYS/broker/publish/messages/dropped.", labels=labels)
+        reported = GaugeMetricFamily(
+            "lingtan_broker_reported_dropped_messages",
+            "The broker's own $SYS/broker/publish/messages/dropped as last published: every client,"
+            " since the broker started.", labels=labels)
+        last = GaugeMetricFamily("lingtan_broker_last_drop_timestamp_seconds",
+                                 "Unix time the gateway last saw the broker's counter rise.",
+                                 labels=labels)
+        restarts = CounterMetricFamily("lingtan_broker_restarts",
+                                       "Broker restarts seen since this gateway started.", labels=labels)
+        for b in brokers:
+            key = [b.broker]
+            info.add_metric([b.broker, b.role, b.state], 1)
+            connected.add_metric(key, 1 if b.connected else 0)
+            if b.dropped_since_start is not None:  # unknown is absent, never a false 0
+                dropped.add_metric(key, b.dropped_since_start)
+            if b.broker_dropped is not None:
+                reported.add_metric(key, b.broker_dropped)
+            if b.last_drop is not None:
+                last.add_metric(key, b.last_drop)
+            restarts.add_metric(key, b.broker_restarts)
+        yield from (info, connected, dropped, reported, last, restarts)
+
 
 def split_listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
@@ -110,15 +150,20 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 
 class Monitor:
-    """The gateway's outward health: /metrics on `listen` and the heartbeat row; neither is fatal."""
+    """The gateway's outward health: /metrics on `listen`, the heartbeat row and the brokers'
+    dropped-message counters they show; none of them is fatal."""
 
-    def __init__(self, health: HealthRegistry, listen: str | None, database_url: str | None) -> None:
+    def __init__(self, health: HealthRegistry, listen: str | None, database_url: str | None,
+                 brokers: list[BrokerWatch] | None = None) -> None:
         self.health = health
         self.listen = listen
         self.port: int | None = None
         self._server: Any = None
         self._heartbeat = (HeartbeatWriter(database_url, health, health.heartbeat_s)
                            if database_url else None)
+        self.brokers = list(brokers or [])
+        if self.brokers:
+            health.bind_brokers(lambda: [b.snapshot() for b in self.brokers])
 
     def start(self) -> None:
         if self.listen:
@@ -132,12 +177,16 @@ class Monitor:
             except OSError as exc:
                 # collecting matters more than being scraped: carry on without /metrics
                 log.error("cannot serve metrics", extra={"listen": self.listen, "error": str(exc)})
+        for broker in self.brokers:
+            broker.start()
         if self._heartbeat is not None:
             self._heartbeat.start()
 
     def stop(self) -> None:
         if self._heartbeat is not None:
-            self._heartbeat.stop()
+            self._heartbeat.stop()  # its last beat still reads the brokers' counters
+        for broker in self.brokers:
+            broker.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -182,6 +231,8 @@ def parse_metrics(text: str) -> tuple[list[DeviceRow], dict[str, float]]:
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             device = s.labels.get("device")
+            if "broker" in s.labels:
+                continue  # parse_brokers
             if device is None:
                 overall[s.name] = s.value
                 continue
@@ -201,6 +252,38 @@ def parse_metrics(text: str) -> tuple[list[DeviceRow], dict[str, float]]:
             elif s.name == "lingtan_device_polls_total":
                 row.polls_total = int(s.value)
     return sorted(rows.values(), key=lambda r: r.device), overall
+
+
+def parse_brokers(text: str) -> list[BrokerHealth]:
+    """The brokers' rows from the exposition text (none for a gateway without a broker)."""
+    rows: dict[str, BrokerHealth] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            name = s.labels.get("broker")
+            if name is None:
+                continue
+            row = rows.setdefault(name, BrokerHealth(name, "", "", False, None, None, None))
+            if s.name == "lingtan_broker_info":
+                row.role, row.state = s.labels.get("role", ""), s.labels.get("sys", "")
+            elif s.name == "lingtan_broker_connected":
+                row.connected = s.value == 1
+            elif s.name == "lingtan_broker_dropped_messages_total":
+                row.dropped_since_start = int(s.value)
+            elif s.name == "lingtan_broker_reported_dropped_messages":
+                row.broker_dropped = int(s.value)
+            elif s.name == "lingtan_broker_last_drop_timestamp_seconds":
+                row.last_drop = s.value
+            elif s.name == "lingtan_broker_restarts_total":
+                row.broker_restarts = int(s.value)
+    return sorted(rows.values(), key=lambda r: r.broker)
+
+
+def brokers_from_status(status: dict[str, Any]) -> list[BrokerHealth]:
+    """The same rows from a heartbeat's status JSON (absent in a gateway's older beats)."""
+    return [BrokerHealth(b["broker"], b.get("role", ""), b.get("state", ""), bool(b.get("connected")),
+                         b.get("dropped_since_start"), b.get("broker_dropped"), b.get("last_drop"),
+                         int(b.get("broker_restarts") or 0))
+            for b in status.get("brokers") or []]
 
 
 def rows_from_status(status: dict[str, Any]) -> tuple[list[DeviceRow], dict[str, float]]:
@@ -227,7 +310,26 @@ def _age(epoch: float | None, now: float) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
-def format_table(rows: list[DeviceRow], overall: dict[str, float], now: float, width: int = 60) -> str:
+def broker_line(b: BrokerHealth, now: float) -> str:
+    """One line per broker: what it dropped, or why that cannot be told."""
+    head = f"broker {b.broker} ({b.role}): "
+    if b.state == NOT_PUBLISHED:
+        text = "dropped messages not published ($SYS/broker/publish/messages/dropped)"
+    elif b.state != PUBLISHED:
+        text = "waiting for $SYS"
+    else:
+        text = f"dropped {b.dropped_since_start or 0} since gateway start"
+        if b.broker_dropped is not None:
+            text += f" · broker counter {b.broker_dropped}"
+        if b.last_drop is not None:
+            text += f" · last drop {_age(b.last_drop, now)}"
+        if b.dropped_since_start:
+            text += " · raise max_queued_messages / max_inflight_messages"
+    return head + text + ("" if b.connected else " · not connected")
+
+
+def format_table(rows: list[DeviceRow], overall: dict[str, float], now: float, width: int = 60,
+                 brokers: list[BrokerHealth] | None = None) -> str:
     header = ("device", "state", "last success", "failures", "latency", "reads/s", "last error")
     lines = [header]
     for r in rows:
@@ -248,6 +350,7 @@ def format_table(rows: list[DeviceRow], overall: dict[str, float], now: float, w
                f" · dropped {figure('lingtan_buffer_dropped_readings_total')}"
                f" · dead letters {figure('lingtan_dead_letters_total')}"
                f" · written {figure('lingtan_sink_written_readings_total')}")
+    out.extend(broker_line(b, now) for b in brokers or [])
     return "\n".join(out)
 
 
@@ -260,8 +363,9 @@ def status_text(gateway_id: str, listen: str | None, database_url: str | None = 
     if database_url is None:
         if not listen:
             raise NotAnswering("health.listen is off in this config: use --from-db")
-        rows, overall = parse_metrics(fetch_metrics(listen))
-        return format_table(rows, overall, now)
+        text = fetch_metrics(listen)
+        rows, overall = parse_metrics(text)
+        return format_table(rows, overall, now, brokers=parse_brokers(text))
     import psycopg
 
     from lingtan.kernel.db import libpq_url
@@ -277,4 +381,5 @@ def status_text(gateway_id: str, listen: str | None, database_url: str | None = 
     # "now" on the gateway's clock (its last beat + the beat's age on the database clock), so
     # device ages are right even when this machine's clock differs from the gateway's
     head = f"gateway {gateway_id}: heartbeat {age:.0f}s ago ({'online' if online else 'offline'})"
-    return head + "\n" + format_table(rows, overall, float(status.get("time", now)) + age)
+    return head + "\n" + format_table(rows, overall, float(status.get("time", now)) + age,
+                                       brokers=brokers_from_status(status))

@@ -8,6 +8,7 @@ import signal
 import threading
 from typing import Protocol
 
+from gateway.brokerstats import watch_brokers
 from gateway.buffer import DiskBuffer
 from gateway.collectors.modbus import group_by_bus, run_bus
 from gateway.collectors.mqtt import MqttCollector
@@ -66,7 +67,8 @@ class Gateway:
             refresh=self.refresher.refresh if self.refresher else None,
             before_first_write=self._register if direct else None)
         self.health = gateway_health(cfg, self.buffer, self.dead_letters, lambda: self.written)
-        self.monitor = Monitor(self.health, cfg.health.listen, database_url)
+        self.monitor = Monitor(self.health, cfg.health.listen, database_url,
+                               watch_brokers(cfg, mqtt_url, mqtt_protocol))
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._async_stop: asyncio.Event | None = None

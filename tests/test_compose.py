@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+README = ROOT / "README.md"
 
 APP_SERVICES = {"migrate", "simulators", "gateway", "ingest", "api", "dashboard"}
 INFRA_SERVICES = {"timescaledb", "mosquitto"}
@@ -364,6 +366,87 @@ def test_mosquitto_conf_is_sane():
     if directives.get("allow_anonymous") == ["true"]:
         assert re.search(r"^#\s*password_file\s", text, re.M)
         assert re.search(r"^#\s*listener\s+8883", text, re.M)
+
+
+def _mosquitto_directives() -> dict[str, list[str]]:
+    lines = [raw.split("#", 1)[0].split() for raw in MOSQUITTO_CONF.read_text(encoding="utf-8").splitlines()]
+    return {line[0]: line[1:] for line in lines if line}
+
+
+_PERIOD_S = {"h": 3600, "d": 86400, "w": 7 * 86400, "m": 30 * 86400, "y": 365 * 86400}
+
+
+def test_mosquitto_conf_keeps_what_gateways_send():
+    """The broker settings a gateway needs (see the comments in mosquitto.conf and the README)."""
+    directives = _mosquitto_directives()
+    # a queue that rides out an outage of an ingest worker or a gateway: far above the 1000 default
+    queued = int(directives["max_queued_messages"][0])
+    assert queued >= 100_000, "max_queued_messages must hold an outage's messages"
+    assert int(directives["max_inflight_messages"][0]) >= 20  # no fewer in flight than the default
+    assert directives.get("persistence") == ["true"]
+    # sessions of MQTT 3.1.1 clients outlive what MQTT 5 clients ask for themselves
+    from lingtan.kernel.mqtt import SESSION_EXPIRY_S
+
+    (expiry,) = directives["persistent_client_expiration"]
+    assert int(expiry[:-1]) * _PERIOD_S[expiry[-1]] >= SESSION_EXPIRY_S
+    # the gateway reads the dropped-message counter from $SYS: it must not be switched off
+    assert int(directives.get("sys_interval", ["10"])[0]) > 0
+    for name in ("max_queued_messages", "max_inflight_messages", "persistent_client_expiration"):
+        assert name in README.read_text(encoding="utf-8"), f"the README does not explain {name}"
+
+
+@pytest.mark.skipif(not shutil.which("mosquitto") and not Path("/usr/sbin/mosquitto").exists(),
+                    reason="needs the mosquitto binary")
+def test_mosquitto_accepts_the_conf_and_publishes_the_dropped_counter(tmp_path: Path):
+    """The shipped file, on a free port and a private data folder, starts the Mosquitto we test
+    against (a misspelt option stops it) and publishes the $SYS topics the gateway reads."""
+    import socket
+    import subprocess
+    import time
+
+    import paho.mqtt.client as mqtt
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    text = MOSQUITTO_CONF.read_text(encoding="utf-8")
+    text = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", text, flags=re.M)
+    text = re.sub(r"^persistence_location .*$", f"persistence_location {tmp_path}/", text, flags=re.M)
+    text = re.sub(r"^log_dest .*$", f"log_dest file {tmp_path}/mosquitto.log", text, flags=re.M)
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(text + "user root\n")  # as root it would switch to a user who cannot write tmp_path
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log = tmp_path / "mosquitto.log"
+                    pytest.fail(f"mosquitto did not start: {proc.stderr.read() if proc.stderr else ''}"
+                                f"{log.read_text() if log.exists() else ''}")
+                time.sleep(0.05)
+        seen: dict[str, str] = {}
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        client.on_message = lambda c, u, msg: seen.setdefault(msg.topic, msg.payload.decode())
+        client.connect("127.0.0.1", port)
+        client.subscribe([("$SYS/broker/uptime", 0), ("$SYS/broker/version", 0),
+                          ("$SYS/broker/publish/messages/dropped", 0)])
+        client.loop_start()
+        deadline = time.monotonic() + 5
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client.disconnect()
+        client.loop_stop()
+        assert seen.get("$SYS/broker/version", "").startswith("mosquitto version 2."), seen
+        assert seen.get("$SYS/broker/uptime", "").endswith(" seconds"), seen
+        assert seen.get("$SYS/broker/publish/messages/dropped") == "0", seen  # published at start
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def test_dockerfile_installs_project_with_lingtan_entrypoint():

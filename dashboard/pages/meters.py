@@ -1,11 +1,12 @@
 """Meters and gateways: every meter with its newest reading, when it was seen and its quality,
-stale or offline in red; gateway health from heartbeats; the dead-letter count. Engineers can
-correct a meter's role here; viewers see the same table without the control."""
+stale or offline in red; gateway health from heartbeats; the dead-letter count and what the
+gateways' MQTT brokers dropped. Engineers can correct a meter's role here; viewers see the same
+table without the control."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,11 +77,28 @@ def meter_table(data: MetersData, lang: Lang, can_edit: bool) -> html.Table:
         html.Thead(html.Tr([html.Th(t(k, lang)) for k in head])), html.Tbody(rows)])
 
 
+def _broker_line(b: dict[str, Any], data: MetersData, lang: Lang) -> html.Div:
+    """One broker of a gateway: the messages it dropped since the gateway started (its own counter,
+    since the broker started, beside it when larger), or why that cannot be told."""
+    role = " + ".join(t(f"gateways.role.{r}", lang) for r in str(b.get("role") or "").split("+") if r)
+    since, counter, last = b.get("dropped_since_start"), b.get("broker_dropped"), b.get("last_drop")
+    when = (t("meters.never", lang) if last is None
+            else date_time(datetime.fromtimestamp(float(last), UTC), data.timezone, lang))
+    title = t("gateways.broker.title", lang, broker=b.get("broker", "?"), role=role, last=when)
+    if b.get("state") != "published" or since is None:
+        state = "unpublished" if b.get("state") == "not published" else "waiting"
+        return html.Div(t(f"gateways.broker.{state}", lang), title=title, className="broker-drops")
+    text = format_number(since, 0, lang)
+    if counter is not None and counter > since:
+        text += " " + t("gateways.broker.counter", lang, n=format_number(counter, 0, lang))
+    return html.Div(text, title=title, className="broker-drops" + (" alarm" if since else ""))
+
+
 def gateway_table(data: MetersData, lang: Lang) -> Any:
     if not data.gateways:
         return html.P(t("gateways.none", lang), className="empty")
     head = ["gateways.id", "gateways.heartbeat", "meters.state", "gateways.buffer", "gateways.dead",
-            "gateways.devices"]
+            "gateways.broker", "gateways.devices"]
     rows = []
     for g in data.gateways:
         s = g.status
@@ -93,6 +111,8 @@ def gateway_table(data: MetersData, lang: Lang) -> Any:
                     className=f"state state-{state}"),
             html.Td(format_number(s.get("buffer_pending"), 0, lang)),
             html.Td(format_number(s.get("dead_letters"), 0, lang)),
+            # Modbus into PostgreSQL: no broker, nothing to show
+            html.Td([_broker_line(b, data, lang) for b in s.get("brokers") or []] or "—"),
             html.Td(f"{up} / {len(devices)}"),
         ]))
     return html.Table(className="table", id="gateways-table", children=[

@@ -2,7 +2,8 @@
 
 The shared broker on :1883 must stay up for everyone else, so tests that kill the broker use
 their own. Persistence is on, so sessions and queued messages survive a restart like in
-production.
+production. Extra config lines (``sys_interval 1``, ``max_queued_messages 10``) replace the
+defaults of the same name.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.conftest import free_port
@@ -21,24 +23,29 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 class Mosquitto:
     """``defaults``: only what a test needs to reach it (port, anonymous access, log file) —
-    queue limits and everything else as Mosquitto ships them."""
+    queue limits, persistence and everything else as Mosquitto ships them. ``extra`` lines are
+    added, replacing a line of the same setting."""
 
-    def __init__(self, workdir: Path, *, defaults: bool = False, extra: str = "") -> None:
+    def __init__(self, workdir: Path, extra: Sequence[str] = (), *, defaults: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
-        reach = (f"listener {self.port} 127.0.0.1\n"
-                 "allow_anonymous true\n"
-                 # as root Mosquitto would switch to user mosquitto, who cannot write a private tmp dir
-                 "user root\n"
-                 f"log_dest file {workdir}/mosquitto.log\n")
-        self.conf.write_text(reach if defaults else reach + (
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "max_queued_messages 100000\n") + extra)
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            # as root Mosquitto would switch to user mosquitto, who cannot write a private tmp dir
+            "user root",
+            f"log_dest file {workdir}/mosquitto.log",
+        ]
+        if not defaults:
+            lines += ["persistence true", f"persistence_location {workdir}/",
+                      "max_queued_messages 100000"]
+        replaced = {line.split()[0] for line in extra}
+        lines = [line for line in lines if line.split()[0] not in replaced] + list(extra)
+        self.conf.write_text("\n".join(lines) + "\n")
 
     def start(self) -> None:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],

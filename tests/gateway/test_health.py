@@ -204,6 +204,7 @@ def test_metrics_over_http_show_live_devices_up_and_a_dead_one_failing(running):
     for name in ("lingtan_buffer_pending_readings", "lingtan_buffer_dropped_readings_total",
                  "lingtan_dead_letters_total", "lingtan_device_reads_per_second"):
         assert name in text
+    assert "lingtan_broker_" not in text  # Modbus into PostgreSQL: no broker, nothing to show
 
 
 def test_gateway_writes_its_heartbeat(running, db):
@@ -240,6 +241,7 @@ def test_status_command_against_the_running_gateway(running, db):
     assert lines["dead-meter"].split()[1] == "failing"
     assert "never" in lines["dead-meter"] and "cannot connect" in lines["dead-meter"]
     assert "buffer pending" in out.stdout
+    assert "broker" not in out.stdout  # no MQTT anywhere: no broker line
 
     env = {**os.environ, "LINGTAN_DATABASE_URL": db}
     wait_for(lambda: "ok" in lingtan("gateway", "status", "--config", str(config), "--from-db",

@@ -198,7 +198,7 @@ def test_lost_acknowledgements_keep_the_batch_in_the_buffer_until_one_arrives(
     When acknowledgements get through, the buffer empties and the database is unchanged."""
     acl = tmp_path / "acl"
     acl.write_text("topic readwrite lingtan/v1/#\ntopic read lingtan/ack/#\n")
-    broker = Mosquitto(tmp_path / "mosquitto", extra=f"acl_file {acl}\n")
+    broker = Mosquitto(tmp_path / "mosquitto", [f"acl_file {acl}"])
     broker.start()
     tag = uuid.uuid4().hex[:6]
     worker = IngestWorker(broker.url, "5", f"ingest-{tag}", tmp_path / "dead.db",
