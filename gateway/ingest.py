@@ -25,7 +25,8 @@ from gateway.buffer import DiskBuffer
 from gateway.deadletter import DeadLetterStore, sibling_path
 from gateway.drain import Drainer
 from gateway.runtime import Sink
-from gateway.sinks.postgres import PostgresSink, RollupRefresher
+from gateway.sinks.postgres import PostgresSink
+from lingtan.core.rollup_worker import RollupWorker
 from lingtan.kernel.mqtt import connect_kwargs, make_client
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,10 @@ class IngestWorker:
         self.buffer = DiskBuffer(buffer_path, max_buffer_bytes)
         self.dead_letters = DeadLetterStore(sibling_path(buffer_path))
         self.sink = sink
-        self.refresher = RollupRefresher(sink.url) if isinstance(sink, PostgresSink) else None
-        self.drainer = Drainer(self.buffer, sink.write_rows, batch=batch,
-                               refresh=self.refresher.refresh if self.refresher else None)
+        self.drainer = Drainer(self.buffer, sink.write_rows, batch=batch)
+        # central, next to the database: refresh the rollups it marks, readings first
+        self.rollups = (RollupWorker(sink.url, defer=self.drainer.backlog)
+                        if isinstance(sink, PostgresSink) else None)
         self.received = 0  # messages
         self.buffered = 0  # readings
         self.malformed = 0
@@ -70,6 +72,8 @@ class IngestWorker:
 
     def start(self) -> None:
         self.drainer.start()
+        if self.rollups is not None:
+            self.rollups.start()
         self.client.connect_async(self.address.host, self.address.port, keepalive=30,
                                   **connect_kwargs(self.protocol, True))
         self.client.loop_start()
@@ -80,8 +84,8 @@ class IngestWorker:
         self.client.loop_stop()
         # what is buffered but not written by then stays on disk for the next start with this id
         self.drainer.stop(drain_seconds)
-        if self.refresher is not None:
-            self.refresher.close()
+        if self.rollups is not None:
+            self.rollups.stop()
         self.sink.close()
         self.buffer.close()
         self.dead_letters.close()

@@ -58,6 +58,15 @@ def db_rows(db: str) -> list[tuple]:
         return conn.execute("SELECT meter_id, quantity, time, value FROM readings").fetchall()
 
 
+def rollup_state(db: str) -> tuple[int, int]:
+    """Marks left, and readings counted in the day rollups."""
+    with psycopg.connect(libpq_url(db)) as conn:
+        row = conn.execute("SELECT (SELECT count(*) FROM rollup_dirty),"
+                           " (SELECT coalesce(sum(count), 0) FROM readings_1d)").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def test_two_workers_share_the_stream_and_a_killed_worker_loses_nothing(db: str, tmp_path: Path):
     broker = Mosquitto(tmp_path / "mosquitto")
     broker.start()
@@ -86,6 +95,11 @@ def test_two_workers_share_the_stream_and_a_killed_worker_loses_nothing(db: str,
             rows = db_rows(db)
         want = sorted(("gw-meter-" + r.meter_id[-1], r.quantity, r.time, r.value) for r in published)
         assert sorted(rows) == want  # every reading, once
+        # the workers are central: they keep the rollups of what they write current, both at once
+        deadline = time.monotonic() + 30
+        while rollup_state(db) != (0, len(published)) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert rollup_state(db) == (0, len(published))
         # both workers took a share of the stream before the kill
         for w in ("ingest-a", "ingest-b"):
             assert "uplink batch buffered" in (tmp_path / f"{w}-0.log").read_text(errors="replace")
