@@ -50,17 +50,35 @@ devices, sites and rules, `admin` also manages keys. Errors are RFC 9457 problem
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # The alert scheduler runs in every API process; an advisory lock lets exactly one evaluate.
+    """Background work of each API process.
+
+    The alert scheduler runs in every process; an advisory lock lets exactly one evaluate.
+
+    The rollup refresher runs in every process too, not only in the alert leader: the API sits
+    next to the database, so a single-site install (gateway → PostgreSQL, API, dashboard) gets
+    rollups with nothing more to run, and a deployment with several API processes keeps them
+    current as long as any one of them lives. No leader is needed: ``rollups.refresh_dirty``
+    makes refreshes take turns on their own advisory lock, and an idle one holds nothing. Tying
+    it to the alert lock would stop rollups wherever alerts are switched off.
+    """
     settings = get_settings()
     scheduler = None
+    refresher = None
     if settings.alerts_scheduler and settings.database_url:
         from api.scheduler import AlertScheduler
 
         scheduler = AlertScheduler(settings)
         scheduler.start()
+    if settings.rollups_refresher and settings.database_url:
+        from lingtan.core.rollup_worker import RollupWorker
+
+        refresher = RollupWorker(settings.database_url, every=settings.rollups_every_seconds)
+        refresher.start()
     try:
         yield
     finally:
+        if refresher is not None:
+            refresher.stop()
         if scheduler is not None:
             scheduler.stop()
 

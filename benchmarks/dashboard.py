@@ -7,7 +7,7 @@ deploy/gateway.yaml) with one reading a minute per series from the China midnigh
 days ago up to now, generated in SQL into a dedicated database (``lingtan_bench_dashboard``)
 together with every rollup level and ``compressor_1h``. The database is kept: a later run with
 the same parameters reuses it and appends the minutes since it was last written (through
-``lingtan.core.rollups.refresh_keys``, as the gateway's refresher would); while the benchmark runs,
+``lingtan.core.rollups.refresh_keys``, as the central refresher would); while the benchmark runs,
 a feeder thread keeps appending each new minute, so the data always ends "now".
 
 Measured in the same run:

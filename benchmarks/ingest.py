@@ -8,7 +8,8 @@ generated readings are loaded three times into the emptied tables:
 1. baseline: one psycopg binary ``COPY readings … FROM STDIN`` and one commit — the ceiling
    for moving these rows from Python into this table;
 2. the gateway path with ``PostgresSink(refresh_rollups=False)``;
-3. the gateway path as it runs in production, rollups maintained.
+3. the same path with the rollups maintained: the sink marks buckets and the central
+   refresher (``lingtan.core.rollup_worker``) runs beside the drain, as in ``lingtan ingest``.
 
 The gateway path is ``DiskBuffer.append`` in collector-sized batches, then a drain identical to
 ``Gateway._sink_loop`` (peek → ``PostgresSink.write`` → ack) until the buffer is empty. After
@@ -46,7 +47,8 @@ from benchmarks.report import Check, finish
 from gateway.buffer import DiskBuffer
 from gateway.config import SinkConfig
 from gateway.drain import Drainer
-from gateway.sinks.postgres import PostgresSink, RollupRefresher
+from gateway.sinks.postgres import PostgresSink
+from lingtan.core.rollup_worker import RollupWorker
 from lingtan.core.rollups import LEVELS
 from lingtan.kernel.db import get_engine, libpq_url
 from lingtan.kernel.migrate import upgrade
@@ -276,7 +278,6 @@ def gateway_path(url: str, readings: list[Reading], *, rollups: bool, append_bat
     try:
         report_every = max(1, n // 5)
         next_report = report_every
-        refresher = RollupRefresher(url) if rollups else None
         written_box: list[int] = []
         write_times: list[float] = []
 
@@ -287,11 +288,14 @@ def gateway_path(url: str, readings: list[Reading], *, rollups: bool, append_bat
             written_box.append(new)
             return new
 
-        drainer = Drainer(buffer, write_rows, batch=sink_batch,
-                          refresh=refresher.refresh if refresher else None, refresh_every=1.0)
+        drainer = Drainer(buffer, write_rows, batch=sink_batch)
+        # the central refresher beside the drain, as `lingtan ingest` runs it: readings first
+        refresher = RollupWorker(url, every=1.0, defer=drainer.backlog) if rollups else None
         t_start = time.perf_counter()
         if concurrent:
             drainer.start()
+            if refresher:
+                refresher.start()
         t0 = time.perf_counter()
         for done, part in enumerate(chunks(readings, append_batch), start=1):
             buffer.append(list(part))
@@ -300,10 +304,12 @@ def gateway_path(url: str, readings: list[Reading], *, rollups: bool, append_bat
                 next_report += report_every
         append = phase(n, time.perf_counter() - t0)
 
-        # The gateway's own drain: prefetching reader, committing writer, rollup refresher.
+        # The drain (prefetching reader, committing writer) and the central rollup refresher.
         t0 = t_start if concurrent else time.perf_counter()
         if not concurrent:
             drainer.start()
+            if refresher:
+                refresher.start()
         next_report = report_every
         while buffer.pending() > 0 or drainer.delivered < n:
             if drainer.last_error:
@@ -314,10 +320,12 @@ def gateway_path(url: str, readings: list[Reading], *, rollups: bool, append_bat
                 next_report += report_every
             time.sleep(0.01)
         drain = phase(n, time.perf_counter() - t0)
-        drainer.stop(drain_seconds=0)  # stops threads and refreshes every remaining mark
-        caught_up = time.perf_counter() - t0
+        drainer.stop(drain_seconds=0)
         if refresher:
-            refresher.close()
+            refresher.stop()
+            refresher.refresher.refresh_all()  # every remaining mark
+            refresher.refresher.close()
+        caught_up = time.perf_counter() - t0
         written = sum(written_box)
         peek_s = ack_s = 0.0
         write_s = sum(write_times)

@@ -1,8 +1,9 @@
-"""The one writer path's last leg: buffer → sink, plus rollup refreshing.
+"""The one writer path's last leg: buffer → sink.
 
-Three threads: a reader that prefetches the next batch from the disk buffer while PostgreSQL
-commits the current one, the writer that commits and acks, and a refresher that re-materialises
-the rollup buckets the writes marked. A batch leaves the buffer only after the sink committed it.
+Two threads: a reader that prefetches the next batch from the disk buffer while the sink
+commits the current one, and the writer that commits and acks. A batch leaves the buffer only
+after the sink committed it. Rollups are not refreshed here: that is central work
+(``lingtan.core.rollup_worker``), which a process writing PostgreSQL may run beside its drain.
 """
 
 from __future__ import annotations
@@ -23,15 +24,10 @@ Row = tuple[datetime, str, str, float, int]
 
 class Drainer:
     def __init__(self, buffer: DiskBuffer, write_rows: Callable[[list[Row]], int], *,
-                 batch: int = 5000, refresh: Callable[[], int] | None = None,
-                 refresh_every: float = 2.0, max_rollup_lag: float = 30.0,
-                 before_first_write: Callable[[], None] | None = None) -> None:
+                 batch: int = 5000, before_first_write: Callable[[], None] | None = None) -> None:
         self.buffer = buffer
         self.write_rows = write_rows
         self.batch = batch
-        self.refresh = refresh
-        self.refresh_every = refresh_every
-        self.max_rollup_lag = max_rollup_lag
         self.before_first_write = before_first_write
         self.written = 0  # new rows committed
         self.delivered = 0  # rows acked (new or already stored)
@@ -43,8 +39,6 @@ class Drainer:
     def start(self) -> None:
         self._threads = [threading.Thread(target=self._read, name="drain-read", daemon=True),
                          threading.Thread(target=self._write, name="drain-write", daemon=True)]
-        if self.refresh is not None:
-            self._threads.append(threading.Thread(target=self._refresh, name="rollups", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -57,8 +51,10 @@ class Drainer:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
-        if self.refresh is not None:
-            self._safe_refresh_all()
+
+    def backlog(self) -> bool:
+        """True while a batch read from the buffer waits for the writer (it is behind)."""
+        return not self._batches.empty()
 
     def _healthy(self) -> bool:
         return self.last_error is None
@@ -102,27 +98,3 @@ class Drainer:
                                                                         "retry_in_s": delay})
                     self._stop.wait(delay)
                     delay = min(delay * 2, 30.0)
-
-    def _refresh(self) -> None:
-        # Readings first, aggregates after: while the writer has a backlog (the prefetch queue
-        # is full) refreshing waits, but never longer than max_rollup_lag.
-        assert self.refresh is not None
-        last = time.monotonic()
-        while not self._stop.wait(self.refresh_every):
-            if not self._batches.empty() and time.monotonic() - last < self.max_rollup_lag:
-                continue
-            try:
-                while self.refresh() and not self._stop.is_set():
-                    pass
-                last = time.monotonic()
-            except Exception as exc:
-                log.warning("rollup refresh failed; will retry", extra={"error": str(exc)})
-
-    def _safe_refresh_all(self) -> None:
-        assert self.refresh is not None
-        try:
-            while self.refresh():
-                pass
-        except Exception as exc:
-            log.warning("final rollup refresh failed; marks stay for the next run",
-                        extra={"error": str(exc)})

@@ -27,6 +27,7 @@ from gateway.deadletter import DeadLetterStore
 from gateway.intake import Intake, Message
 from gateway.runtime import Sink
 from gateway.sinks.postgres import PostgresSink
+from lingtan.core.rollup_worker import RollupWorker
 from lingtan.kernel.mqtt import connect_kwargs, make_client
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ class IngestWorker:
         # back quickly after a broker restart: Mosquitto forgets $share subscriptions until we renew
         self.client.reconnect_delay_set(min_delay=0.2, max_delay=2)
         self.intake = Intake(self.client, self._commit, name="ingest", max_batch=max_messages)
+        # central, next to the database: refresh the rollups it marks, readings first
+        self.rollups = (RollupWorker(sink.url, defer=lambda: self.intake.pending() > 0)
+                        if isinstance(sink, PostgresSink) else None)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -69,6 +73,8 @@ class IngestWorker:
 
     def start(self) -> None:
         self.intake.start()
+        if self.rollups is not None:
+            self.rollups.start()
         self.client.connect_async(self.address.host, self.address.port, keepalive=30,
                                   **connect_kwargs(self.protocol, False))
         self.client.loop_start()
@@ -80,6 +86,8 @@ class IngestWorker:
         self.intake.stop()
         self.client.disconnect()
         self.client.loop_stop()
+        if self.rollups is not None:
+            self.rollups.stop()
         self.sink.close()
         self.dead_letters.close()
 

@@ -17,7 +17,7 @@ from gateway.deadletter import DeadLetterStore, sibling_path
 from gateway.drain import Drainer, Row
 from gateway.health import gateway_health
 from gateway.metrics import Monitor
-from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
+from gateway.sinks.postgres import PostgresSink, register_devices
 from gateway.validate import Validator
 from lingtan.kernel.reading import Reading
 from lingtan.kernel.settings import Settings
@@ -58,13 +58,12 @@ class Gateway:
         self.validator = Validator(cfg.devices)
         self.sink = make_sink(cfg, database_url, mqtt_url, mqtt_protocol)
         self.dead_letters = DeadLetterStore(sibling_path(cfg.buffer.path))
-        # where the gateway writes the database itself it also registers its meters and keeps
-        # the rollups it touches up to date; behind an uplink, ingest does both
+        # where the gateway writes the database itself it also registers its meters (behind an
+        # uplink, ingest does). It only marks the rollup buckets it touched: refreshing them is
+        # central work (lingtan api, ingest or rollups; docs/architecture.md), never an edge box's.
         direct = isinstance(self.sink, PostgresSink)
-        self.refresher = RollupRefresher(database_url) if direct and database_url else None
         self.drainer = Drainer(
             self.buffer, self.sink.write_rows, batch=cfg.sinks[0].batch if cfg.sinks else 20_000,
-            refresh=self.refresher.refresh if self.refresher else None,
             before_first_write=self._register if direct else None)
         self.health = gateway_health(cfg, self.buffer, self.dead_letters, lambda: self.written)
         self.monitor = Monitor(self.health, cfg.health.listen, database_url,
@@ -115,8 +114,6 @@ class Gateway:
             thread.join(timeout=5)
         # let the sink deliver what was collected; the rest stays on disk for the next start
         self.drainer.stop(drain_seconds)
-        if self.refresher is not None:
-            self.refresher.close()
         self.sink.close()
         self.buffer.close()
         self.dead_letters.close()

@@ -1,11 +1,12 @@
 """Readings into the database the way a gateway writes them: through the PostgreSQL sink, then
-the rollup refresher, as it would catch up within seconds."""
+the central rollup refresher, as it would catch up within seconds."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.sinks.postgres import PostgresSink, RollupRefresher
+from gateway.sinks.postgres import PostgresSink
+from lingtan.core.rollup_worker import RollupRefresher
 from lingtan.kernel.reading import Reading
 
 BATCH = 50_000

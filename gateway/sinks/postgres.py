@@ -5,7 +5,8 @@ rows already stored (a replay after a crash or an outage) violates the unique ke
 copied into a temporary staging table and inserted with ON CONFLICT DO NOTHING, so a replay
 never double-counts. The rollup buckets a batch touches are marked, and the newest row of each
 series it holds is upserted into ``latest_readings`` (``lingtan.core.latest``, only where newer),
-in the same transaction.
+in the same transaction. Re-materialising the marked buckets is central work
+(``lingtan.core.rollup_worker``), never the sink's.
 """
 
 from __future__ import annotations
@@ -108,24 +109,6 @@ class PostgresSink(_Connected):
         except BaseException:
             self.close()
             raise
-
-
-class RollupRefresher(_Connected):
-    """Re-materialises marked rollup buckets over its own connection (run it in its own thread)."""
-
-    def refresh(self, limit: int = 20_000) -> int:
-        try:
-            return rollups.refresh_dirty(self._connection(), limit)
-        except BaseException:
-            self.close()
-            raise
-
-    def refresh_all(self) -> int:
-        """Refresh until no marks are left (seeding, backfills, tests)."""
-        total = 0
-        while n := self.refresh():
-            total += n
-        return total
 
 
 def register_devices(database_url: str, gateway_id: str, site_id: str, site_name: str,

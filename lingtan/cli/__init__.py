@@ -233,6 +233,41 @@ def ingest(
         raise typer.Exit(2) from None
 
 
+@app.command("rollups")
+def rollups(
+    every: Annotated[float | None, typer.Option(
+        min=0.1, help="seconds between catch-ups (default: LINGTAN_ROLLUPS_EVERY_SECONDS, 2)")] = None,
+) -> None:
+    """Central worker: keep the rollups current (refresh the buckets new readings marked) until
+    Ctrl-C or SIGTERM. Every `lingtan api` and `lingtan ingest` process does this too; run it
+    where neither runs, or with LINGTAN_ROLLUPS_REFRESHER=false for the API."""
+    import signal
+    import threading
+
+    from lingtan.core.rollup_worker import RollupWorker
+
+    _setup_logging()
+    s = get_settings()
+    database_url = _database_url()
+    seconds = every if every is not None else s.rollups_every_seconds
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    worker = RollupWorker(database_url, every=seconds)
+    try:
+        waiting = worker.refresher.pending()
+    except Exception as exc:  # psycopg.Error: the database is not there yet; the worker retries
+        typer.echo(f"database not reachable yet ({exc}); retrying every {seconds:g} s", err=True)
+        waiting = None
+    marks = "" if waiting is None else f" ({waiting:,} marked now)"
+    typer.echo(f"refreshing marked rollup buckets{marks} every {seconds:g} s; Ctrl-C or SIGTERM stops")
+    worker.start()
+    stopping.wait()
+    typer.echo("stopping: the refresh in progress finishes, marks not reached stay for the next run")
+    worker.stop()
+    typer.echo(f"stopped after refreshing {worker.refreshed:,} bucket(s)")
+
+
 @probe_app.command("modbus")
 def probe_modbus(
     target: Annotated[str | None, typer.Argument(

@@ -1,8 +1,9 @@
 """`lingtan demo`: the whole system on one machine, with embedded defaults.
 
 Starts (or uses the configured) PostgreSQL and MQTT broker, applies migrations, then runs the
-simulators, gateway, API and dashboard as child processes. Ctrl-C stops every child and the
-embedded servers, and exits 0.
+simulators, gateway, API and dashboard as child processes; the gateway only marks the rollup
+buckets it writes, and the API process refreshes them, as in a single-site install. Ctrl-C
+stops every child and the embedded servers, and exits 0.
 """
 
 from __future__ import annotations

@@ -191,13 +191,27 @@ def refresh_keys(conn: psycopg.Connection, keys: set[Key]) -> None:
         _drop_cached(conn, table, {b for m, q, b in level_keys if q in COUNTERS})
 
 
+# Held by every `refresh_dirty` transaction, so refreshes run one after another whichever process
+# runs them. Two at once would claim different minutes of the same series (SKIP LOCKED) and each
+# rebuild the shared 15 min, 1 h and 1 day buckets from a snapshot without the other's minutes:
+# whichever commits last would leave those buckets short. One refresh commits before the next
+# claims, so every level is built from committed levels below it. "LTROLLUP".
+REFRESH_LOCK = 0x4C54_524F_4C4C_5550
+
+
 def refresh_dirty(conn: psycopg.Connection, limit: int = 20_000) -> int:
     """Claim up to ``limit`` marked buckets, re-materialise them, clear the marks; commits.
 
-    Several refreshers (gateways, ingest workers) can run at once: SKIP LOCKED gives each its
-    own marks. Returns how many buckets were refreshed.
+    Any number of processes may call this (the API, ingest workers, `lingtan rollups`): each
+    call waits for ``REFRESH_LOCK`` while another refresh is running, and a crash leaves the
+    marks in place for the next one. Returns how many buckets were refreshed.
     """
     with conn.transaction():
+        # no marks, no lock: an idle refresher polling every few seconds never queues behind one
+        # that is working, and holds nothing while there is nothing to do
+        if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM rollup_dirty)").fetchone()[0]:  # type: ignore[index]
+            return 0
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (REFRESH_LOCK,))
         rows = conn.execute(
             "DELETE FROM rollup_dirty WHERE (meter_id, quantity, bucket) IN ("
             " SELECT meter_id, quantity, bucket FROM rollup_dirty"
@@ -208,4 +222,3 @@ def refresh_dirty(conn: psycopg.Connection, limit: int = 20_000) -> int:
         keys = {(r[0], r[1], r[2]) for r in rows}
         refresh_keys(conn, keys)
     return len(keys)
-

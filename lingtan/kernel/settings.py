@@ -62,6 +62,15 @@ class Settings(BaseSettings):
 
     raw_retention_days: int = Field(default=730, ge=1)
 
+    # Rollups are central work (lingtan/core/rollup_worker.py): every API process refreshes the
+    # buckets writers marked, as do `lingtan ingest` and `lingtan rollups`; refreshes take turns
+    # in the database, so any number of them is safe.
+    rollups_refresher: bool = Field(default=True, description=(
+        "refresh marked rollup buckets in the API process (off: a `lingtan rollups` or"
+        " `lingtan ingest` process does it)"))
+    rollups_every_seconds: float = Field(default=2.0, gt=0, description=(
+        "how often a rollup refresher catches up on the buckets new readings marked"))
+
     # Alerting (lingtan/core/alerts, scheduled by api/scheduler.py). The scheduler runs inside the
     # API process; with several API processes exactly one evaluates (PostgreSQL advisory lock),
     # so it is safe to leave on everywhere.

@@ -2,8 +2,10 @@
 database stops, or when its broker stops.
 
 Each test runs its own embedded PostgreSQL and its own Mosquitto on a free port (so the shared
-services stay up), a gateway as a real process, and a meter publisher that records every
-reading it produced. Afterwards the database must hold exactly those readings.
+services stay up), a gateway as a real process, the central rollup refresher as a real process
+(`lingtan rollups`, as a deployment runs it beside the database; the gateway refreshes none),
+and a meter publisher that records every reading it produced. Afterwards the database must hold
+exactly those readings, and the rollups must have caught up on them within 30 s.
 """
 
 from __future__ import annotations
@@ -47,24 +49,62 @@ class Plant:
     config: Path
     buffer: Path
     gateway: subprocess.Popen | None = None
+    rollups: subprocess.Popen | None = None
     starts: int = 0
     log: Path = field(init=False)
+    rollups_log: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.log = self.tmp / "gateway.log"
+        self.rollups_log = self.tmp / "rollups.log"
 
-    def start_gateway(self) -> None:
+    def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINGTAN_")}
         env.update({"LINGTAN_DATABASE_URL": self.database_url, "LINGTAN_MQTT_URL": self.broker.url,
                     "LINGTAN_MQTT_PROTOCOL": "5", "LINGTAN_LOG_LEVEL": "INFO"})
+        return env
+
+    def start_gateway(self) -> None:
         with self.log.open("ab") as log:
             self.gateway = subprocess.Popen(
                 [sys.executable, "-m", "lingtan.cli", "gateway", "run", "--config", str(self.config)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.log_text().count('"mqtt connected"') > self.starts, 20,
                    "the gateway to connect", self.log_text)
         self.starts += 1
         time.sleep(0.5)  # the subscription is acknowledged just after the connection
+
+    def start_rollups(self) -> None:
+        with self.rollups_log.open("ab") as log:
+            self.rollups = subprocess.Popen([sys.executable, "-m", "lingtan.cli", "rollups"], cwd=ROOT,
+                                            env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: "rollup refresher started" in self.rollups_text(), 20,
+                   "the rollup refresher to start", self.rollups_text)
+
+    def stop_rollups(self) -> int | None:
+        if self.rollups is None or self.rollups.poll() is not None:
+            return None if self.rollups is None else self.rollups.returncode
+        self.rollups.send_signal(signal.SIGTERM)
+        try:
+            return self.rollups.wait(30)
+        except subprocess.TimeoutExpired:
+            self.rollups.kill()
+            self.rollups.wait()
+            return None
+
+    def rollups_text(self) -> str:
+        return self.rollups_log.read_text(errors="replace") if self.rollups_log.exists() else ""
+
+    def rollups_caught_up(self) -> bool:
+        """No mark is left and every stored reading is counted once in every rollup level."""
+        with psycopg.connect(libpq_url(self.database_url), connect_timeout=3) as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM rollup_dirty), (SELECT count(*) FROM readings),"
+                " (SELECT sum(count) FROM readings_1m), (SELECT sum(count) FROM readings_15m),"
+                " (SELECT sum(count) FROM readings_1h), (SELECT sum(count) FROM readings_1d)"
+            ).fetchone()
+        assert row is not None
+        return row[0] == 0 and row[1] > 0 and row[1] == row[2] == row[3] == row[4] == row[5]
 
     def kill_gateway(self) -> None:
         assert self.gateway is not None
@@ -184,9 +224,11 @@ def plant(tmp_path: Path) -> Iterator[Plant]:
     }))
     p = Plant(tmp_path, pg, database_url, broker, config, buffer)
     try:
+        p.start_rollups()
         yield p
     finally:
         p.stop_gateway()
+        p.stop_rollups()
         broker.stop()
         pg.stop()
 
@@ -218,7 +260,11 @@ def assert_exactly_once(plant: Plant, meters: Meters) -> None:
     assert stored == meters.produced, (
         f"missing {len(meters.produced - stored)}, unexpected {len(stored - meters.produced)}")
     assert plant.duplicates() == 0
+    # the central refresher catches up on whatever the fault did to the stream
+    wait_until(plant.rollups_caught_up, 30, "the rollups to catch up",
+               lambda: plant.rollups_text() + plant.log_text())
     plant.stop_gateway()
+    assert plant.stop_rollups() == 0, plant.rollups_text()
     buffer = DiskBuffer(plant.buffer)
     try:
         assert buffer.counter("dropped") == 0

@@ -64,6 +64,15 @@ def db_rows(db: str) -> list[tuple]:
         return conn.execute("SELECT meter_id, quantity, time, value FROM readings").fetchall()
 
 
+def rollup_state(db: str) -> tuple[int, int]:
+    """Marks left, and readings counted in the day rollups."""
+    with psycopg.connect(libpq_url(db)) as conn:
+        row = conn.execute("SELECT (SELECT count(*) FROM rollup_dirty),"
+                           " (SELECT coalesce(sum(count), 0) FROM readings_1d)").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def blocked_writer(db: str, timeout: float = 30) -> str:
     """The application name of the ingest session waiting on the test's uncommitted row."""
     deadline = time.monotonic() + timeout
@@ -125,6 +134,11 @@ devices:
         want = [(r.meter_id, r.quantity, r.time, r.value) for r in readings]
         assert sorted(rows) == sorted(want)  # every reading, once
         assert gateway.sink.resent >= 1  # the killed worker's batch came again, to the survivor
+        # the workers are central: they keep the rollups of what they write current
+        deadline = time.monotonic() + 30
+        while rollup_state(db) != (0, len(readings)) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert rollup_state(db) == (0, len(readings))
         # both workers had taken a share of the stream before the kill
         for w in workers:
             assert "uplink group committed" in (tmp_path / f"{w}.log").read_text(errors="replace")

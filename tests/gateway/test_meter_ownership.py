@@ -30,8 +30,6 @@ def start_demo_gateway(db: str, tmp_path: Path) -> None:
     try:
         gw._register()
     finally:
-        if gw.refresher is not None:
-            gw.refresher.close()
         gw.sink.close()
         gw.buffer.close()
         gw.dead_letters.close()

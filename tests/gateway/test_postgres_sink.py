@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from gateway.sinks.postgres import PostgresSink, RollupRefresher, register_devices
+from gateway.sinks.postgres import PostgresSink, register_devices
+from lingtan.core.rollup_worker import RollupRefresher
 from lingtan.kernel.db import libpq_url
 from lingtan.kernel.reading import Quality, Reading
 
