@@ -55,6 +55,10 @@ class DiskBuffer:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        # The drain reads through a connection of its own: in WAL mode a reader never blocks
+        # the writer, so a long peek of a big batch does not hold up collectors' appends.
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
 
     def append(self, readings: list[Reading]) -> None:
         if not readings:
@@ -89,8 +93,8 @@ class DiskBuffer:
                   ) -> tuple[int, list[tuple[datetime, str, str, float, int]]]:
         """Like ``peek`` after ``after_id``, as (time, meter, quantity, value, quality) tuples:
         the drain path, where building a Reading per row would cost more than the COPY."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 "SELECT id, time_us, meter_id, quantity, value, quality FROM pending"
                 " WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, limit),
@@ -147,5 +151,7 @@ class DiskBuffer:
                                                                   "max_bytes": self.max_bytes})
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()

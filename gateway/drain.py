@@ -20,12 +20,19 @@ from gateway.buffer import DiskBuffer
 log = logging.getLogger(__name__)
 
 Row = tuple[datetime, str, str, float, int]
+BUSY_BATCH = 2000  # rows per drain batch while a collector is taking in a burst
 
 
 class Drainer:
     def __init__(self, buffer: DiskBuffer, write_rows: Callable[[list[Row]], int], *,
-                 batch: int = 5000, before_first_write: Callable[[], None] | None = None) -> None:
+                 batch: int = 5000, before_first_write: Callable[[], None] | None = None,
+                 defer: Callable[[], bool] | None = None, max_defer: float = 5.0) -> None:
         self.buffer = buffer
+        # While ``defer()`` is true (a collector taking in a burst) the drain waits, up to
+        # ``max_defer`` seconds, then empties the buffer: both share one interpreter lock, and
+        # a broker drops what a slow intake does not take, while the buffer keeps what waits.
+        self.defer = defer
+        self.max_defer = max_defer
         self.write_rows = write_rows
         self.batch = batch
         self.before_first_write = before_first_write
@@ -61,8 +68,22 @@ class Drainer:
 
     def _read(self) -> None:
         after = 0
+        draining = False  # once begun, a drain goes on until the buffer is empty
+        deferred_since: float | None = None
         while not self._stop.is_set():
-            last_id, rows = self.buffer.peek_rows(self.batch, after)
+            if not draining and self.defer is not None and self.defer():
+                now = time.monotonic()
+                deferred_since = deferred_since or now
+                if now - deferred_since < self.max_defer:
+                    self._stop.wait(0.02)
+                    continue
+            deferred_since = None
+            # beside a busy intake, small batches: a big one holds the interpreter lock (and the
+            # buffer's write lock, to delete it) long enough for the broker's queue to overflow
+            busy = self.defer is not None and self.defer()
+            last_id, rows = self.buffer.peek_rows(min(self.batch, BUSY_BATCH) if busy else self.batch,
+                                                  after)
+            draining = bool(rows)
             if not rows:
                 self._stop.wait(0.05)
                 continue

@@ -64,7 +64,7 @@ class Gateway:
         direct = isinstance(self.sink, PostgresSink)
         self.drainer = Drainer(
             self.buffer, self.sink.write_rows, batch=cfg.sinks[0].batch if cfg.sinks else 20_000,
-            before_first_write=self._register if direct else None)
+            before_first_write=self._register if direct else None, defer=self._intake_busy)
         self.health = gateway_health(cfg, self.buffer, self.dead_letters, lambda: self.written)
         self.monitor = Monitor(self.health, cfg.health.listen, database_url,
                                watch_brokers(cfg, mqtt_url, mqtt_protocol))
@@ -85,6 +85,9 @@ class Gateway:
             self.mqtt = MqttCollector(mqtt_devices, mqtt_url, mqtt_protocol,
                                       f"lingtan-gw-{cfg.gateway.id}", self.emit,
                                       dead_letters=self.dead_letters, health=self.health)
+
+    def _intake_busy(self) -> bool:
+        return self.mqtt is not None and self.mqtt.intake.busy()
 
     @property
     def written(self) -> int:

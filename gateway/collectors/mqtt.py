@@ -209,7 +209,8 @@ class MqttCollector:
             except Exception as exc:
                 log.exception("cannot decode message", extra={"topic": msg.topic})
                 bad.append((msg, mapping, f"{type(exc).__name__}: {exc}"))
-        self.emit(readings)  # raises if the buffer cannot take them: nothing is acknowledged
+        if readings:  # raises if the buffer cannot take them: nothing is acknowledged
+            self.emit(readings)
         if self.health:  # per meter: one wildcard mapping may serve hundreds of them
             for meter_id, n in good:
                 self.health.message_ok(meter_id, n)

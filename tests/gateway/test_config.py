@@ -99,3 +99,13 @@ def test_check_output_lists_function_codes_and_ranges():
     text = describe_plan(parse_config(GOOD))
     assert "FC04 input    0x0034-0x004b (24 regs)" in text
     assert "compressor-1-json  mqtt topic factory/compressors/1/telemetry" in text
+
+
+def test_uplink_ack_timeout_is_a_duration_above_zero():
+    base = ("gateway: {id: g, site: s}\n"
+            "sinks: [{type: mqtt, url: 'mqtt://h:1883', ack_timeout: %s}]\n"
+            "devices: [{id: d, protocol: mqtt, topic: t, points: [{quantity: voltage, path: $.v}]}]\n")
+    assert parse_config(base % "2m").sinks[0].ack_timeout == 120.0
+    assert parse_config(base.replace(", ack_timeout: %s", "")).sinks[0].ack_timeout == 30.0
+    with pytest.raises(ConfigError, match=r":2: sinks\[0\].ack_timeout: .*longer than 0 s"):
+        parse_config(base % "0s")
