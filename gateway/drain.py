@@ -71,7 +71,8 @@ class Drainer:
         draining = False  # once begun, a drain goes on until the buffer is empty
         deferred_since: float | None = None
         while not self._stop.is_set():
-            if not draining and self.defer is not None and self.defer():
+            busy = self.defer is not None and self.defer()
+            if not draining and busy:
                 now = time.monotonic()
                 deferred_since = deferred_since or now
                 if now - deferred_since < self.max_defer:
@@ -80,7 +81,6 @@ class Drainer:
             deferred_since = None
             # beside a busy intake, small batches: a big one holds the interpreter lock (and the
             # buffer's write lock, to delete it) long enough for the broker's queue to overflow
-            busy = self.defer is not None and self.defer()
             last_id, rows = self.buffer.peek_rows(min(self.batch, BUSY_BATCH) if busy else self.batch,
                                                   after)
             draining = bool(rows)

@@ -52,7 +52,6 @@ class IngestWorker:
         self.dead_letters = DeadLetterStore(dead_letter_path)
         self.sink = sink
         self.received = 0  # messages
-        self.readings = 0  # readings committed (new or already stored)
         self.written = 0  # readings new to the database
         self.malformed = 0
         self.subscribed = threading.Event()
@@ -137,7 +136,6 @@ class IngestWorker:
             if batch.id is not None:
                 acks.append((uplink.ack_topic(batch.site, batch.gateway), batch.id))
         self.written += self.sink.write_rows(rows)
-        self.readings += len(rows)
         for msg, reason in bad:
             self._reject(msg, reason)
         for topic, batch_id in acks:

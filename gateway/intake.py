@@ -63,7 +63,6 @@ class Intake:
         self.name = name
         self.max_batch = max_batch
         self.connection = 0
-        self.committed = 0  # messages stored and acknowledged
         self.batches = 0
         self.last_error: str | None = None
         self._last_batch = 0.0  # monotonic time of the last commit
@@ -147,7 +146,6 @@ class Intake:
                 # a message of an earlier connection is redelivered on this one and acked then
                 if m.qos > 0 and m.connection == connection:
                     self.client.ack(m.mid, m.qos)
-            self.committed += len(batch)
             self.batches += 1
             return True
 

@@ -221,3 +221,35 @@ def test_lost_acknowledgements_keep_the_batch_in_the_buffer_until_one_arrives(
         gateway.stop()
         worker.stop()
         broker.stop()
+
+
+def test_a_batch_id_is_its_content_so_every_copy_shares_one_acknowledgement():
+    readings = make_readings(20)
+    batch_id, payload = uplink.encode_batch("gw-1", "plant", readings)
+    again_id, again = uplink.encode_batch("gw-1", "plant", list(readings))
+    assert (again_id, again) == (batch_id, payload)  # a resent copy is the same batch
+    assert uplink.encode_batch("gw-1", "plant", make_readings(20, start=1))[0] != batch_id
+    decoded = uplink.decode(payload)
+    assert (decoded.id, decoded.readings) == (batch_id, readings)
+    assert uplink.decode(uplink.encode("gw-1", "plant", readings)).id is None  # asks for no ack
+    assert uplink.decode_ack(uplink.encode_ack(batch_id)) == batch_id
+    assert uplink.ack_topic("plant", "gw-1") == "lingtan/ack/v1/plant/gw-1"
+    assert not mqtt_topic_matches(uplink.ack_topic("plant", "gw-1"))  # workers never read acks
+
+
+def mqtt_topic_matches(topic: str) -> bool:
+    import paho.mqtt.client as mqtt
+
+    from gateway.ingest import UPLINK_FILTER
+
+    return mqtt.topic_matches_sub(UPLINK_FILTER, topic)
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b'{"b": 5, "v":1,"g":"g","s":"s","t":0,"m":[],"q":[],"r":[]}', "`b` \\(batch id\\)"),
+    (b"ack", "acknowledgement is not JSON"),
+    (b'{"v": 1, "b": 7}', "not an acknowledgement"),
+])
+def test_bad_batch_ids_and_acknowledgements_say_what_is_wrong(payload: bytes, reason: str):
+    with pytest.raises(uplink.UplinkError, match=reason):
+        (uplink.decode if b'"g"' in payload else uplink.decode_ack)(payload)
