@@ -9,6 +9,7 @@ set up through the API are validated by the same rules. Errors in a YAML file na
     green_power: [...]         # GreenPurchase
     factor_overrides: [...]    # FactorOverride
     activity_data: [...]       # ActivityEntry: unmetered fuel and refrigerant, with evidence
+    structure: {...}           # Structure: the metering tree, virtual meters, carbon price
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lingtan.core.factors import DEFAULT_SET, FACTOR_SETS, KINDS
 from lingtan.core.site_schema import ActivityEntry, GreenPurchase, MeterParams, Region, Role, SiteParams
+from lingtan.core.structure_schema import Structure, StructureError, check_structure
 from lingtan.kernel.yamlmarks import Loc, dotted, line_for, load_with_lines
 
 # Same alphabet as gateway and device ids, so an id is safe in URLs, topics and file names.
@@ -68,10 +70,11 @@ class SiteWrite(SiteFields):
 
 
 class MeterEntry(_Strict):
-    """A meter in a site file; one not known yet is created (named after its id unless named)."""
+    """A meter in a site file; one not known yet is created (named after its id unless named).
+    A sub-meter that only the structure counts has no role."""
 
     id: Id
-    role: Role
+    role: Role | None = None
     name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     params: MeterParams = MeterParams()
 
@@ -129,6 +132,7 @@ class SiteFile(_Strict):
     green_power: list[GreenPurchase] = []
     factor_overrides: list[FactorOverride] = []
     activity_data: list[ActivityEntry] = []
+    structure: Structure | None = None
 
     @model_validator(mode="after")
     def _unique_meters(self) -> SiteFile:
@@ -157,11 +161,17 @@ def parse_site_file(text: str, source: str = "<site file>") -> tuple[SiteFile, d
     if not isinstance(data, dict):
         raise SiteFileError(f"{source}:1: a site file is a mapping with `site`, `energy`, `meters`, …")
     try:
-        return SiteFile.model_validate(data), lines
+        sf = SiteFile.model_validate(data)
     except ValidationError as exc:
         raise SiteFileError("\n".join(
             located(source, lines, tuple(err["loc"]), _message(err)) for err in exc.errors()
         )) from None
+    if sf.structure is not None:
+        try:
+            check_structure(sf.structure)
+        except StructureError as exc:
+            raise SiteFileError(located(source, lines, ("structure", *exc.loc), exc.message)) from None
+    return sf, lines
 
 
 def load_site_file(path: Path) -> tuple[SiteFile, dict[Loc, int]]:

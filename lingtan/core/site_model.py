@@ -32,6 +32,9 @@ from lingtan.core.site_file import (
     located,
 )
 from lingtan.core.site_schema import ActivityEntry, GreenPurchase, MeterParams, SiteParams
+from lingtan.core.structure import physical_meters, save_structure, stored_structure
+from lingtan.core.structure_schema import StructureError
+from lingtan.kernel import clock
 from lingtan.kernel.db import sqlalchemy_url
 from lingtan.kernel.timegrid import ORIGIN
 from lingtan.kernel.yamlmarks import Loc, dotted
@@ -128,6 +131,8 @@ class ImportResult(BaseModel):
     activity_data: int = 0
     activity_data_added: int = 0
     activity_data_removed: int = 0
+    structure_nodes: int | None = None  # None: the file has no structure, the stored one is kept
+    structure_changed: bool = False
 
     def summary(self) -> str:
         created = ""
@@ -142,6 +147,9 @@ class ImportResult(BaseModel):
             f" {self.factor_overrides_removed} removed)",
             f"  {self.activity_data} activity data entr{'y' if self.activity_data == 1 else 'ies'}"
             f" ({self.activity_data_added} added, {self.activity_data_removed} removed)",
+            *([] if self.structure_nodes is None else [
+                f"  structure: {self.structure_nodes} node(s), "
+                f"{'changed' if self.structure_changed else 'unchanged'}"]),
         ])
 
 
@@ -228,19 +236,23 @@ def site_view(conn: sa.Connection, site_id: str) -> SiteView:
 def export_site_file(conn: sa.Connection, site_id: str) -> SiteFile:
     """The site as a site file, so ``lingtan site show`` output can be imported again.
 
-    Meters without a role are not part of the energy model and are left out.
+    Meters without a role are left out unless the structure counts them.
     """
     view = site_view(conn, site_id)
+    structure = stored_structure(conn, site_id)
+    counted = set(physical_meters(structure)) if structure is not None else set()
     return SiteFile(
         site=SiteHeader.model_validate(view.model_dump(include={"id", "name", "timezone", "grid_region",
                                                                 "factor_set"})),
         energy=view.params,
-        meters=[MeterEntry.model_validate(m.model_dump()) for m in view.meters if m.role is not None],
+        meters=[MeterEntry.model_validate(m.model_dump()) for m in view.meters
+                if m.role is not None or m.id in counted],
         green_power=[GreenPurchase.model_validate(p.model_dump(exclude={"id"}))
                      for p in view.green_purchases],
         factor_overrides=[FactorOverride.model_validate(o.model_dump(exclude={"id"}))
                           for o in view.factor_overrides],
         activity_data=_activity_entries(conn, site_id),
+        structure=structure,
     )
 
 
@@ -481,6 +493,12 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], en
         for o in new_o:
             _insert_override(conn, site_id, o)
         added_a, removed_a = activity.sync(conn, site_id, sf.activity_data, entered_by, now)
+        changed = False
+        if sf.structure is not None:
+            try:
+                changed = save_structure(conn, site_id, sf.structure, entered_by, now or clock.now())
+            except StructureError as exc:
+                raise ModelError(("structure", *exc.loc), exc.message) from None
     return ImportResult(
         site_id=site_id, site_created=created, meters=len(sf.meters), meters_created=meters_created,
         green_purchases=len(sf.green_power), green_purchases_added=len(new),
@@ -488,6 +506,7 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], en
         factor_overrides=len(sf.factor_overrides), factor_overrides_added=len(new_o),
         factor_overrides_removed=len(gone_o),
         activity_data=len(sf.activity_data), activity_data_added=added_a, activity_data_removed=removed_a,
+        structure_nodes=None if sf.structure is None else len(sf.structure.nodes), structure_changed=changed,
     )
 
 
