@@ -11,7 +11,19 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
 from api.auth import require
-from api.routes import alerts, carbon, gateways, health, keys, kpis, periods, reports, site_model, sites
+from api.routes import (
+    alerts,
+    carbon,
+    gateways,
+    health,
+    keys,
+    kpis,
+    periods,
+    reports,
+    site_model,
+    sites,
+    structure,
+)
 from lingtan import __version__
 from lingtan.kernel.settings import get_settings
 
@@ -31,6 +43,9 @@ TAGS = [
     {"name": "site model", "description": (
         "A site's energy model: region and factor set, boiler and gas parameters, tariff, meter roles "
         "and nameplates, green-power purchases and the site's own factors. Writes need engineer.")},
+    {"name": "metering structure", "description": (
+        "The site's metering tree (departments, workshops, lines, equipment), virtual meters, and "
+        "energy, carbon, cost, demand and unmetered energy per node. Writes need engineer.")},
     {"name": "gateways", "description": "Field gateways: last heartbeat, per-device health, online state."},
     {"name": "carbon", "description": "Emission and standard-coal factors and the unit/carbon calculator."},
     {"name": "keys", "description": "API keys (admin role): list, create, revoke."},
@@ -89,7 +104,7 @@ def create_app() -> FastAPI:
     viewer = [Depends(require("viewer"))]
     app.include_router(health.router, prefix=PREFIX)
     for router in (sites.router, kpis.router, reports.router, periods.router, gateways.router,
-                   carbon.router, site_model.router, alerts.router):
+                   carbon.router, site_model.router, structure.router, alerts.router):
         app.include_router(router, prefix=PREFIX, dependencies=viewer, responses=problems.PROTECTED)
     app.include_router(keys.router, prefix=PREFIX, dependencies=[Depends(require("admin"))],
                        responses=problems.PROTECTED)

@@ -75,7 +75,8 @@ def site_file(struct: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def ramps() -> list[Ramp]:
-    t0, burst, after = local("2026-03-10T21:00:00"), local("2026-03-11T07:59:00"), local("2026-03-11T08:14:00")
+    t0, burst = local("2026-03-10T21:00:00"), local("2026-03-11T07:59:00")
+    after = local("2026-03-11T08:14:00")
     before, rest = int((burst - t0) / timedelta(minutes=1)), 106  # 21:00–07:59, 08:14–10:00
     out = []
     for meter, rate, extra in (("inc", 2.0, 2.0), ("f1", 1.0, 0), ("f2a", 0.2, 0), ("f2", 0.4, 2.0),
