@@ -96,7 +96,7 @@ def test_a_site_file_with_a_bad_structure_is_refused_whole_with_its_line(
     sf["meters"].append({"id": "brand-new"})  # would be created if anything were applied
     text = dump_site_file_dict(sf)
     with pytest.raises((SiteFileError, ModelError)) as err:
-        parsed, lines = parse_site_file(text, "plant.yaml")
+        parsed, _ = parse_site_file(text, "plant.yaml")
         with get_engine(api_db).begin() as conn:
             import_site_file(conn, parsed, now=NOW)
     message = str(err.value)
@@ -164,7 +164,8 @@ def test_a_viewer_cannot_replace_the_structure(auth_headers, api_db: str) -> Non
 
 
 def test_three_hundred_meters_import_from_one_site_file(api_db: str) -> None:
-    nodes: list[dict[str, Any]] = [{"id": "site", "name": "Site", "kind": "site", "meters": [{"meter": "m-000"}]}]
+    root = {"id": "site", "name": "Site", "kind": "site", "meters": [{"meter": "m-000"}]}
+    nodes: list[dict[str, Any]] = [root]
     meters = [{"id": f"m-{i:03d}"} for i in range(300)]
     for w in range(10):
         nodes.append({"id": f"w{w}", "name": f"W{w}", "kind": "workshop", "parent": "site",
