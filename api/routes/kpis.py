@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -20,6 +21,16 @@ from lingtan.kernel import clock, periods
 router = APIRouter(tags=["kpis"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]
 SiteId = Annotated[str, Path(description="the site's id", examples=["demo-plant"])]
+T = TypeVar("T")
+# The window parameters every KPI route takes: one of a rolling window, a calendar period, or start/end.
+WindowQ = Annotated[periods.Rolling | None, Query(description="rolling window ending at `end` (or now)",
+                                                  examples=["24h"])]
+PeriodQ = Annotated[periods.Calendar | None, Query(description="calendar period in the site's time zone",
+                                                   examples=["month"])]
+DateQ = Annotated[date | None, Query(alias="date", description="a day inside the period; default today",
+                                     examples=["2026-11-21"])]
+StartQ = Annotated[datetime | None, Query(examples=["2026-11-01T00:00:00+08:00"])]
+EndQ = Annotated[datetime | None, Query(examples=["2026-11-21T00:00:00+08:00"])]
 MAX_SERIES_POINTS = 40_000  # a year of 15-minute buckets is 35 040
 
 
@@ -56,14 +67,8 @@ def resolve_window(site_tz: str, window: str | None, period: str | None, day: da
 def kpis(
     site_id: SiteId,
     conn: Conn,
-    window: Annotated[periods.Rolling | None, Query(description="rolling window ending at `end` (or now)",
-                                                    examples=["24h"])] = None,
-    period: Annotated[periods.Calendar | None, Query(description="calendar period in the site's time zone",
-                                                     examples=["month"])] = None,
-    date_: Annotated[date | None, Query(alias="date", description="a day inside the period; default today",
-                                        examples=["2026-11-21"])] = None,
-    start: Annotated[datetime | None, Query(examples=["2026-11-01T00:00:00+08:00"])] = None,
-    end: Annotated[datetime | None, Query(examples=["2026-11-21T00:00:00+08:00"])] = None,
+    window: WindowQ = None, period: PeriodQ = None, date_: DateQ = None,
+    start: StartQ = None, end: EndQ = None,
 ) -> WindowKpis:
     """Electricity balance, green-power ratio, Scope 1 and 2 (location and market), intensity,
     standard coal, waste-heat savings, compressors and boilers.
@@ -72,14 +77,21 @@ def kpis(
     a gap is never counted as zero. Every factor used is listed with its source. Default: the
     last 24 hours.
     """
+    return computed(conn, site_id, window, period, date_, start, end, window_kpis)
+
+
+def computed(conn: sa.Connection, site_id: str, window: str | None, period: str | None, day: date | None,
+             start: datetime | None, end: datetime | None,
+             engine: Callable[[sa.Connection, str, datetime, datetime, datetime], T]) -> T:
+    """``engine`` for the window the query parameters give, with the query's field named in an error."""
     site = queries.get_site(conn, site_id)
     now = clock.now()
     try:
-        a, b = resolve_window(site.timezone, window, period, date_, start, end, now)
+        a, b = resolve_window(site.timezone, window, period, day, start, end, now)
     except periods.PeriodError as exc:
         raise Unprocessable(f"query.{exc.field}", str(exc)) from None
     try:
-        return window_kpis(conn, site_id, a, b, now)
+        return engine(conn, site_id, a, b, now)
     except (ConversionError, FactorError) as exc:
         raise Unprocessable("query.start" if start is not None else "query.end", str(exc)) from None
 

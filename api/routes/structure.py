@@ -6,23 +6,18 @@ whole and checked whole; a refused one leaves the stored one as it was.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path
 
 from api.auth import Engineer, Viewer
 from api.deps import get_conn
-from api.problems import Unprocessable
-from api.routes.kpis import resolve_window
-from lingtan.core import queries
-from lingtan.core.carbon import ConversionError
-from lingtan.core.factors import FactorError
+from api.routes.kpis import DateQ, EndQ, PeriodQ, StartQ, WindowQ, computed
 from lingtan.core.structure import load_structure, save_structure
 from lingtan.core.structure_kpis import StructureKpis, structure_kpis
 from lingtan.core.structure_schema import Structure, StructureError
-from lingtan.kernel import clock, periods
+from lingtan.kernel import clock
 
 router = APIRouter(tags=["metering structure"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]
@@ -55,26 +50,11 @@ def put_structure(site_id: SiteId, body: Structure, conn: Conn, key: Engineer) -
 def get_structure_kpis(
     site_id: SiteId,
     conn: Conn,
-    window: Annotated[periods.Rolling | None, Query(description="rolling window ending at `end` (or now)")]
-    = None,
-    period: Annotated[periods.Calendar | None, Query(description="calendar period in the site's time zone",
-                                                     examples=["month"])] = None,
-    date_: Annotated[date | None, Query(alias="date", description="a day inside the period; default today",
-                                        examples=["2026-11-21"])] = None,
-    start: Annotated[datetime | None, Query(examples=["2026-11-01T00:00:00+08:00"])] = None,
-    end: Annotated[datetime | None, Query(examples=["2026-11-21T00:00:00+08:00"])] = None,
+    window: WindowQ = None, period: PeriodQ = None, date_: DateQ = None,
+    start: StartQ = None, end: EndQ = None,
 ) -> StructureKpis:
     """The whole tree with, per node: energy per carrier, tce, tCO2e (location and market), cost per
     time-of-use band, maximum 15-minute demand and when, per unit of product, per m² and per person,
     unmetered energy (own meters − Σ children) and the share sub-meters account for. Every figure
     carries its coverage. Window parameters as for `/kpis`."""
-    site = queries.get_site(conn, site_id)
-    now = clock.now()
-    try:
-        a, b = resolve_window(site.timezone, window, period, date_, start, end, now)
-    except periods.PeriodError as exc:
-        raise Unprocessable(f"query.{exc.field}", str(exc)) from None
-    try:
-        return structure_kpis(conn, site_id, a, b, now)
-    except (ConversionError, FactorError) as exc:
-        raise Unprocessable("query.start" if start is not None else "query.end", str(exc)) from None
+    return computed(conn, site_id, window, period, date_, start, end, structure_kpis)
