@@ -20,7 +20,7 @@ from lingtan.core.factors import FUEL_BASIS, Factor, factor
 from lingtan.core.green import GreenAllocation
 from lingtan.core.site_model import SiteEnergyModel
 from lingtan.core.site_schema import MeterParams
-from lingtan.core.tariff import BandCost, DayProfile, cost_by_band
+from lingtan.core.tariff import BandCost, total
 
 KWH_GJ = 0.0036  # 1 kWh = 3.6 MJ
 
@@ -414,8 +414,9 @@ def unit_rates(model: SiteEnergyModel, year: int) -> UnitRates:
 
 
 def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
-                profile: DayProfile | None = None) -> Electricity:
-    """``profile``: grid import by local minute of the day, needed when the tariff has bands."""
+                costs: list[BandCost] | None = None) -> Electricity:
+    """``costs``: grid import priced per time-of-use band (``tariff.cost_by_band``), when the site's
+    tariffs have bands or validity dates; otherwise grid import is priced at the flat price."""
     imp, exp, pv = am.grid_import_kwh, am.grid_export_kwh, am.pv_kwh
     cons = am.consumption_kwh
     cov = am.electricity_coverage
@@ -423,14 +424,9 @@ def electricity(model: SiteEnergyModel, am: SiteAmounts, green: GreenAllocation,
     trade, gec = green_used(am, green)
     self_suff = share(1 - imp.value / cons) if cons > 0 else None
     self_cons = share(1 - exp.value / pv.value) if pv.value > 0 else None
-    tariff = model.params.tariff
-    bands: list[BandCost] = []
-    if tariff.bands and profile is not None:
-        bands = cost_by_band(tariff, profile)
-        costs = [b.cost_cny for b in bands if b.kwh]
-        cost = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
-    else:
-        cost = imp.value * tariff.flat_cny_per_kwh if tariff.flat_cny_per_kwh is not None else None
+    flat = model.params.tariff.flat_cny_per_kwh
+    bands: list[BandCost] = costs or []
+    cost = total(costs) if costs is not None else (imp.value * flat if flat is not None else None)
     return Electricity(
         consumption_kwh=_fig(cons, "kWh", cov),
         grid_import_kwh=_fig(imp.value, "kWh", imp),

@@ -247,16 +247,21 @@ def window_kpis_many(conn: sa.Connection, site_id: str, windows: Sequence[tuple[
     c.prefetch(ask)
     pieces = [p for start, end in windows for p in split_by_year(start, end, model.site.timezone)]
     entries = activity.entries_for(c.conn, model, pieces)
-    profiles: list[tariff.DayProfile | None] = [None] * len(windows)
-    if model.params.tariff.bands:
+    costs: list[list[tariff.BandCost] | None] = [None] * len(windows)
+    if tariff.by_time_of_day(model.params):
         grid = [m.id for m in model.meters_with_role("grid_import")]
-        profiles = list(tariff.day_profiles(c.conn, grid, windows, model.site.timezone, model.params.tariff))
-    return [_window_kpis(c, model, start, end, now, entries, profile)
-            for (start, end), profile in zip(windows, profiles, strict=True)]
+        tz = model.site.timezone
+        cut = [tariff.tariffs_in(model.params, tz, a, b) for a, b in windows]
+        flat = [(a, b, t) for parts in cut for t, a, b in parts]
+        profiles = iter(tariff.day_profiles(c.conn, grid, flat, tz))
+        costs = [tariff.merged([line for t, _, _ in parts for line in tariff.cost_by_band(t, next(profiles))])
+                 for parts in cut]
+    return [_window_kpis(c, model, start, end, now, entries, cost)
+            for (start, end), cost in zip(windows, costs, strict=True)]
 
 
 def _window_kpis(c: amounts.Counters, model: SiteEnergyModel, start: datetime, end: datetime,
-                 now: datetime, entries: list[activity.StoredActivity], profile: tariff.DayProfile | None
+                 now: datetime, entries: list[activity.StoredActivity], costs: list[tariff.BandCost] | None
                  ) -> WindowKpis:
     totals = figures.Totals()
     am = amounts.gather(c, model, start, end)
@@ -278,7 +283,7 @@ def _window_kpis(c: amounts.Counters, model: SiteEnergyModel, start: datetime, e
         figures.piece(model, piece, piece_green, year, totals, r.heat.value if r.claimed else 0.0)
     activity.include(c.conn, model, pieces, totals, entries)  # fuel and refrigerant entered by hand
     recovered = figures.recovered_heat(model, am)
-    if model.params.tariff.bands:
+    if tariff.by_time_of_day(model.params):
         totals.notes.append(f"cost: time-of-use bands in the site's local time ({model.site.timezone}), the "
                             "flat price where no band applies and for energy counted across a meter gap, "
                             "whose time of day is unknown")
@@ -293,7 +298,7 @@ def _window_kpis(c: amounts.Counters, model: SiteEnergyModel, start: datetime, e
     fuel_total = sum(b.fuel_amount.value for b in am.boilers) or 1.0
     return WindowKpis(
         site_id=model.site.id, start=start, end=end, timezone=model.site.timezone,
-        electricity=figures.electricity(model, am, allocated, profile),
+        electricity=figures.electricity(model, am, allocated, costs),
         carbon=figures.carbon(model, am, totals),
         energy=figures.energy(model, am, totals), waste_heat=waste,
         compressors=[figures.compressor(c, params.get(c.meter_id)) for c in am.compressors],

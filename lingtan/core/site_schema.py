@@ -63,6 +63,23 @@ class Tariff(_Strict):
         return self
 
 
+class DatedTariff(Tariff):
+    """A tariff in force for a span of days (site-local, both ends inclusive): a new price notice,
+    or a season with its own bands (a summer sharp peak)."""
+
+    valid_from: date
+    valid_to: Annotated[date | None, Field(description="inclusive; unset: until further notice")] = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DatedTariff:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from (both inclusive)")
+        return self
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
 HeatUse = Literal["boiler_feedwater", "space_heating", "domestic_hot_water"]
 
 
@@ -129,7 +146,10 @@ class SiteParams(_Strict):
         "kgce/m³, oil-field 38 931 kJ/m³ = 1.3300 kgce/m³)"))
     ] = "gas_field"
     gas_price_cny_per_m3: Annotated[float | None, Field(ge=0, examples=[3.6])] = None
-    tariff: Tariff = Tariff()
+    tariff: Annotated[Tariff, Field(description="the tariff on every day no dated tariff covers")] = Tariff()
+    tariffs: Annotated[list[DatedTariff], Field(description=(
+        "tariffs with validity dates (site-local days, inclusive), e.g. a new price notice or a "
+        "season's bands; they must not overlap"))] = []
     electricity_equal_value_kgce_per_kwh: Annotated[float | None, Field(gt=0, description=(
         "equal value (等价值) for tce; none by default (GB/T 2589: set from last year's plant "
         "coal rate, e.g. 0.28078 in Shanghai DB31/T 783)"))] = None
@@ -138,6 +158,18 @@ class SiteParams(_Strict):
     ] = "enthalpy"
     heat_recovery: HeatRecovery = HeatRecovery()
     production_unit: Annotated[str, Field(min_length=1, max_length=40, examples=["t", "pcs"])] = "unit"
+
+    @field_validator("tariffs")
+    @classmethod
+    def _one_tariff_a_day(cls, value: list[DatedTariff]) -> list[DatedTariff]:
+        for j, t in enumerate(value):
+            for i, other in enumerate(value[:j]):
+                end_t, end_o = t.valid_to or date.max, other.valid_to or date.max
+                if t.valid_from <= end_o and other.valid_from <= end_t:
+                    raise ValueError(f"tariffs[{j}] (from {t.valid_from}) overlaps tariffs[{i}] (from "
+                                     f"{other.valid_from} to {other.valid_to or 'no end'}): a day has one "
+                                     "tariff")
+        return sorted(value, key=lambda t: t.valid_from)
 
 
 class Gb19153Limits(_Strict):

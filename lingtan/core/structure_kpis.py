@@ -27,6 +27,7 @@ from lingtan.core.factors import Factor, factor
 from lingtan.core.figures import Figure
 from lingtan.core.kpi import WindowKpis, window_kpis_many
 from lingtan.core.site_model import SiteEnergyModel, load_site_model
+from lingtan.core.site_schema import Tariff
 from lingtan.core.structure import Form, Key, Resolved, load_structure, resolve
 from lingtan.core.structure_schema import CARRIERS, UNIT
 from lingtan.core.tariff import BandCost
@@ -124,8 +125,11 @@ def structure_kpis(conn: sa.Connection, site_id: str, start: datetime, end: date
     per_piece = [dict(zip(keys, got[i * len(keys):(i + 1) * len(keys)], strict=True))
                  for i in range(len(pieces))]
     electric = list(forms["electricity"].items())
-    profiles = tariff.node_profiles(conn, [f for _, f in electric], start, end, tz, model.params.tariff)
-    profile_of = {nid: p for (nid, _), p in zip(electric, profiles, strict=True)}
+    profile_of: dict[str, list[tuple[Tariff, tariff.NodeProfile]]] = {nid: [] for nid, _ in electric}
+    for in_force, a, b in tariff.tariffs_in(model.params, tz, start, end):
+        profiles = tariff.node_profiles(conn, [f for _, f in electric], a, b, tz, in_force)
+        for (nid, _), prof in zip(electric, profiles, strict=True):
+            profile_of[nid].append((in_force, prof))
     prices = {p.year: p.cny_per_tco2e for p in r.structure.carbon_price}
     notes: list[str] = []
     used: dict[str, Factor] = {}
@@ -152,8 +156,8 @@ def _amount(form: Form, sums: dict[Key, object]) -> tuple[float, float]:
 
 def _node(r: Resolved, nid: str, model: SiteEnergyModel, pieces: list[tuple[int, datetime, datetime]],
           site: list[WindowKpis], per_piece: list[dict[Key, object]], forms: dict[str, dict[str, Form]],
-          profile: tariff.NodeProfile | None, prices: dict[int, float], used: dict[str, Factor],
-          notes: list[str]) -> NodeKpis:
+          profiles: list[tuple[Tariff, tariff.NodeProfile]] | None, prices: dict[int, float],
+          used: dict[str, Factor], notes: list[str]) -> NodeKpis:
     rn = r.nodes[nid]
     n, p = rn.node, model.params
     energy: dict[str, Figure] = {}
@@ -215,17 +219,18 @@ def _node(r: Resolved, nid: str, model: SiteEnergyModel, pieces: list[tuple[int,
     metered = bool(energy) and any(c != "water" for c in energy)
     tco2e_mkt = Figure(mkt if market_known and metered else None, "tCO2e", cov_all)
     elec = energy.get("electricity")
-    bands = tariff.cost_by_band(p.tariff, profile.day) if profile is not None and p.tariff.bands else []
-    if bands:
-        costs = [b.cost_cny for b in bands if b.kwh]
-        cost = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+    bands: list[BandCost] = []
+    cost = None
+    if profiles and tariff.by_time_of_day(p):
+        bands = tariff.merged([line for t, prof in profiles for line in tariff.cost_by_band(t, prof.day)])
+        cost = tariff.total(bands)
     elif elec is not None and p.tariff.flat_cny_per_kwh is not None:
         cost = max(elec.value or 0.0, 0.0) * p.tariff.flat_cny_per_kwh
-    else:
-        cost = None
     demand = Demand(Figure(None, "kW", elec.coverage if elec else 1.0), None)
-    if profile is not None and profile.peak_kwh is not None and elec is not None:
-        demand = Demand(Figure(profile.peak_kwh * QUARTERS_PER_HOUR, "kW", elec.coverage), profile.peak_at)
+    peaks = [prof for _, prof in profiles or [] if prof.peak_kwh is not None]
+    if peaks and elec is not None:
+        top = max(peaks, key=lambda prof: prof.peak_kwh or 0.0)
+        demand = Demand(Figure((top.peak_kwh or 0.0) * QUARTERS_PER_HOUR, "kW", elec.coverage), top.peak_at)
     prod = _production(n.production_meter, per_piece)
     unit = model.params.production_unit
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from lingtan.core.rollups import MINUTE
-from lingtan.core.site_schema import Tariff, TariffBand
+from lingtan.core.site_schema import SiteParams, Tariff, TariffBand
 from lingtan.kernel.timegrid import ceil_time, floor_time
 
 QUARTER = timedelta(minutes=15)
@@ -54,22 +54,43 @@ def _step(tariff: Tariff, tz: ZoneInfo, a: datetime, b: datetime) -> timedelta:
     return QUARTER if aligned else MINUTE
 
 
-def day_profile(conn: sa.Connection, meters: list[str], a: datetime, b: datetime, timezone: str,
-                tariff: Tariff) -> DayProfile:
-    """Grid import of ``meters`` in [a, b) by local minute of the day (window rounded to whole
-    minutes as ``lingtan.core.counters.counter_energy`` rounds it)."""
-    return day_profiles(conn, meters, [(a, b)], timezone, tariff)[0]
+def tariffs_in(params: SiteParams, timezone: str, a: datetime, b: datetime
+               ) -> list[tuple[Tariff, datetime, datetime]]:
+    """[a, b) cut at the site-local midnights where the tariff in force changes, each piece with its
+    tariff: the dated tariff covering its day, else ``params.tariff``."""
+    if not params.tariffs:
+        return [(params.tariff, a, b)]
+    tz = ZoneInfo(timezone)
+    days = {t.valid_from for t in params.tariffs} | {t.valid_to + timedelta(days=1) for t in params.tariffs
+                                                     if t.valid_to is not None}
+    cuts = sorted(c for c in (datetime.combine(d, time(), tz) for d in days) if a < c < b)
+    out: list[tuple[Tariff, datetime, datetime]] = []
+    for lo, hi in zip([a, *cuts], [*cuts, b], strict=True):
+        day = lo.astimezone(tz).date()
+        in_force = next((t for t in params.tariffs if t.covers(day)), params.tariff)
+        if out and out[-1][0] is in_force:
+            out[-1] = (in_force, out[-1][1], hi)
+        else:
+            out.append((in_force, lo, hi))
+    return out
 
 
-def day_profiles(conn: sa.Connection, meters: list[str], windows: Sequence[tuple[datetime, datetime]],
-                 timezone: str, tariff: Tariff) -> list[DayProfile]:
-    """``day_profile`` of each window, in order, in one statement."""
+def by_time_of_day(params: SiteParams) -> bool:
+    """Whether cost needs energy by time of day: bands, or prices that change on a date."""
+    return bool(params.tariff.bands or params.tariffs)
+
+
+def day_profiles(conn: sa.Connection, meters: list[str], windows: Sequence[tuple[datetime, datetime, Tariff]],
+                 timezone: str) -> list[DayProfile]:
+    """Grid import of ``meters`` in each window [a, b) by local minute of the day (window rounded to
+    whole minutes as ``lingtan.core.counters.counter_energy`` rounds it, at the resolution its
+    tariff's band edges need), in order, in one statement."""
     if not meters:
         return [DayProfile({}, 0.0) for _ in windows]
     tz = ZoneInfo(timezone)
     params: dict[str, object] = {"m": meters, "tz": timezone}
     branches = []
-    for k, (a, b) in enumerate(windows):
+    for k, (a, b, tariff) in enumerate(windows):
         a1, b1 = ceil_time(a, MINUTE), ceil_time(b, MINUTE)
         parts: list[tuple[str, datetime, datetime]] = []
         if _step(tariff, tz, a1, b1) == QUARTER and ceil_time(a1, QUARTER) < floor_time(b1, QUARTER):
@@ -189,3 +210,24 @@ def cost_by_band(tariff: Tariff, profile: DayProfile) -> list[BandCost]:
     if profile.unplaced_kwh:
         add(UNPLACED, tariff.flat_cny_per_kwh, profile.unplaced_kwh)
     return list(lines.values())
+
+
+def merged(lines: Sequence[BandCost]) -> list[BandCost]:
+    """Band lines of several tariff pieces, one line per band name and price."""
+    out: dict[tuple[str, float | None], BandCost] = {}
+    for line in lines:
+        old = out.get((line.band, line.price_cny_per_kwh))
+        if old is None:
+            out[(line.band, line.price_cny_per_kwh)] = BandCost(line.band, line.price_cny_per_kwh, line.kwh,
+                                                               line.cost_cny)
+        else:
+            old.kwh += line.kwh
+            known = old.cost_cny is not None and line.cost_cny is not None
+            old.cost_cny = old.cost_cny + line.cost_cny if known else None  # type: ignore[operator]
+    return list(out.values())
+
+
+def total(lines: Sequence[BandCost]) -> float | None:
+    """The cost of all lines; unknown when energy was used at a price that is not set."""
+    costs = [b.cost_cny for b in lines if b.kwh]
+    return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)

@@ -158,3 +158,44 @@ def test_the_root_has_the_site_figures_of_the_one_engine(tree) -> None:
     assert plant.tco2e_market.value == pytest.approx(site.carbon.scope2_market_t.value, rel=REL)
     assert plant.tce.value == pytest.approx(site.energy.tce_total.value, rel=REL)
     assert plant.cost_cny.value == pytest.approx(site.electricity.cost_cny.value, rel=REL)
+
+
+def test_a_tariff_with_validity_dates_takes_over_at_local_midnight(db: str) -> None:
+    """From 11 March a new notice: valley 0.25, peak 1.20, 0.65 elsewhere. ws1 (0.9 kWh/min):
+    22:00–23:00 54 kWh × 0.60 = 32.40, 23:00–24:00 54 × 0.30 = 16.20 (old tariff); 00:00–07:00
+    378 × 0.25 = 94.50, 07:00–08:00 54 × 0.65 = 35.10, 08:00–09:00 54 × 1.20 = 64.80 → 243.00 CNY."""
+    from lingtan.core.kpi import window_kpis
+    from lingtan.core.structure_kpis import structure_kpis
+
+    sf = site_file()
+    sf["energy"]["tariffs"] = [{"valid_from": "2026-03-11", "flat_cny_per_kwh": 0.65, "bands": [
+        {"name": "valley", "start": "23:00", "end": "07:00", "price_cny_per_kwh": 0.25},
+        {"name": "peak", "start": "08:00", "end": "11:00", "price_cny_per_kwh": 1.2}]}]
+    seed(db, sf, ramps())
+    now = END + timedelta(days=400)
+    with get_engine(db).connect() as conn:
+        nodes = {n.id: n for n in structure_kpis(conn, "tree", START, END, now).nodes}
+        site = window_kpis(conn, "tree", START, END, now)
+    ws1 = nodes["ws1"]
+    assert {(b.band, b.price_cny_per_kwh): b.kwh for b in ws1.cost_by_band} == {
+        ("flat (no band)", 0.6): pytest.approx(54.0), ("valley", 0.3): pytest.approx(54.0),
+        ("valley", 0.25): pytest.approx(378.0), ("flat (no band)", 0.65): pytest.approx(54.0),
+        ("peak", 1.2): pytest.approx(54.0)}
+    assert ws1.cost_cny.value == pytest.approx(243.0, rel=REL)
+    # the site's own cost follows the same dated tariff, and the root meters what the site does
+    assert nodes["plant"].cost_cny.value == pytest.approx(site.electricity.cost_cny.value, rel=REL)
+    # inc: 22:00–24:00 240 kWh (120 flat at 0.60, 120 valley at 0.30), then 840 valley at 0.25,
+    # 120 flat at 0.65 and 150 peak (120 + the 30 kWh burst) at 1.20
+    assert site.electricity.cost_cny.value == pytest.approx(72 + 36 + 210 + 78 + 180, rel=REL)
+
+
+def test_overlapping_dated_tariffs_are_refused_naming_them() -> None:
+    from pydantic import ValidationError
+
+    from lingtan.core.site_schema import SiteParams
+
+    with pytest.raises(ValidationError) as err:
+        SiteParams.model_validate({"tariffs": [
+            {"valid_from": "2026-01-01", "valid_to": "2026-06-30", "flat_cny_per_kwh": 0.6},
+            {"valid_from": "2026-06-01", "flat_cny_per_kwh": 0.7}]})
+    assert "tariffs[1] (from 2026-06-01) overlaps tariffs[0]" in str(err.value)
