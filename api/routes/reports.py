@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from api.deps import get_conn
 from api.problems import Unprocessable
-from lingtan.core import closings, report_formats, reports
+from lingtan.core import closings, department_report, report_formats, reports
 from lingtan.core.carbon import ConversionError
 from lingtan.kernel import clock, periods
 
@@ -95,3 +95,16 @@ def green_factory(site_id: SiteId, conn: Conn, period: PeriodQ = "month", date_:
     """
     return _answer(lambda: reports.green_factory_indicators(conn, site_id, period, date_),
                    report_formats.green_factory_tables, site_id, "green-factory", fmt)
+
+
+@router.get("/sites/{site_id}/reports/departments", response_model=department_report.DepartmentReport,
+            responses=DOWNLOADS, summary="Departments ranked by energy, carbon and cost")
+def departments(site_id: SiteId, conn: Conn, period: PeriodQ = "month", date_: DateQ = None,
+                fmt: FormatQ = "json") -> Any:
+    """The structure's departments (`department: true`) for a month or year: electricity, tce, tCO2e
+    (location and market), carbon cost at the internal carbon price, electricity cost per
+    time-of-use band, per unit of product, per m² and per person; against the same period a year
+    earlier and each department's own target, and ranked. XLSX carries native charts.
+    """
+    return _answer(lambda: department_report.department_report(conn, site_id, period, date_),
+                   report_formats.department_tables, site_id, "departments", fmt)

@@ -9,14 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from lingtan.core.department_report import DepartmentReport
 from lingtan.core.factors import Factor
 from lingtan.core.figures import Figure
 from lingtan.core.reports import (
@@ -52,10 +54,22 @@ class Column:
 
 
 @dataclass
+class Chart:
+    """A native Excel chart of some of a table's columns (the CSV has the numbers alone)."""
+
+    title: str
+    categories: int  # column index of the labels
+    values: list[int]  # column indices of the series
+    stacked: bool = False
+    y_title: str = ""
+
+
+@dataclass
 class Table:
     name: str  # sheet name (≤ 31 characters) and CSV section title
     columns: list[Column]
     rows: list[list[Cell]]
+    charts: list[Chart] = field(default_factory=list)
 
 
 PERCENT = "0.0%"
@@ -176,6 +190,41 @@ def green_factory_tables(r: GreenFactoryReport) -> list[Table]:
             _factors(r.factors), _notes(r.notes)]
 
 
+def department_tables(r: DepartmentReport) -> list[Table]:
+    summary = _head(r.site, r.period, "Department report")
+    summary.append(["Internal carbon price", Num(r.carbon_price_cny_per_tco2e, AMOUNT), "CNY/tCO2e", None])
+    summary.append(["Departments", len(r.departments), "", None])
+    head = [Column("rank (tce)", "0"), Column("department"), Column("id"), Column("electricity kWh", AMOUNT),
+            Column("tce", TONNES), Column("tCO2e location", TONNES), Column("tCO2e market", TONNES),
+            Column("carbon cost CNY", AMOUNT), Column("electricity cost CNY", AMOUNT)]
+    bands = [Column(f"{b} kWh", AMOUNT) for b in r.bands] + [Column(f"{b} CNY", AMOUNT) for b in r.bands]
+    tail = [Column("kgce per unit", "#,##0.000"), Column("kgCO2e per unit", "#,##0.000"),
+            Column("kWh per m2", "#,##0.000"), Column("kWh per person", "#,##0.000"),
+            Column("tce last year", TONNES), Column("change vs last year", PERCENT),
+            Column("target tce", TONNES), Column("tce ÷ target", PERCENT), Column("target tCO2e", TONNES),
+            Column("tCO2e ÷ target", PERCENT), Column("target basis"), Column("coverage", PERCENT),
+            Column("rank (tCO2e)", "0"), Column("rank (carbon cost)", "0"), Column("rank (cost)", "0")]
+    rows: list[list[Cell]] = []
+    for d in r.departments:
+        t = d.target
+        rows.append([
+            d.ranks.get("tce"), d.name, d.id, d.electricity_kwh, d.tce, d.tco2e_location, d.tco2e_market,
+            d.carbon_cost_cny, d.cost_cny, *(d.kwh_by_band.get(b) for b in r.bands),
+            *(d.cost_by_band.get(b) for b in r.bands), d.tce_per_unit_kg, d.tco2e_per_unit_kg, d.kwh_per_m2,
+            d.kwh_per_person, d.last_year_tce, d.change_tce, t.energy_tce if t else None, d.vs_target_tce,
+            t.carbon_tco2e if t else None, d.vs_target_tco2e, t.basis if t else None, d.coverage,
+            d.ranks.get("tco2e_market"), d.ranks.get("carbon_cost_cny"), d.ranks.get("cost_cny")])
+    columns = head + bands + tail
+    tce, last = columns.index(head[4]), len(head) + len(bands) + 4
+    charts = [Chart("Standard coal: this period, last year, target", 1, [tce, last, last + 2], y_title="tce")]
+    if r.bands:
+        first = len(head) + len(r.bands)
+        charts.append(Chart("Electricity cost by time-of-use band", 1,
+                            list(range(first, first + len(r.bands))), stacked=True, y_title="CNY"))
+    return [Table("Summary", SUMMARY_COLUMNS, summary), Table("Departments", columns, rows, charts),
+            _factors(r.factors), _notes(r.notes)]
+
+
 # --- writers ---------------------------------------------------------------------------------
 
 
@@ -218,6 +267,8 @@ def to_xlsx(tables: list[Table]) -> bytes:
                 if fmt and isinstance(cell.value, int | float):
                     cell.number_format = fmt
         ws.freeze_panes = "A2"
+        for k, chart in enumerate(t.charts):
+            _chart(ws, t, chart, f"{get_column_letter(len(t.columns) + 2)}{2 + k * 18}")
         for col, c in enumerate(t.columns, start=1):
             longest = max([len(c.header), *(len(_shown(_plain(r[col - 1]))) for r in t.rows)])
             ws.column_dimensions[get_column_letter(col)].width = min(longest + 2, MAX_WIDTH)
@@ -227,6 +278,21 @@ def to_xlsx(tables: list[Table]) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _chart(ws: Any, t: Table, spec: Chart, anchor: str) -> None:
+    chart = BarChart()
+    chart.type = "col"
+    chart.title = spec.title
+    chart.y_axis.title = spec.y_title
+    if spec.stacked:
+        chart.grouping, chart.overlap = "stacked", 100
+    last = len(t.rows) + 1
+    for col in spec.values:
+        chart.add_data(Reference(ws, min_col=col + 1, min_row=1, max_row=last), titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=spec.categories + 1, min_row=2, max_row=last))
+    chart.width, chart.height = 18, 8
+    ws.add_chart(chart, anchor)
 
 
 def _shown(v: str | float | int | None) -> str:
