@@ -30,8 +30,8 @@ def report_db(db: str) -> str:
     nodes[2]["targets"] = [{"year": 2026, "month": 3, "energy_tce": 0.05, "carbon_tco2e": 0.5}]
     earlier = local("2025-03-10T21:00:00")
     quantity = {"count1": "production_count"}
-    last_year = [Ramp(m, quantity.get(m, "active_energy_import"), earlier, 60, rate * 60) for m, rate in (("inc", 2.0), ("f1", 1.0), ("f2a", 0.2), ("f2", 0.4), ("shared", 0.2),
-                                 ("count1", 0.5))]
+    rates = (("inc", 2.0), ("f1", 1.0), ("f2a", 0.2), ("f2", 0.4), ("shared", 0.2), ("count1", 0.5))
+    last_year = [Ramp(m, quantity.get(m, "active_energy_import"), earlier, 60, rate * 60) for m, rate in rates]
     seed(db, sf, last_year + ramps())
     return db
 
