@@ -31,7 +31,7 @@ def report_db(db: str) -> str:
     earlier = local("2025-03-10T21:00:00")
     quantity = {"count1": "production_count"}
     rates = (("inc", 2.0), ("f1", 1.0), ("f2a", 0.2), ("f2", 0.4), ("shared", 0.2), ("count1", 0.5))
-    last_year = [Ramp(m, quantity.get(m, "active_energy_import"), earlier, 60, rate * 60) for m, rate in rates]
+    last_year = [Ramp(m, quantity.get(m, "active_energy_import"), earlier, 60, r * 60) for m, r in rates]
     seed(db, sf, last_year + ramps())
     return db
 
