@@ -199,3 +199,22 @@ def test_overlapping_dated_tariffs_are_refused_naming_them() -> None:
             {"valid_from": "2026-01-01", "valid_to": "2026-06-30", "flat_cny_per_kwh": 0.6},
             {"valid_from": "2026-06-01", "flat_cny_per_kwh": 0.7}]})
     assert "tariffs[1] (from 2026-06-01) overlaps tariffs[0]" in str(err.value)
+
+
+def test_flows_conserve_energy_and_show_the_unmetered_remainder(tree) -> None:
+    from lingtan.core.structure_flows import flows, measure
+
+    _, _, result = tree
+    got = flows(result, measure("energy", "electricity"), {"grid": 1350.0})
+    by_edge = {(f.source, f.target): f.value for f in got}
+    assert by_edge == {
+        ("source:grid", "node:plant"): pytest.approx(1350.0),
+        ("node:plant", "node:ws1"): pytest.approx(594.0), ("node:plant", "node:ws2"): pytest.approx(492.0),
+        ("node:plant", "unmetered:plant"): pytest.approx(264.0),
+        ("node:ws1", "end_use:production_process"): pytest.approx(594.0),
+        ("node:ws2", "end_use:unassigned"): pytest.approx(492.0)}
+    for node in ("node:plant", "node:ws1", "node:ws2"):  # what flows in flows out
+        assert sum(v for (s, _), v in by_edge.items() if s == node) == pytest.approx(
+            sum(v for (_, t), v in by_edge.items() if t == node))
+    tce = flows(result, measure("tce"))
+    assert sum(f.value for f in tce if f.source == "node:plant") == pytest.approx(1350 * 0.1229 / 1000)
