@@ -711,8 +711,7 @@ def http_replay(base: str, captured: str, runs: int, full_runs: int
     (what the browser sends back), full reloads send none (a first load, or every 10 minutes)."""
     import httpx
 
-    from dashboard.access import COOKIE_NAME
-    from tests.dashboard.browser import _NUMBER, session_cookie
+    from tests.dashboard.browser import _NUMBER, minted_session
 
     template = json.loads(captured)
     errors: list[str] = []
@@ -731,10 +730,10 @@ def http_replay(base: str, captured: str, runs: int, full_runs: int
 
     with httpx.Client(base_url=base, timeout=60.0) as client:
         def call(state: dict[str, Any] | None, n: int, kind: str) -> tuple[float, dict[str, Any] | None]:
-            cookie = session_cookie()[1]  # fresh: a test session is re-checked after 60 s
+            name, cookie, token = minted_session()  # fresh: a test session is re-checked after 60 s
             t = time.perf_counter()
             r = client.post("/_dash-update-component", json=body(state, n),
-                            headers={"Cookie": f"{COOKIE_NAME}={cookie}"})
+                            headers={"Cookie": f"{name}={cookie}", "X-CSRFToken": token})
             ms = (time.perf_counter() - t) * 1000
             sizes[kind].append(len(r.content))
             if r.status_code != 200:

@@ -3,10 +3,16 @@
 ``install_access(app)`` puts a guard in front of every dashboard route. People sign in on
 ``/login`` (a small server-rendered form, zh-CN or en) and get a signed session cookie for 12 hours;
 scripts and wall-screen kiosks send ``Authorization: Bearer lt_…`` with every request instead. Both
-carry a role (viewer < engineer < admin, as API keys do); ``current_role()`` and ``current_user()``
-tell the layout and callbacks who is asking.
+carry a role (viewer < engineer < admin, as API keys do); ``current_role()`` and
+``current_username()`` tell the layout and callbacks who is asking.
 
-The session cookie is signed, not encrypted: it holds the user name, role, language and times,
+The maintained Flask extensions do the generic work (docs/architecture.md, "The dashboard"):
+Flask-Login keeps who is signed in (its session user id, its ``current_user``, a request loader
+for bearer keys), Flask-WTF's ``CSRFProtect`` checks the sign-in form's token and the
+``X-CSRFToken`` header Dash's renderer sends with every callback, and Flask-Limiter counts failed
+sign-ins. What stays here is the product's own rule: roles, the 12-hour lifetime, the re-check.
+
+The session cookie is signed, not encrypted: it holds the user id, name, role, language and times,
 never a password or key. A session is checked against the database once a minute, so a disabled
 user, a revoked key, a changed password or a lowered role takes effect within a minute without a
 query on every 5-second refresh. While the database is unreachable those checks are skipped: the
@@ -24,7 +30,6 @@ import os
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,7 +39,10 @@ from urllib.parse import quote, urlsplit
 
 import dash
 import flask
+import flask_login
 import sqlalchemy as sa
+from flask_limiter import Limiter, RequestLimit
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from markupsafe import escape
 
 from dashboard.i18n import COOKIE as LANG_COOKIE
@@ -50,10 +58,13 @@ log = logging.getLogger("lingtan.dashboard.access")
 # Not Flask's default "session": cookies are shared by every port of a host, and the dashboard
 # often shares one with other web tools on a factory PC.
 COOKIE_NAME = "lingtan_dashboard"
+# Dash's renderer copies this cookie into the X-CSRFToken header of every callback POST; it holds
+# Flask-WTF's signed token, which only matches the session it was made for.
+CSRF_COOKIE = "lingtan_csrf"
 SESSION_LIFETIME = timedelta(hours=12)  # one shift; then sign in again
 RECHECK_SECONDS = 60.0
 FAILED_SIGN_IN_LIMIT = 5
-FAILED_SIGN_IN_WINDOW_S = 60.0
+FAILED_SIGN_IN_WINDOW_S = 60
 SECRET_FILE = "dashboard-secret"
 HEALTH_PATH = "health"
 # Dash's own XHR endpoints: a redirect to an HTML form would only confuse its renderer.
@@ -67,7 +78,7 @@ _BEARER_CACHE_MAX = 1000
 
 
 @dataclass(frozen=True)
-class Identity:
+class Identity(flask_login.UserMixin):
     """Who is asking: a person (``user``) or an API key (``key_id``), and the role they hold."""
 
     role: str
@@ -76,12 +87,17 @@ class Identity:
     key_id: int | None = None
     language: str | None = None
 
+    def get_id(self) -> str:
+        """Flask-Login's user id, kept in the session: ``user:<id>`` or ``key:<id>``."""
+        return f"key:{self.key_id}" if self.key_id is not None else f"user:{self.user_id}"
+
 
 def current_identity() -> Identity | None:
-    """The signed-in identity of this request; None outside a request or before the guard ran."""
+    """The signed-in identity of this request; None outside a request or when nobody is signed in."""
     if not flask.has_request_context():
         return None
-    return flask.g.get("lingtan_identity")
+    user = flask_login.current_user
+    return user if isinstance(user, Identity) else None
 
 
 def current_role() -> str:
@@ -90,7 +106,7 @@ def current_role() -> str:
     return ident.role if ident else "viewer"
 
 
-def current_user() -> str | None:
+def current_username() -> str | None:
     """The signed-in user's name; None for an API key or nobody."""
     ident = current_identity()
     return ident.user if ident else None
@@ -108,54 +124,6 @@ def has_role(minimum: str) -> bool:
     return RANK[current_role()] >= RANK[minimum]
 
 
-class FailedSignIns:
-    """At most ``limit`` failed sign-ins per name in any ``window_s`` seconds, then a pause.
-
-    In memory, per process: the dashboard runs as one process, and a restart only forgives
-    an attacker a few more guesses against an argon2 hash.
-    """
-
-    MAX_NAMES = 10_000
-
-    def __init__(self, limit: int = FAILED_SIGN_IN_LIMIT, window_s: float = FAILED_SIGN_IN_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window_s, self.clock = limit, window_s, clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, name: str, now: float) -> deque[float]:
-        times = self._failures.get(name, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
-
-    def retry_after(self, name: str) -> float:
-        """Seconds until ``name`` may try again; 0 when it may now."""
-        with self._lock:
-            now = self.clock()
-            times = self._recent(name, now)
-            if len(times) < self.limit:
-                return 0.0
-            return max(0.0, times[-self.limit] + self.window_s - now)
-
-    def fail(self, name: str) -> None:
-        with self._lock:
-            now = self.clock()
-            if name not in self._failures and len(self._failures) >= self.MAX_NAMES:
-                # Someone is spraying names: forget the names with no recent failures first.
-                for old in [n for n, t in self._failures.items() if not self._recent(n, now)]:
-                    del self._failures[old]
-                while len(self._failures) >= self.MAX_NAMES:
-                    del self._failures[next(iter(self._failures))]
-            times = self._recent(name, now)
-            times.append(now)
-            self._failures[name] = times
-
-    def reset(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
-
-
 @dataclass
 class AccessState:
     """Per-app state, kept in ``app.server.extensions["lingtan_access"]`` (tests reach in here)."""
@@ -163,7 +131,8 @@ class AccessState:
     database_url: str | None
     prefix: str  # Dash's routes_pathname_prefix, e.g. "/"
     public_prefix: str  # Dash's requests_pathname_prefix: what the browser sees
-    limiter: FailedSignIns = field(default_factory=FailedSignIns)
+    csrf: CSRFProtect
+    limiter: Limiter
     # Wall clock, not monotonic: session times travel in the cookie and outlive the process.
     clock: Callable[[], float] = time.time
     # blake2b(key) -> (identity, when verified): a kiosk refreshing every 5 s needs no query each time.
@@ -216,26 +185,36 @@ def dashboard_secret(settings: Settings) -> str:
     return secret
 
 
-# --- sessions ---------------------------------------------------------------------------------
+# --- who is signed in -------------------------------------------------------------------------
 
 
-def session_data(role: str, now: float, *, user: str | None = None, user_id: int | None = None,
-                 key_id: int | None = None, language: str | None = None, stamp: str | None = None
-                 ) -> dict[str, Any]:
-    """What a signed-in session cookie holds (no secrets: the cookie is signed, not encrypted)."""
-    return {"role": role, "user": user, "uid": user_id, "kid": key_id, "lang": language,
-            "stamp": stamp, "iat": now, "chk": now}
+def session_facts(ident: Identity, now: float, stamp: str | None = None) -> dict[str, Any]:
+    """What a signed-in session holds beside Flask-Login's user id: the role, name and language
+    (so a refresh needs no query), the password stamp and the times of sign-in and last check."""
+    return {"role": ident.role, "user": ident.user, "lang": ident.language, "stamp": stamp,
+            "iat": now, "chk": now}
 
 
-def _identity(data: Any) -> Identity:
-    return Identity(role=data["role"], user=data.get("user"), user_id=data.get("uid"),
-                    key_id=data.get("kid"), language=data.get("lang"))
+def _bearer_token(request: flask.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
-def _from_session(state: AccessState) -> Identity | None:
+def _parse_id(user_id: str) -> tuple[str, int] | None:
+    kind, _, number = user_id.partition(":")
+    if kind not in ("user", "key") or not number.isdigit():
+        return None
+    return kind, int(number)
+
+
+def _from_session(state: AccessState, user_id: str) -> Identity | None:
+    """Flask-Login's user loader: the session's identity, while it is young enough and, checked
+    once a minute, still allowed."""
+    if _bearer_token(flask.request) is not None:
+        return None  # a request that carries a key is that key's, whatever cookie comes with it
     session = flask.session
-    role = session.get("role")
-    if role not in RANK:
+    parsed = _parse_id(user_id)
+    if parsed is None or session.get("role") not in RANK:
         return None
     now = state.clock()
     issued = float(session.get("iat", 0))
@@ -245,7 +224,7 @@ def _from_session(state: AccessState) -> Identity | None:
         return None
     if now - float(session.get("chk", 0)) >= RECHECK_SECONDS:
         try:
-            fresh = _recheck(state, session)
+            fresh = _recheck(state, parsed, session.get("stamp"))
         except (DatabaseUnavailable, sa.exc.SQLAlchemyError, OSError) as exc:
             log.warning("cannot re-check a dashboard session; keeping it",
                         extra={"event": "session_recheck", "error": str(exc)})
@@ -253,30 +232,36 @@ def _from_session(state: AccessState) -> Identity | None:
             if fresh is None:
                 log.info("dashboard session ended", extra={
                     "event": "session_ended", "username": session.get("user"),
-                    "key_id": session.get("kid"), "reason": "disabled, revoked or password changed"})
+                    "key_id": parsed[1] if parsed[0] == "key" else None,
+                    "reason": "disabled, revoked or password changed"})
                 session.clear()
                 return None
             session["role"], session["chk"] = fresh, now
-    return _identity(session)
+    kind, number = parsed
+    return Identity(role=session["role"], user=session.get("user"),
+                    user_id=number if kind == "user" else None, key_id=number if kind == "key" else None,
+                    language=session.get("lang"))
 
 
-def _recheck(state: AccessState, session: Any) -> str | None:
+def _recheck(state: AccessState, parsed: tuple[str, int], stamp: Any) -> str | None:
     """The session's role now, or None when it must end."""
+    kind, number = parsed
     with _connect(state) as conn:
-        if session.get("uid") is not None:
-            now = users.standing(conn, int(session["uid"]))
-            if now is None or not hmac.compare_digest(now.stamp, str(session.get("stamp"))):
+        if kind == "user":
+            now = users.standing(conn, number)
+            if now is None or not hmac.compare_digest(now.stamp, str(stamp)):
                 return None
             return now.role
-        if session.get("kid") is not None:
-            key = get_key(conn, int(session["kid"]))
-            return None if key is None or key.revoked_at is not None else key.role
-    return None
+        key = get_key(conn, number)
+        return None if key is None or key.revoked_at is not None else key.role
 
 
-def _from_bearer(state: AccessState, token: str) -> Identity | None:
-    """The key's identity; None if it is not valid. Raises DatabaseUnavailable if it cannot
-    be checked and was not seen valid before."""
+def _from_bearer(state: AccessState, request: flask.Request) -> Identity | None:
+    """Flask-Login's request loader: the bearer key's identity; None if there is none or it is not
+    valid. Raises DatabaseUnavailable if it cannot be checked and was not seen valid before."""
+    token = _bearer_token(request)
+    if token is None:
+        return None
     digest = hashlib.blake2b(token.encode(), key=state.bearer_salt, digest_size=32).digest()
     now = state.clock()
     with state.lock:
@@ -338,11 +323,8 @@ def _login_page(state: AccessState, lang: Lang, next_url: str, *, error: str = "
     from dashboard.layout import PRODUCT
 
     t = _texts(lang)
-    session = flask.session
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
     action = escape(state.public_prefix + "login")
-    hidden = (f'<input type="hidden" name="csrf_token" value="{escape(session["csrf"])}">'
+    hidden = (f'<input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">'
               f'<input type="hidden" name="next" value="{escape(next_url)}">'
               f'<input type="hidden" name="lang" value="{lang}">')
     message = ""
@@ -417,17 +399,61 @@ def _log_sign_in(outcome: str, method: str, reason: str = "", **fields: Any) -> 
         log.warning("dashboard sign-in failed", extra=extra)
 
 
-def _sign_in(state: AccessState, data: dict[str, Any], next_url: str) -> flask.Response:
+def _sign_in(state: AccessState, ident: Identity, next_url: str, stamp: str | None = None
+             ) -> flask.Response:
     session = flask.session
     session.clear()  # a new session, not the one the form came with (no session fixation)
-    session.update(data)
+    flask_login.login_user(ident)
+    session.update(session_facts(ident, state.clock(), stamp))
     session.permanent = True
     response = flask.redirect(next_url, 303)
-    if data.get("lang"):
+    if ident.language:
         # The user's own language setting becomes the dashboard's remembered choice, which the
         # language switch can still change.
-        response.set_cookie(LANG_COOKIE, data["lang"], max_age=365 * 86400, samesite="Lax", httponly=True)
+        response.set_cookie(LANG_COOKIE, ident.language, max_age=365 * 86400, samesite="Lax", httponly=True)
     return response
+
+
+# Failed sign-ins, counted by Flask-Limiter: at most FAILED_SIGN_IN_LIMIT in any window of
+# FAILED_SIGN_IN_WINDOW_S (a moving window), then a pause. In memory, per process: the dashboard
+# runs as one process, and a restart only forgives an attacker a few more guesses against an
+# argon2 hash.
+_FAILED_SIGN_INS = f"{FAILED_SIGN_IN_LIMIT} per {FAILED_SIGN_IN_WINDOW_S} seconds"
+
+
+def _is_key_form() -> bool:
+    return "api_key" in flask.request.form
+
+
+def _name_bucket() -> str:
+    return "user:" + flask.request.form.get("username", "").strip().lower()
+
+
+def _address_bucket() -> str:
+    # Keys are 256-bit random, so guessing is hopeless; the limit is per client address and only
+    # keeps a broken script from hammering the database.
+    return f"key:{flask.request.remote_addr}"
+
+
+def _failed(response: flask.Response) -> bool:
+    return response.status_code == 401
+
+
+def _limited(state: AccessState, limit: RequestLimit) -> flask.Response:
+    """Flask-Limiter's breach: the form again, saying how long to wait."""
+    request = flask.request
+    lang = _page_language()
+    wait = max(1, math.ceil(limit.window.reset_time - state.clock()))
+    username = request.form.get("username", "").strip()
+    if _is_key_form():
+        _log_sign_in("failure", "api_key", "rate_limited")
+        username = ""
+    else:
+        _log_sign_in("failure", "password", "rate_limited", username=username.lower())
+    page = _login_page(state, lang, _safe_next(state, request.values.get("next")),
+                       error=_texts(lang)["limited"].format(seconds=wait), username=username, status=429)
+    page.headers["Retry-After"] = str(wait)
+    return page
 
 
 def _login(state: AccessState) -> flask.Response:
@@ -441,24 +467,16 @@ def _login(state: AccessState) -> flask.Response:
 
     form = request.form
     username = form.get("username", "").strip()
-    expected = flask.session.get("csrf")
-    if not expected or not hmac.compare_digest(str(expected), form.get("csrf_token", "")):
-        flask.session.pop("csrf", None)
+    try:
+        state.csrf.protect()
+    except CSRFError:
         return _login_page(state, lang, next_url, error=t["csrf"], username=username, status=400)
 
-    if "api_key" in form:
+    if _is_key_form():
         return _login_with_key(state, lang, next_url, form.get("api_key", "").strip())
     password = form.get("password", "")
     if not username or not password:
         return _login_page(state, lang, next_url, error=t["missing"], username=username, status=400)
-    bucket = "user:" + username.lower()
-    wait = state.limiter.retry_after(bucket)
-    if wait > 0:
-        _log_sign_in("failure", "password", "rate_limited", username=username.lower())
-        page = _login_page(state, lang, next_url, error=t["limited"].format(seconds=math.ceil(wait)),
-                           username=username, status=429)
-        page.headers["Retry-After"] = str(math.ceil(wait))
-        return page
     try:
         with _connect(state, write=True) as conn:
             user = users.authenticate(conn, username, password)
@@ -468,29 +486,19 @@ def _login(state: AccessState) -> flask.Response:
                      error=str(exc))
         return _login_page(state, lang, next_url, error=t["database"], username=username, status=503)
     if user is None or standing is None:
-        state.limiter.fail(bucket)
         _log_sign_in("failure", "password", "bad_credentials", username=username.lower())
         return _login_page(state, lang, next_url, error=t["wrong"], username=username, status=401)
-    state.limiter.reset(bucket)
+    for limit in state.limiter.current_limits:  # the right password forgives the name's failures
+        state.limiter.limiter.clear(limit.limit, *limit.request_args)
     _log_sign_in("success", "password", username=user.username, role=user.role)
-    return _sign_in(state, session_data(user.role, state.clock(), user=user.username, user_id=user.id,
-                                        language=user.language, stamp=standing.stamp), next_url)
+    ident = Identity(role=user.role, user=user.username, user_id=user.id, language=user.language)
+    return _sign_in(state, ident, next_url, standing.stamp)
 
 
 def _login_with_key(state: AccessState, lang: Lang, next_url: str, token: str) -> flask.Response:
     t = _texts(lang)
     if not token:
         return _login_page(state, lang, next_url, error=t["missing_key"], status=400)
-    # Keys are 256-bit random, so guessing is hopeless; the limit is per client address and only
-    # keeps a broken script from hammering the database.
-    bucket = f"key:{flask.request.remote_addr}"
-    wait = state.limiter.retry_after(bucket)
-    if wait > 0:
-        _log_sign_in("failure", "api_key", "rate_limited")
-        page = _login_page(state, lang, next_url, error=t["limited"].format(seconds=math.ceil(wait)),
-                           status=429)
-        page.headers["Retry-After"] = str(math.ceil(wait))
-        return page
     try:
         with _connect(state) as conn:
             key = verify_key(conn, token)
@@ -498,23 +506,23 @@ def _login_with_key(state: AccessState, lang: Lang, next_url: str, token: str) -
         _log_sign_in("failure", "api_key", "database_unavailable", error=str(exc))
         return _login_page(state, lang, next_url, error=t["database"], status=503)
     if key is None:
-        state.limiter.fail(bucket)
         _log_sign_in("failure", "api_key", "bad_key")
         return _login_page(state, lang, next_url, error=t["wrong_key"], status=401)
     _log_sign_in("success", "api_key", key_prefix=key.prefix, key_id=key.id, role=key.role)
-    return _sign_in(state, session_data(key.role, state.clock(), key_id=key.id), next_url)
+    return _sign_in(state, Identity(role=key.role, key_id=key.id), next_url)
 
 
 def _logout(state: AccessState) -> flask.Response:
-    session = flask.session
-    if session.get("role"):
-        log.info("dashboard sign-out", extra={"event": "sign_out", "username": session.get("user"),
-                                              "key_id": session.get("kid")})
-    session.clear()
+    ident = current_identity()
+    if ident is not None:
+        log.info("dashboard sign-out", extra={"event": "sign_out", "username": ident.user,
+                                              "key_id": ident.key_id})
+    flask_login.logout_user()
+    flask.session.clear()
     return flask.redirect(f"{state.public_prefix}login?signed_out=1", 303)
 
 
-def _unauthorized(state: AccessState, message: str, status: int = 401) -> flask.Response:
+def _refused(state: AccessState, message: str, status: int = 401) -> flask.Response:
     response = flask.jsonify(error=message, login=state.public_prefix + "login")
     response.status_code = status
     if status == 401:
@@ -527,24 +535,39 @@ def _guard(state: AccessState) -> flask.Response | None:
     if rel is None or rel in _PUBLIC_PATHS or rel.startswith(_PUBLIC_PREFIXES):
         return None
     request = flask.request
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        try:
-            ident = _from_bearer(state, header[7:].strip())
-        except DatabaseUnavailable:
-            return _unauthorized(state, "cannot check the API key: the database is unreachable", 503)
-        if ident is None:
-            return _unauthorized(state, "the API key is not valid or has been revoked")
-    else:
-        ident = _from_session(state)
-    if ident is not None:
-        flask.g.lingtan_identity = ident
-        return None
-    if request.method not in ("GET", "HEAD") or rel.startswith(_XHR_PREFIXES):
-        return _unauthorized(state, "sign-in required: sign in at the login page or send"
-                                    " Authorization: Bearer <API key>")
-    target = state.public_prefix + rel + (f"?{request.query_string.decode()}" if request.query_string else "")
-    return flask.redirect(f"{state.public_prefix}login?next={quote(target, safe='')}", 302)
+    by_key = _bearer_token(request) is not None
+    try:
+        signed_in = flask_login.current_user.is_authenticated
+    except DatabaseUnavailable:
+        return _refused(state, "cannot check the API key: the database is unreachable", 503)
+    if not signed_in:
+        if by_key:
+            return _refused(state, "the API key is not valid or has been revoked")
+        if request.method not in ("GET", "HEAD") or rel.startswith(_XHR_PREFIXES):
+            return _refused(state, "sign-in required: sign in at the login page or send"
+                                   " Authorization: Bearer <API key>")
+        target = state.public_prefix + rel + (f"?{request.query_string.decode()}" if request.query_string
+                                              else "")
+        return flask.redirect(f"{state.public_prefix}login?next={quote(target, safe='')}", 302)
+    if by_key:
+        return None  # a header no other site can make a browser send: nothing to forge
+    # A session cookie comes with any request the browser makes, also one another site's page
+    # makes it send: a request that changes something must also carry the session's CSRF token.
+    try:
+        state.csrf.protect()
+    except CSRFError as exc:
+        return _refused(state, f"CSRF check failed ({exc.description}): reload the page", 400)
+    if request.method == "GET":
+        flask.g.lingtan_csrf_cookie = True
+    return None
+
+
+def _csrf_cookie(response: flask.Response) -> flask.Response:
+    """Hand a signed-in browser its CSRF token where Dash's renderer reads it (the cookie is
+    readable by the page's script, which is the point; the token matches only its own session)."""
+    if flask.g.get("lingtan_csrf_cookie"):
+        response.set_cookie(CSRF_COOKIE, generate_csrf(), samesite="Lax", secure=flask.request.is_secure)
+    return response
 
 
 def install_access(app: dash.Dash) -> None:
@@ -561,17 +584,38 @@ def install_access(app: dash.Dash) -> None:
         # The session's age is checked from its signed issue time; re-sending the cookie on every
         # 5-second refresh would only add bytes.
         SESSION_REFRESH_EACH_REQUEST=False,
+        # The guard calls CSRFProtect itself, after sign-in: a bearer-key request carries no
+        # cookie to abuse, and an anonymous one is refused before any token matters.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # A wall screen keeps its page for a whole shift; the token lives as long as the session
+        # (at most SESSION_LIFETIME) instead of Flask-WTF's default hour.
+        WTF_CSRF_TIME_LIMIT=None,
     )
+    logins = flask_login.LoginManager(server)
+    limiter = Limiter(lambda: flask.request.remote_addr or "", app=server, storage_uri="memory://",
+                      strategy="moving-window")
     state = AccessState(
         database_url=settings.database_url,
         prefix=app.config.routes_pathname_prefix,
         public_prefix=app.config.requests_pathname_prefix,
+        csrf=CSRFProtect(server),
+        limiter=limiter,
     )
     server.extensions["lingtan_access"] = state
-    server.add_url_rule(state.prefix + "login", "lingtan_login", lambda: _login(state),
-                        methods=["GET", "POST"])
+    logins.user_loader(lambda user_id: _from_session(state, user_id))
+    logins.request_loader(lambda request: _from_bearer(state, request))
+
+    def login() -> flask.Response:
+        return _login(state)
+
+    # Only failed sign-ins count (401), per name for the password form, per address for the key form.
+    for bucket, exempt in ((_name_bucket, _is_key_form), (_address_bucket, lambda: not _is_key_form())):
+        login = limiter.limit(_FAILED_SIGN_INS, key_func=bucket, methods=["POST"], exempt_when=exempt,
+                              deduct_when=_failed, on_breach=lambda limit: _limited(state, limit))(login)
+    server.add_url_rule(state.prefix + "login", "lingtan_login", login, methods=["GET", "POST"])
     server.add_url_rule(state.prefix + "logout", "lingtan_logout", lambda: _logout(state),
                         methods=["GET", "POST"])
     server.add_url_rule(state.prefix + HEALTH_PATH, "lingtan_health",
                         lambda: flask.jsonify(status="ok"))
     server.before_request(lambda: _guard(state))
+    server.after_request(_csrf_cookie)

@@ -11,7 +11,7 @@ from a2wsgi import WSGIMiddleware
 from dash import html
 
 from dashboard import pages
-from dashboard.access import current_language, install_access
+from dashboard.access import CSRF_COOKIE, current_language, install_access
 from dashboard.callbacks import register_callbacks
 from dashboard.data import make_reader
 from dashboard.i18n import COOKIE, DEFAULT, Lang, pick, request_lang
@@ -34,6 +34,8 @@ def create_dash_app() -> dash.Dash:
         # pages are rendered by the router: their components are not in the initial layout
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        # the renderer sends this cookie's CSRF token as X-CSRFToken with every callback
+        csrf_token_name=CSRF_COOKIE,
     )
     refresh_seconds = settings.dashboard_refresh_seconds
     read = make_reader(settings.database_url)

@@ -61,7 +61,7 @@ def render(path: str, lang: Lang, refresh_ms: int, read: Reader, default_site: s
     if page is None:
         return [html.H1("404"), html.A(t("nav.overview", lang), href="/")]
     prefix = page.PREFIX
-    frame = [header(lang, prefix, path, access.current_user()), nav(lang, path),
+    frame = [header(lang, prefix, path, access.current_username()), nav(lang, path),
              control_bar(lang, _sites(read, default_site), default_site, ranged), banner(prefix)]
     if page is overview:
         return [*frame, html.Main(overview.body(lang, refresh_ms), className="main")]
@@ -183,7 +183,7 @@ def register(app: dash.Dash, read: Reader, default_site: str) -> None:
         if not read(work):
             return no_update
         log.info("dashboard: meter role changed", extra={"meter": meter_id, "role": role,
-                                                          "user": access.current_user()})
+                                                          "user": access.current_username()})
         return t("edit.saved", _lang(lang), meter=meter_id, role=role)
 
 
@@ -199,7 +199,7 @@ def _register_ack(app: dash.Dash, read: Reader) -> None:
             return t("edit.refused", _lang(lang))
         from lingtan.core.alerts.store import ack
 
-        by = access.current_user() or "dashboard"
+        by = access.current_username() or "dashboard"
 
         def work(conn: Any) -> None:
             ack(conn, int(target["rule"]), str(target["subject"]), by, clock.now())

@@ -88,20 +88,36 @@ def sign_in(page: Page, base: str, username: str, password: str, timeout_ms: int
     page.wait_for_url(lambda url: "/login" not in url, timeout=timeout_ms)
 
 
-def session_cookie(role: str = "viewer", user: str = "tester", secret: str = TEST_DASHBOARD_SECRET
-                   ) -> tuple[str, str]:
-    """(name, value) of a signed-in session cookie, signed with ``secret`` as the dashboard does."""
+def minted_session(role: str = "viewer", user: str = "tester", secret: str = TEST_DASHBOARD_SECRET
+                   ) -> tuple[str, str, str]:
+    """(cookie name, cookie value, CSRF token) of a signed-in session, signed with ``secret`` as the
+    dashboard does: Flask-Login's user id, the facts the dashboard keeps beside it and Flask-WTF's
+    CSRF token (what a callback POST sends as X-CSRFToken). User 0 exists in no database, so the
+    session lasts only while the dashboard cannot re-check it (a minute, or an outage)."""
     import time
 
     import flask
+    from flask_wtf.csrf import generate_csrf
 
-    from dashboard.access import COOKIE_NAME, session_data
+    from dashboard.access import COOKIE_NAME, Identity, session_facts
 
     app = flask.Flask(__name__)
     app.secret_key = secret
+    ident = Identity(role=role, user=user, user_id=0, language="en")
+    with app.test_request_context():
+        flask.session.update({"_user_id": ident.get_id(), **session_facts(ident, time.time())})
+        token = generate_csrf()
+        data = dict(flask.session)
     serializer = app.session_interface.get_signing_serializer(app)
     assert serializer is not None
-    return COOKIE_NAME, serializer.dumps(session_data(role, time.time(), user=user, language="en"))
+    return COOKIE_NAME, serializer.dumps(data), token
+
+
+def session_cookie(role: str = "viewer", user: str = "tester", secret: str = TEST_DASHBOARD_SECRET
+                   ) -> tuple[str, str]:
+    """(name, value) of a signed-in session cookie (see ``minted_session``)."""
+    name, value, _ = minted_session(role, user, secret)
+    return name, value
 
 
 def add_session_cookie(page: Page, base: str, role: str = "viewer") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -11,9 +12,11 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import dash
 import flask
+import limits.storage.memory
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -24,11 +27,12 @@ from werkzeug.test import TestResponse
 
 from dashboard.access import (
     COOKIE_NAME,
+    CSRF_COOKIE,
     SECRET_FILE,
     AccessState,
     current_language,
     current_role,
-    current_user,
+    current_username,
 )
 from dashboard.app import create_dash_app
 from lingtan.cli import app as cli
@@ -247,19 +251,19 @@ def dash_app(api_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dash.Dash
     # A page that says who the guard let in, as the layout and callbacks will ask.
     @app.server.route("/_test/whoami")
     def whoami() -> flask.Response:
-        return flask.jsonify(user=current_user(), role=current_role(), language=current_language())
+        return flask.jsonify(user=current_username(), role=current_role(), language=current_language())
 
     yield app
     get_settings.cache_clear()
 
 
 @pytest.fixture
-def clock(dash_app: dash.Dash) -> Clock:
-    """The guard's clock, moved by the test instead of waiting."""
+def clock(dash_app: dash.Dash, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The guard's clock, moved by the test instead of waiting. Flask-Limiter keeps its counts in
+    the limits package's in-memory storage, which reads time.time(): it reads this clock too."""
     fake = Clock()
-    state = access_state(dash_app)
-    state.clock = fake
-    state.limiter.clock = fake
+    access_state(dash_app).clock = fake
+    monkeypatch.setattr(limits.storage.memory, "time", SimpleNamespace(time=fake))
     return fake
 
 
@@ -436,6 +440,58 @@ def test_failed_sign_ins_are_limited_per_name(api_db: str, client: FlaskClient, 
     assert sign_in(client, "li.wei", PASSWORD).status_code == 303
 
 
+def test_failed_key_sign_ins_are_limited_per_address(api_db: str, client: FlaskClient, clock: Clock) -> None:
+    with get_engine(api_db).begin() as conn:
+        _, plain = create_key(conn, "viewer", "wall screen")
+    make_user(api_db)
+
+    def with_key(key: str) -> TestResponse:
+        return client.post("/login", data={"csrf_token": csrf_token(client), "api_key": key})
+
+    for _ in range(5):
+        assert with_key("lt_wrong_key").status_code == 401
+    limited = with_key(plain)
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "60"
+    assert sign_in(client, "li.wei", PASSWORD).status_code == 303  # the password form counts by name
+    clock.now += 60
+    assert with_key(plain).status_code == 303
+
+
+def test_a_callback_needs_the_sessions_csrf_token(api_db: str, client: FlaskClient) -> None:
+    """Dash's renderer sends the token of the CSRF cookie as X-CSRFToken with every callback; a
+    request another site makes the browser send carries the session cookie, but not the token."""
+    make_user(api_db)
+    sign_in(client, "li.wei", PASSWORD)
+    assert client.get("/").status_code == 200
+    token = client.get_cookie(CSRF_COOKIE)
+    assert token is not None and token.http_only is False  # the page's script must read it
+    forged = client.post("/_dash-update-component", json=ROUTE_TO_METERS)
+    assert forged.status_code == 400 and "CSRF" in forged.get_json()["error"]
+    other = dash_client_token(client)
+    assert client.post("/_dash-update-component", json=ROUTE_TO_METERS,
+                       headers={"X-CSRFToken": other}).status_code == 400
+    sent = client.post("/_dash-update-component", json=ROUTE_TO_METERS, headers={"X-CSRFToken": token.value})
+    assert sent.status_code == 200 and '"id": "meters-body"' in json.dumps(sent.get_json())
+
+
+# the router's callback as the renderer sends it when the reader opens the Meters page
+ROUTE_TO_METERS = {
+    "output": "..page-content.children...rendered-path.data..",
+    "outputs": [{"id": "page-content", "property": "children"}, {"id": "rendered-path", "property": "data"}],
+    "inputs": [{"id": "url", "property": "pathname", "value": "/meters"}],
+    "state": [{"id": "lang", "property": "data", "value": "en"},
+              {"id": "refresh-ms", "property": "data", "value": 5000},
+              {"id": "rendered-path", "property": "data", "value": None}],
+    "changedPropIds": ["url.pathname"],
+}
+
+
+def dash_client_token(client: FlaskClient) -> str:
+    """A valid CSRF token of somebody else's session on the same dashboard."""
+    other = english(client.application.test_client())
+    return csrf_token(other)
+
+
 def test_the_form_needs_its_csrf_token(api_db: str, client: FlaskClient, dash_app: dash.Dash) -> None:
     make_user(api_db)
     csrf_token(client)
@@ -482,7 +538,7 @@ def test_a_viewer_is_a_viewer(api_db: str, client: FlaskClient) -> None:
     make_user(api_db, "wall", "viewer")
     sign_in(client, "wall", PASSWORD)
     with client.application.test_request_context():
-        assert current_role() == "viewer" and current_user() is None  # nobody signed in here
+        assert current_role() == "viewer" and current_username() is None  # nobody signed in here
     assert whoami(client) == {"user": "wall", "role": "viewer", "language": None}
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from dashboard.access import CSRF_COOKIE
 from dashboard.app import create_asgi_app
 from dashboard.tiles import TILE_IDS
 from lingtan.kernel.settings import get_settings
@@ -42,15 +43,18 @@ def get(monkeypatch: pytest.MonkeyPatch) -> Iterator[Get]:
 
 @pytest.fixture
 def post(get: Get) -> Post:
-    """POST through the same app (a Dash callback request, as the browser sends it)."""
+    """POST through the same app (a Dash callback request, as the browser sends it: after loading
+    the page, with the CSRF token the page's cookie holds)."""
     app = create_asgi_app()
-    signed_in = dict([session_cookie()])
+    name, value = session_cookie()
 
     async def send(path: str, body: dict) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard",
-                                     cookies=signed_in) as client:
-            return await client.post(path, json=body)
+        # a host name with a dot: the cookie jar then keeps what the page sets under the same name
+        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard.test") as client:
+            client.cookies.set(name, value, domain="dashboard.test")
+            await client.get("/")
+            return await client.post(path, json=body, headers={"X-CSRFToken": client.cookies[CSRF_COOKIE]})
 
     return lambda path, body: asyncio.run(send(path, body))
 
@@ -63,6 +67,10 @@ def test_index_serves_only_local_resources(get: Get) -> None:
     assert urls, "expected script and stylesheet tags"
     assert not [u for u in urls if u.startswith(("http:", "https:", "//"))]
     assert any("style.css" in u for u in urls)
+    # the renderer reads the dashboard's CSRF cookie (and sends it as X-CSRFToken with callbacks)
+    config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>',
+                                  page.text, re.S).group(1))
+    assert (config["csrf_token_name"], config["csrf_header_name"]) == (CSRF_COOKIE, "X-CSRFToken")
 
 
 def test_unknown_path_is_404(get: Get) -> None:
