@@ -774,22 +774,31 @@ def _outputs_ok(out: dict[tuple[str, str], Any], kind: str) -> str | None:
     return f"{kind}: tiles without a value: {missing}" if missing else None
 
 
-def inprocess_run(url: str, runs: int, full_runs: int, progress: Progress
-                  ) -> tuple[Timing, Timing, dict[str, Any], list[str]]:
-    from dashboard.callbacks import make_loader
+def _overview_refresh(url: str, state: dict[str, Any] | None) -> dict[tuple[str, str], Any]:
+    """One refresh of the Overview as its callback makes it: the page's load and render through
+    the framework's refresh."""
+    from dashboard.controls import view_of
+    from dashboard.data import make_reader
+    from dashboard.page import PageQuery
+    from dashboard.pages import BY_PATH
     from dashboard.refresh import refresh
 
-    load = make_loader(url, SITE_ID)  # what the Dash callback builds per call
+    view = view_of(SITE_ID, None, None, None, None, SITE_ID)
+    return refresh(BY_PATH["/"], make_reader(url), PageQuery(view, datetime.now(UTC), state=state))
+
+
+def inprocess_run(url: str, runs: int, full_runs: int, progress: Progress
+                  ) -> tuple[Timing, Timing, dict[str, Any], list[str]]:
     errors: list[str] = []
     state = None
     for _ in range(3):  # warm-up: engine, pool, imports, caches
-        out = refresh(load, state, datetime.now(UTC))
+        out = _overview_refresh(url, state)
         state = out.get(("chart-state", "data"))
     tick = []
     for _ in range(runs):
         reloaded = (state or {}).get("reloaded")
         t = time.perf_counter()
-        out = refresh(load, state, datetime.now(UTC))
+        out = _overview_refresh(url, state)
         tick.append((time.perf_counter() - t) * 1000)
         state = out.get(("chart-state", "data"))
         if (problem := _outputs_ok(out, "tick")) is not None:
@@ -799,13 +808,13 @@ def inprocess_run(url: str, runs: int, full_runs: int, progress: Progress
     full = []
     for _ in range(full_runs):
         t = time.perf_counter()
-        out = refresh(load, None, datetime.now(UTC))
+        out = _overview_refresh(url, None)
         full.append((time.perf_counter() - t) * 1000)
         if (problem := _outputs_ok(out, "full reload")) is not None:
             errors.append(problem)
     progress("  profiling one tick and one full reload")
     profiles = {"tick": profile_refresh(url, state), "full reload": profile_refresh(url, None)}
-    path = "dashboard.refresh.refresh(make_loader(…))"
+    path = "dashboard.refresh.refresh(the Overview page, …)"
     return (Timing("refresh(), tick", path, runs, tick),
             Timing("refresh(), full reload", path, full_runs, full), profiles, errors[:10])
 
@@ -831,10 +840,10 @@ def profile_refresh(url: str, state: dict[str, Any] | None) -> dict[str, Any]:
     from plotly.io.json import to_json_plotly
     from sqlalchemy import event
 
-    import dashboard.refresh as refresh_module
+    import dashboard.pages.overview as overview_module
     import dashboard.snapshot as snapshot_module
-    from dashboard.callbacks import make_loader
-    from dashboard.refresh import OUTPUTS, ordered, refresh
+    from dashboard.pages import BY_PATH
+    from dashboard.refresh import ordered, output_keys
 
     engine = get_engine(url)
     steps: dict[str, list[float]] = {}  # step -> [ms, sql ms, statements]
@@ -881,27 +890,28 @@ def profile_refresh(url: str, state: dict[str, Any] | None) -> dict[str, Any]:
                  "power_series": "power_series: chart minutes",
                  "power_by_role": "power_by_role: flows"}
     saved = (snapshot_module.kpi, snapshot_module.kpi_series, snapshot_module.load_site_model,
-             refresh_module.snapshot_outputs)
+             overview_module.render)
     snapshot_module.kpi = _Proxy(saved[0], wrap, kpi_names)  # type: ignore[assignment]
     snapshot_module.kpi_series = wrap("kpi_series: intensity, 24 h hourly", saved[1])  # type: ignore[assignment]
     snapshot_module.load_site_model = wrap(  # type: ignore[assignment]
         "load_site_model: site, meters, purchases, overrides", saved[2])
-    refresh_module.snapshot_outputs = wrap(  # type: ignore[assignment]
-        "snapshot_outputs: tiles, chart patch, figures (Python)", saved[3])
+    overview_module.render = wrap(  # type: ignore[assignment]
+        "render: tiles, chart patch, figures (Python)", saved[3])
     engine.dispose()  # new connections get the timing cursors
     event.listen(engine, "connect", timed_cursors)
     try:
         t = time.perf_counter()
-        out = refresh(make_loader(url, SITE_ID), state, datetime.now(UTC))
+        out = _overview_refresh(url, state)
         call_ms = (time.perf_counter() - t) * 1000
     finally:
         event.remove(engine, "connect", timed_cursors)
         engine.dispose()
         (snapshot_module.kpi, snapshot_module.kpi_series, snapshot_module.load_site_model,
-         refresh_module.snapshot_outputs) = saved
+         overview_module.render) = saved
     t = time.perf_counter()
     response = {"multi": True, "response": {}}
-    for (cid, prop), value in zip(OUTPUTS, ordered(out), strict=True):
+    keys = output_keys(BY_PATH["/"])
+    for (cid, prop), value in zip(keys, ordered(keys, out), strict=True):
         response["response"].setdefault(cid, {})[prop] = value
     encoded = to_json_plotly(response)
     json_ms = (time.perf_counter() - t) * 1000

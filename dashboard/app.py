@@ -12,7 +12,6 @@ from dash import html
 
 from dashboard import pages
 from dashboard.access import CSRF_COOKIE, current_language, install_access
-from dashboard.callbacks import register_callbacks
 from dashboard.data import make_reader
 from dashboard.i18n import COOKIE, DEFAULT, Lang, pick, request_lang
 from dashboard.layout import PRODUCT, build_layout
@@ -50,7 +49,6 @@ def create_dash_app() -> dash.Dash:
 
     app.layout = layout
     install_access(app)  # before the 404 guard: an unknown path says nothing until signed in
-    register_callbacks(app, settings.database_url, settings.site_id)
     pages.register(app, read, settings.site_id)
     _reject_unknown_paths(app)
     _remember_language(app)
@@ -65,7 +63,7 @@ def _page_path(app: dash.Dash) -> str | None:
     path = urlsplit(flask.request.referrer).path
     prefix = app.config.routes_pathname_prefix.rstrip("/")
     path = path[len(prefix):] if prefix and path.startswith(prefix) else path
-    return path if path in pages.PAGES else None
+    return path if path in pages.BY_PATH else None
 
 
 def _lang() -> Lang:
@@ -90,7 +88,7 @@ def _reject_unknown_paths(app: dash.Dash) -> None:
     """Dash answers every unknown GET with the index page (for client-side routing); only the
     dashboard's own pages should get it, a typo'd URL or a probe a real 404."""
     catchall = app.config.routes_pathname_prefix + "<path:path>"
-    known = {p.strip("/") for p in pages.PAGES}
+    known = {p.strip("/") for p in pages.BY_PATH}
 
     @app.server.before_request
     def _honest_404() -> None:

@@ -1,5 +1,6 @@
-"""How pages read: a connection per refresh through the API's public service functions, and the
-header status every page shows (site name, newest power reading, live or stale)."""
+"""How pages read: a connection per read through the core's service functions; the header status
+every page shows (site name, newest power reading, live or stale); and the one failure path, the
+banner, that every page's refresh takes when a read fails."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def header_outputs(prefix: str, st: Status, lang: Lang) -> dict[tuple[str, str],
         (pid(prefix, "status-badge"), "className"): "badge badge-live" if st.live else "badge badge-stale",
         (pid(prefix, "db-banner"), "children"): "",
         (pid(prefix, "db-banner"), "className"): "banner hidden",
+        # the site's zone, for the banner's clock should a later refresh fail
+        (pid(prefix, "site-tz"), "data"): st.timezone,
     }
 
 
@@ -113,7 +116,8 @@ def failure_outputs(prefix: str, exc: Exception, now: datetime, lang: Lang, time
 
 
 HEADER_KEYS = (("site-name", "children"), ("as-of", "children"), ("status-badge", "children"),
-               ("status-badge", "className"), ("db-banner", "children"), ("db-banner", "className"))
+               ("status-badge", "className"), ("db-banner", "children"), ("db-banner", "className"),
+               ("site-tz", "data"))
 
 
 def header_output_keys(prefix: str) -> list[tuple[str, str]]:

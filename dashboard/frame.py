@@ -4,15 +4,11 @@ own header, so no output has two writers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dash import dcc, html
 
 from dashboard.i18n import Lang, t
-
-# (path, catalog key of the navigation label)
-NAV: tuple[tuple[str, str], ...] = (
-    ("/", "nav.overview"), ("/air", "nav.air"), ("/heat", "nav.heat"), ("/meters", "nav.meters"),
-    ("/reports", "nav.reports"), ("/alerts", "nav.alerts"),
-)
 
 
 def pid(prefix: str, name: str) -> str:
@@ -45,11 +41,12 @@ def header(lang: Lang, prefix: str, path: str, user: str | None) -> html.Header:
     ])
 
 
-def nav(lang: Lang, path: str) -> html.Nav:
+def nav(lang: Lang, path: str, entries: Sequence[tuple[str, str]]) -> html.Nav:
+    """``entries``: (path, catalog key of the label) of every page, in the registry's order."""
     return html.Nav(className="nav", children=[
         dcc.Link(t(key, lang), href=href, className="nav-link active" if href == path else "nav-link",
                  id=f"nav-{href.strip('/') or 'overview'}")
-        for href, key in NAV
+        for href, key in entries
     ])
 
 

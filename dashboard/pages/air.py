@@ -12,12 +12,14 @@ import plotly.graph_objects as go
 import sqlalchemy as sa
 from dash import dcc, html
 
+from dashboard.data import Reader, Status, status
 from dashboard.figures import base_layout, figure_tile
 from dashboard.formatting import date_time, format_number
 from dashboard.i18n import Lang, t
+from dashboard.page import LayoutContext, PageQuery
 from lingtan.core.figures import Compressor, Figure, WasteHeat
 from lingtan.core.kpi import window_kpis
-from lingtan.core.queries import get_site, list_meters, readings_series
+from lingtan.core.queries import list_meters, readings_series
 
 PREFIX = "air"
 # compressor state codes of the generic screw-compressor profile (0 off, 1 unloaded, 2 loaded)
@@ -28,7 +30,7 @@ BAND_COLOURS = ("rgba(46,204,113,0.25)", "rgba(246,195,67,0.25)", "rgba(240,160,
 
 @dataclass
 class AirData:
-    timezone: str
+    status: Status
     start: datetime
     end: datetime
     names: dict[str, str]
@@ -38,14 +40,24 @@ class AirData:
     now: datetime
 
 
-def load(conn: sa.Connection, site_id: str, start: datetime, end: datetime, now: datetime) -> AirData:
-    site = get_site(conn, site_id)
+def layout(ctx: LayoutContext) -> list[Any]:
+    return []  # everything on the page comes with its data
+
+
+def load(read: Reader, q: PageQuery) -> AirData:
+    return read(lambda conn: _read(conn, q))
+
+
+def _read(conn: sa.Connection, q: PageQuery) -> AirData:
+    site_id, now = q.site_id, q.now
+    st = status(conn, site_id, now)
+    start, end = q.window(st.timezone)
     kpis = window_kpis(conn, site_id, start, end, now)
     names = {m.id: m.name for m in list_meters(conn, site_id)}
     day = now - timedelta(hours=24)
     states = {c.meter_id: [(r[0], r[1]) for r in readings_series(conn, c.meter_id, "state", day, now, "1m")]
               for c in kpis.compressors}
-    return AirData(site.timezone, start, end, names, kpis.compressors, kpis.waste_heat, states, now)
+    return AirData(st, start, end, names, kpis.compressors, kpis.waste_heat, states, now)
 
 
 def grade_text(c: Compressor, lang: Lang) -> str:
@@ -87,7 +99,7 @@ def band_figure(c: Compressor, lang: Lang) -> go.Figure:
 
 def timeline_figure(data: AirData, lang: Lang) -> go.Figure:
     """One row per compressor, a cell per minute coloured by state; minutes without data stay empty."""
-    tz = ZoneInfo(data.timezone)
+    tz = ZoneInfo(data.status.timezone)
     fig = go.Figure()
     for code, key in STATE_KEYS.items():
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=t(key, lang),
@@ -114,7 +126,7 @@ def _fig_text(f: Figure, decimals: int, lang: Lang) -> tuple[str, str]:
     return format_number(f.value, decimals, lang), f.unit
 
 
-def body(data: AirData, lang: Lang) -> list[Any]:
+def render(data: AirData, lang: Lang) -> list[Any]:
     if not data.compressors:
         return [html.P(t("air.none", lang), className="empty")]
     cards = []
@@ -153,6 +165,7 @@ def body(data: AirData, lang: Lang) -> list[Any]:
         html.H3(t("air.timeline", lang), className="card-title"),
         dcc.Graph(figure=timeline_figure(data, lang), config={"displayModeBar": False}),
     ])
-    caption = html.P(f"{date_time(data.start, data.timezone, lang, seconds=False)} – "
-                     f"{date_time(data.end, data.timezone, lang, seconds=False)}", className="window-caption")
+    tz = data.status.timezone
+    caption = html.P(f"{date_time(data.start, tz, lang, seconds=False)} – "
+                     f"{date_time(data.end, tz, lang, seconds=False)}", className="window-caption")
     return [caption, html.Div(cards, className="cards"), heat, timeline]

@@ -3,36 +3,57 @@ Engineers acknowledge a firing alert here, which stops its re-notification; view
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+import dash
 import sqlalchemy as sa
-from dash import html
+from dash import ALL, Input, Output, State, ctx, html, no_update
 
+from dashboard import access
+from dashboard.data import Reader, Status, status
 from dashboard.formatting import date_time, format_number
-from dashboard.i18n import CATALOG, Lang, t
+from dashboard.i18n import CATALOG, DEFAULT, Lang, pick, t
+from dashboard.page import LayoutContext, PageQuery
 from lingtan.core.alerts.store import Event, StateRow, list_events, list_rules, list_states
+from lingtan.kernel import clock
 
+log = logging.getLogger(__name__)
 PREFIX = "alerts"
 RECENT = 50
 
 
 @dataclass
 class AlertsData:
-    timezone: str
+    status: Status
     active: list[StateRow]
     names: dict[int, str]
     severities: dict[int, str]
     recent: list[Event]
+    can_ack: bool = False  # an engineer may acknowledge a firing alert
+
+    @property
+    def timezone(self) -> str:
+        return self.status.timezone
 
 
-def load(conn: sa.Connection, timezone: str) -> AlertsData:
+def layout(ctx: LayoutContext) -> list[Any]:
+    return []  # everything on the page comes with its data
+
+
+def load(read: Reader, q: PageQuery) -> AlertsData:
+    return read(lambda conn: _read(conn, q))
+
+
+def _read(conn: sa.Connection, q: PageQuery) -> AlertsData:
+    st = status(conn, q.site_id, q.now)
     rules, _ = list_rules(conn, limit=1000, offset=0)
     names = {r.id: str(r.definition.get("name") or f"#{r.id}") for r in rules}
     severities = {r.id: str(r.definition.get("severity") or "") for r in rules}
     active = [s for s in list_states(conn) if s.state in ("pending", "firing")]
     recent, _ = list_events(conn, RECENT, 0)
-    return AlertsData(timezone, active, names, severities, recent)
+    return AlertsData(st, active, names, severities, recent, q.may("engineer"))
 
 
 def _ack_cell(s: StateRow, lang: Lang, can_ack: bool) -> Any:
@@ -44,7 +65,8 @@ def _ack_cell(s: StateRow, lang: Lang, can_ack: bool) -> Any:
                        id={"type": "alert-ack", "rule": s.rule_id, "subject": s.subject})
 
 
-def body(data: AlertsData, lang: Lang, can_ack: bool) -> list[Any]:
+def render(data: AlertsData, lang: Lang) -> list[Any]:
+    can_ack = data.can_ack
     out: list[Any] = [html.H2(t("alerts.active", lang), className="section-title")]
     if not data.active:
         out.append(html.P(t("alerts.empty", lang), className="empty", id="alerts-active-empty"))
@@ -76,3 +98,30 @@ def body(data: AlertsData, lang: Lang, can_ack: bool) -> list[Any]:
         ]))
     return out
 
+
+
+def actions(app: dash.Dash, read: Reader, default_site: str) -> None:
+    """An engineer acknowledges a firing alert, which stops its re-notification."""
+
+    @app.callback(Output("alerts-notice", "children"),
+                  Input({"type": "alert-ack", "rule": ALL, "subject": ALL}, "n_clicks"),
+                  State("lang", "data"), prevent_initial_call=True)
+    def _ack(clicks: list[int], lang_value: str | None) -> str:
+        lang = pick(lang_value) or DEFAULT
+        target = ctx.triggered_id
+        if not isinstance(target, dict) or not any(clicks):
+            return no_update
+        if not access.has_role("engineer"):
+            return t("edit.refused", lang)
+        from lingtan.core.alerts.store import ack
+
+        by = access.current_username() or "dashboard"
+
+        def work(conn: sa.Connection) -> None:
+            ack(conn, int(target["rule"]), str(target["subject"]), by, clock.now())
+            conn.commit()
+
+        read(work)
+        log.info("dashboard: alert acknowledged", extra={"rule": target["rule"], "subject": target["subject"],
+                                                         "user": by})
+        return t("alerts.acked_now", lang, rule=target["rule"], subject=target["subject"])

@@ -10,13 +10,15 @@ from typing import Any
 import sqlalchemy as sa
 from dash import html
 
+from dashboard.data import Reader, Status, status
 from dashboard.figures import figure_tile
 from dashboard.formatting import date_time
 from dashboard.i18n import Lang, t
+from dashboard.page import LayoutContext, PageQuery
 from lingtan.core.figures import Boiler, WasteHeat
 from lingtan.core.gas import gas_basis
 from lingtan.core.kpi import window_kpis
-from lingtan.core.queries import get_site, list_meters
+from lingtan.core.queries import list_meters
 from lingtan.core.site_model import load_site_model
 
 PREFIX = "heat"
@@ -24,7 +26,7 @@ PREFIX = "heat"
 
 @dataclass
 class HeatData:
-    timezone: str
+    status: Status
     start: datetime
     end: datetime
     names: dict[str, str]
@@ -45,19 +47,30 @@ def recovered_share(recovered_gj: float | None, boilers: list[Boiler], ncv_gj_pe
     return recovered_gj / total if total > 0 else None
 
 
-def load(conn: sa.Connection, site_id: str, start: datetime, end: datetime, now: datetime) -> HeatData:
-    site = get_site(conn, site_id)
+def layout(ctx: LayoutContext) -> list[Any]:
+    return []  # everything on the page comes with its data
+
+
+def load(read: Reader, q: PageQuery) -> HeatData:
+    return read(lambda conn: _read(conn, q))
+
+
+def _read(conn: sa.Connection, q: PageQuery) -> HeatData:
+    site_id, now = q.site_id, q.now
+    st = status(conn, site_id, now)
+    start, end = q.window(st.timezone)
     kpis = window_kpis(conn, site_id, start, end, now)
     params = load_site_model(conn, site_id).params
     names = {m.id: m.name for m in list_meters(conn, site_id)}
     share = recovered_share(kpis.waste_heat.recovered_gj.value, kpis.boilers,
                             gas_basis(params).gj_per_metered_m3, params.boiler_efficiency)
-    return HeatData(site.timezone, start, end, names, kpis.boilers, kpis.waste_heat, share)
+    return HeatData(st, start, end, names, kpis.boilers, kpis.waste_heat, share)
 
 
-def body(data: HeatData, lang: Lang) -> list[Any]:
-    out: list[Any] = [html.P(f"{date_time(data.start, data.timezone, lang, seconds=False)} – "
-                             f"{date_time(data.end, data.timezone, lang, seconds=False)}",
+def render(data: HeatData, lang: Lang) -> list[Any]:
+    tz = data.status.timezone
+    out: list[Any] = [html.P(f"{date_time(data.start, tz, lang, seconds=False)} – "
+                             f"{date_time(data.end, tz, lang, seconds=False)}",
                              className="window-caption")]
     if not data.boilers:
         out.append(html.P(t("heat.none", lang), className="empty"))

@@ -5,21 +5,28 @@ table without the control."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import dash
 import sqlalchemy as sa
-from dash import dcc, html
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
+from dashboard import access
+from dashboard.data import Reader, Status, status
 from dashboard.formatting import date_time, format_number
-from dashboard.i18n import Lang, t
+from dashboard.i18n import DEFAULT, Lang, pick, t
+from dashboard.page import LayoutContext, PageQuery
 from lingtan.core.gateways import Gateway, list_gateways
 from lingtan.core.kpi import FRESH
-from lingtan.core.queries import MeterLatest, get_site, meters_latest
+from lingtan.core.queries import MeterLatest, get_meter, meters_latest
+from lingtan.core.site_file import MeterPatch
 from lingtan.core.site_schema import ROLES
 from lingtan.kernel.reading import Quality
 
+log = logging.getLogger(__name__)
 PREFIX = "meters"
 # a meter quiet for longer than FRESH is stale (a poll or two missed); past this it is offline
 OFFLINE_AFTER = timedelta(minutes=15)
@@ -27,16 +34,29 @@ OFFLINE_AFTER = timedelta(minutes=15)
 
 @dataclass
 class MetersData:
-    timezone: str
+    status: Status
     meters: list[MeterLatest]
     gateways: list[Gateway]
     now: datetime
+    can_edit: bool = False  # an engineer may correct a meter's role
+
+    @property
+    def timezone(self) -> str:
+        return self.status.timezone
 
 
-def load(conn: sa.Connection, site_id: str, now: datetime) -> MetersData:
-    site = get_site(conn, site_id)
-    gateways = [g for g in list_gateways(conn) if g.site_id in (None, site_id)]
-    return MetersData(site.timezone, meters_latest(conn, site_id), gateways, now)
+def layout(ctx: LayoutContext) -> list[Any]:
+    return []  # everything on the page comes with its data
+
+
+def load(read: Reader, q: PageQuery) -> MetersData:
+    return read(lambda conn: _read(conn, q))
+
+
+def _read(conn: sa.Connection, q: PageQuery) -> MetersData:
+    st = status(conn, q.site_id, q.now)
+    gateways = [g for g in list_gateways(conn) if g.site_id in (None, q.site_id)]
+    return MetersData(st, meters_latest(conn, q.site_id), gateways, q.now, q.may("engineer"))
 
 
 def state_of(m: MeterLatest, now: datetime) -> str:
@@ -123,12 +143,46 @@ def dead_letters(data: MetersData) -> int:
     return sum(int(g.status.get("dead_letters") or 0) for g in data.gateways)
 
 
-def body(data: MetersData, lang: Lang, can_edit: bool) -> list[Any]:
+def render(data: MetersData, lang: Lang) -> list[Any]:
     return [
         html.H2(t("meters.title", lang), className="section-title"),
-        meter_table(data, lang, can_edit),
+        meter_table(data, lang, data.can_edit),
         html.H2(t("gateways.title", lang), className="section-title"),
         html.P(t("dead.total", lang, n=format_number(dead_letters(data), 0, lang)), id="dead-letters",
                className="dead-letters" + (" alarm" if dead_letters(data) else "")),
         gateway_table(data, lang),
     ]
+
+
+def actions(app: dash.Dash, read: Reader, default_site: str) -> None:
+    """An engineer corrects a meter's role from its dropdown; the notice line says what was saved."""
+
+    @app.callback(Output("meters-notice", "children"),
+                  Input({"type": "meter-role", "meter": ALL}, "value"), State("lang", "data"),
+                  prevent_initial_call=True)
+    def _change_role(_values: list[str | None], lang_value: str | None) -> str:
+        lang = pick(lang_value) or DEFAULT
+        changed = ctx.triggered_id
+        if not isinstance(changed, dict) or not ctx.triggered or ctx.triggered[0]["value"] is None:
+            return no_update
+        # the viewer never sees the control, and the server checks again: a crafted request is refused
+        if not access.has_role("engineer"):
+            return t("edit.refused", lang)
+        from lingtan.core.site_model import update_meter
+
+        meter_id, role = changed["meter"], ctx.triggered[0]["value"]
+
+        def work(conn: sa.Connection) -> bool:
+            # The dropdowns fire when the table is (re)drawn, with the role they show: only a
+            # different role is a change, so a page refresh never writes.
+            if get_meter(conn, meter_id).role == role:
+                return False
+            update_meter(conn, meter_id, MeterPatch(role=role))
+            conn.commit()
+            return True
+
+        if not read(work):
+            return no_update
+        log.info("dashboard: meter role changed", extra={"meter": meter_id, "role": role,
+                                                          "user": access.current_username()})
+        return t("edit.saved", lang, meter=meter_id, role=role)

@@ -1,23 +1,91 @@
-"""The Overview's body: power now, energy and carbon today, and the 24-hour power chart. Static:
-every value arrives through the refresh callback, so the page renders even while the database is
-down."""
+"""The Overview: power now, energy and carbon today, the 24-hour power chart, the green-power gauge,
+the power flows and the rolling carbon intensity. Refreshed on every tick: the layout is built once
+and every refresh sends the numbers only (Patches), so the chart grows by its newest minutes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 from dash import Patch, dcc, html
 
-from dashboard.chart import empty_figure
+from dashboard import chart
+from dashboard.chart import chart_patch, empty_figure, fetch_start
+from dashboard.controls import Basis
+from dashboard.data import Reader, Status
 from dashboard.figures import base_layout
+from dashboard.formatting import format_number
 from dashboard.i18n import Lang, t
-from dashboard.snapshot import Snapshot
-from dashboard.tiles import TILES, tile
-from lingtan.core.kpi import RolePower
+from dashboard.page import Key, LayoutContext, PageQuery
+from dashboard.snapshot import Snapshot, load_snapshot
+from dashboard.tiles import TILES, note_id, tile, tile_views
+from lingtan.core.kpi import FRESH, RolePower
 
 PREFIX = ""  # the Overview keeps the bare ids (tile-grid-kw, status-badge …) scripts rely on
+REFRESH_EVERY = 1  # live: every tick
+STATE = "chart-state"  # what the chart holds, so a tick reads and sends only its newest minutes
+OUTPUTS: tuple[Key, ...] = (
+    *((s.id, prop) for s in TILES for prop in ("children", "data-value", "className")),
+    *((note_id(s.id), prop) for s in TILES for prop in ("children", "title")),
+    ("today-note", "children"),
+    ("power-chart", "figure"),
+    (STATE, "data"),
+    ("green-gauge", "figure"),
+    ("flow-sankey", "figure"),
+    ("intensity-chart", "figure"),
+)
+
+
+@dataclass
+class OverviewData:
+    status: Status
+    snapshot: Snapshot
+    chart_state: dict[str, Any] | None  # the chart the snapshot's series continues; None: draw it whole
+    basis: Basis
+
+
+def is_live(snap: Snapshot) -> bool:
+    """Live = every power meter answered within the KPI engine's freshness limit."""
+    as_of = snap.overview.power.as_of
+    return as_of is not None and not snap.overview.offline and snap.now - as_of <= FRESH
+
+
+def load(read: Reader, q: PageQuery) -> OverviewData:
+    first, last = chart.window(q.now)
+    end = last + timedelta(minutes=1)
+    state = q.state
+    snap = read(lambda conn: load_snapshot(conn, q.site_id, q.now, fetch_start(state, q.now), end))
+    if state and state.get("tz") != snap.site.timezone:
+        # the site moved time zone under an open page: the chart's x labels are all wrong
+        state = None
+        snap = read(lambda conn: load_snapshot(conn, q.site_id, q.now, first, end))
+    site = snap.site
+    status = Status(site.name, site.timezone, snap.overview.power.as_of, is_live(snap))
+    return OverviewData(status, snap, state, q.view.basis)
+
+
+def render(data: OverviewData, lang: Lang) -> dict[Key, Any]:
+    snap, basis = data.snapshot, data.basis
+    out: dict[Key, Any] = {}
+    for tile_id, view in tile_views(snap, lang, basis).items():
+        out[(tile_id, "children")] = view.text
+        out[(tile_id, "data-value")] = view.value
+        out[(tile_id, "className")] = "tile-value" if view.state == "ok" else "tile-value missing"
+        out[(note_id(tile_id), "children")] = view.note
+        out[(note_id(tile_id), "title")] = view.note_title
+    coverage = snap.today.electricity.consumption_kwh.coverage if snap.today else 0.0
+    today_note = t("today.since", lang, tz=snap.site.timezone)
+    if round(coverage * 100, 1) < 100:
+        today_note += " · " + t("today.coverage", lang, pct=format_number(coverage * 100, 1, lang))
+    patch, new_state = chart_patch(data.chart_state, snap.series, snap.now, snap.site.timezone)
+    out[("today-note", "children")] = today_note
+    out[("power-chart", "figure")] = patch
+    out[(STATE, "data")] = new_state
+    out.update({(cid, "figure"): patch for cid, patch in figure_patches(snap, basis, lang).items()})
+    return out
 
 
 def _section(title: str, note_id: str | None, group: str, lang: Lang) -> html.Section:
@@ -33,7 +101,9 @@ def _section(title: str, note_id: str | None, group: str, lang: Lang) -> html.Se
     )
 
 
-def body(lang: Lang, refresh_ms: int) -> list[Any]:
+def layout(ctx: LayoutContext) -> list[Any]:
+    """Static: every value arrives through the refresh, so the page renders while the database is down."""
+    lang = ctx.lang
     return [
         _section(t("section.now", lang), None, "now", lang),
         _section(t("section.today", lang), "today-note", "today", lang),
@@ -64,8 +134,7 @@ def body(lang: Lang, refresh_ms: int) -> list[Any]:
                 html.H2(t("section.intensity", lang), className="section-title"),
                 dcc.Graph(id="intensity-chart", figure=intensity_figure(lang), config=_STATIC)]),
         ]),
-        dcc.Store(id="chart-state", data=None),
-        dcc.Interval(id="refresh", interval=refresh_ms, n_intervals=0),
+        dcc.Store(id=STATE, data=None),
     ]
 
 

@@ -3,20 +3,63 @@ as CSV or XLSX — the same tables, through the same writers, as the API's repor
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
+import dash
 import sqlalchemy as sa
-from dash import dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 
+from dashboard.data import Reader, Status, status
 from dashboard.formatting import format_number
 from dashboard.i18n import Lang, report_term, t
+from dashboard.page import LayoutContext, PageQuery
 from lingtan.core import closings, report_formats
+from lingtan.core.queries import get_site
 from lingtan.core.report_formats import Num, Table
+from lingtan.kernel import clock
 
 PREFIX = "reports"
+INPUTS = (("report-kind", "value"), ("report-period", "value"), ("report-date", "date"))
 Kind = Literal["ghg-inventory", "energy-balance"]
 KINDS: dict[str, str] = {"ghg-inventory": "reports.ghg", "energy-balance": "reports.balance"}
+
+
+@dataclass
+class ReportsData:
+    status: Status
+    tables: list[Table]
+
+
+def layout(ctx: LayoutContext) -> list[Any]:
+    return [controls(ctx.lang, ctx.today)]
+
+
+def load(read: Reader, q: PageQuery) -> ReportsData:
+    kind, period, day = q.inputs
+
+    def work(conn: sa.Connection) -> ReportsData:
+        st = status(conn, q.site_id, q.now)
+        tabs, _ = tables(conn, q.site_id, kind or "ghg-inventory", period or "month",
+                         report_day(day, q.now, st.timezone))
+        return ReportsData(st, tabs)
+
+    return read(work)
+
+
+def render(data: ReportsData, lang: Lang) -> list[Any]:
+    return html_tables(data.tables, lang)
+
+
+def report_day(value: str | None, now: datetime, timezone: str) -> date:
+    """The picked date; none (or a bad one): today on the site's own calendar, the day its reports mean."""
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    try:
+        return date.fromisoformat(value[:10]) if value else today
+    except ValueError:
+        return today
 
 
 def tables(conn: sa.Connection, site_id: str, kind: str, period: str, day: date | None
@@ -77,3 +120,18 @@ def controls(lang: Lang, today: date) -> html.Div:
         html.Button(t("reports.xlsx", lang), id="report-xlsx", n_clicks=0, className="button"),
         dcc.Download(id="report-download"),
     ])
+
+
+def actions(app: dash.Dash, read: Reader, default_site: str) -> None:
+    """The CSV and XLSX buttons: the file the API's report route sends for the same query."""
+
+    @app.callback(Output("report-download", "data"), Input("report-csv", "n_clicks"),
+                  Input("report-xlsx", "n_clicks"), State("ctl-site", "value"), State("report-kind", "value"),
+                  State("report-period", "value"), State("report-date", "date"), prevent_initial_call=True)
+    def _download(_csv: int, _xlsx: int, site: str | None, kind: str | None, period: str | None,
+                  day: str | None) -> Any:
+        fmt = "xlsx" if ctx.triggered_id == "report-xlsx" else "csv"
+        site_id = site or default_site
+        return read(lambda conn: download(
+            conn, site_id, kind or "ghg-inventory", period or "month",
+            report_day(day, clock.now(), get_site(conn, site_id).timezone), fmt))

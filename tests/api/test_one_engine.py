@@ -17,7 +17,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from dashboard.callbacks import make_loader
+from dashboard.controls import view_of
+from dashboard.data import make_reader
+from dashboard.page import PageQuery
+from dashboard.pages import BY_PATH
 from dashboard.refresh import refresh
 from lingtan.core import reports
 from lingtan.core.alerts.evaluate import Outcome, evaluate_rule
@@ -200,7 +203,8 @@ def test_every_consumer_gives_the_same_figures(site: str, api_client: TestClient
 
     # --- dashboard tiles, refreshed at the pinned instant -----------------------------------------
     for basis, carbon in (("location", carbon_location), ("market", carbon_market)):
-        out = refresh(make_loader(db, SITE), None, NOW, basis=basis)  # type: ignore[arg-type]
+        view = view_of(SITE, None, basis, None, None, SITE)
+        out = refresh(BY_PATH["/"], make_reader(db), PageQuery(view, NOW))
 
         def tile(tile_id: str, out: dict[tuple[str, str], Any] = out) -> float:
             return float(out[(tile_id, "data-value")])

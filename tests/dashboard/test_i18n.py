@@ -12,7 +12,7 @@ import pytest
 
 from dashboard.formatting import date_time, factor_caption, format_number
 from dashboard.i18n import CATALOG, DEFAULT, negotiate, pick, request_lang, t
-from dashboard.pages import PAGES, render
+from dashboard.pages import BY_PATH, render
 from lingtan.core.factors import grid_factor
 
 CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")
@@ -106,7 +106,7 @@ def _page(path: str, lang: str) -> list[str]:
     return [s for s in _texts(render(path, lang, 5000, _no_database, "demo-plant")) if s.strip()]
 
 
-@pytest.mark.parametrize("path", sorted(PAGES))
+@pytest.mark.parametrize("path", sorted(BY_PATH))
 def test_chinese_page_has_no_english_label(path: str) -> None:
     switch = {t("lang.switch", "zh"), t("lang.switch.title", "zh")}  # speaks the other language
     texts = [s for s in _page(path, "zh") if s not in switch and s != "demo-plant"]
@@ -115,7 +115,7 @@ def test_chinese_page_has_no_english_label(path: str) -> None:
         assert CJK.search(s) or set(LATIN_WORD.findall(s)) <= SHARED_WORDS, s
 
 
-@pytest.mark.parametrize("path", sorted(PAGES))
+@pytest.mark.parametrize("path", sorted(BY_PATH))
 def test_english_page_has_no_chinese_label(path: str) -> None:
     texts = _page(path, "en")
     assert any(s == t("nav.overview", "en") for s in texts)

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dashboard.controls import view_of
+from dashboard.data import make_reader
 from dashboard.i18n import t
+from dashboard.page import PageQuery
 from dashboard.pages import meters
 from gateway.brokerstats import BrokerHealth
 from gateway.health import HealthRegistry, HeartbeatWriter
 from gateway.sinks.postgres import register_devices
-from lingtan.kernel.db import get_engine
 from tests.dashboard.test_i18n import _texts
 
 LAST_DROP = datetime(2026, 6, 15, 1, 30, tzinfo=UTC)  # 09:30 on the site's clock (Shanghai)
@@ -39,8 +41,8 @@ def site(db: str) -> str:
 
 
 def rows(db: str, site: str, lang: str) -> dict[str, list[str]]:
-    with get_engine(db).connect() as conn:
-        data = meters.load(conn, site, datetime.now(UTC))
+    view = view_of(site, None, None, None, None, site)
+    data = meters.load(make_reader(db), PageQuery(view, datetime.now(UTC)))
     table = meters.gateway_table(data, lang)  # type: ignore[arg-type]
     head = [_texts(th)[0] for th in table.children[0].children.children]
     column = head.index(t("gateways.broker", lang))  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""The refresh callback's logic against a real database, and its failure path."""
+"""The refresh every page goes through, on the Overview against a real database: its figures, the
+chart's patches, the statements a tick sends, and the failure path (the banner)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import yaml
 from dash import Patch, no_update
 from sqlalchemy import event
 
-from dashboard.callbacks import make_loader
 from dashboard.chart import (
     FULL_RELOAD_EVERY,
     TRACES,
@@ -26,8 +26,12 @@ from dashboard.chart import (
     empty_figure,
     window,
 )
+from dashboard.controls import Basis, view_of
+from dashboard.data import Reader, make_reader
 from dashboard.formatting import local_time
-from dashboard.refresh import OUTPUTS, ordered, refresh
+from dashboard.page import PageQuery
+from dashboard.pages import BY_PATH
+from dashboard.refresh import ordered, output_keys, refresh
 from dashboard.snapshot import load_snapshot
 from gateway.sinks.postgres import PostgresSink
 from lingtan.core.kpi import local_midnight, power_series, site_overview, window_kpis
@@ -46,6 +50,15 @@ from tests.dashboard.seed import (
 from tests.pipeline import refresh_rollups, store_readings
 
 ROOT = Path(__file__).resolve().parents[2]
+OVERVIEW = BY_PATH["/"]
+OUTPUTS = output_keys(OVERVIEW)
+
+
+def overview_tick(read: Reader, state: dict[str, Any] | None, now: datetime, basis: Basis = "location",
+             site: str = SITE_ID, timezone: str | None = None) -> dict[tuple[str, str], Any]:
+    """One refresh of the Overview, as its callback makes it."""
+    q = PageQuery(view_of(site, None, basis, None, None, site), now, state=state)
+    return refresh(OVERVIEW, read, q, "en", timezone)
 
 
 def apply_patch(target: dict[str, Any], patch: Patch) -> dict[str, Any]:
@@ -70,8 +83,8 @@ def apply_patch(target: dict[str, Any], patch: Patch) -> dict[str, Any]:
 def test_refresh_matches_kpi_service(demo_plant: tuple[str, Seeded]) -> None:
     url, seeded = demo_plant
     now = seeded.end + timedelta(seconds=5)
-    out = refresh(make_loader(url, SITE_ID), None, now)
-    market = refresh(make_loader(url, SITE_ID), None, now, basis="market")
+    out = overview_tick(make_reader(url), None, now)
+    market = overview_tick(make_reader(url), None, now, basis="market")
     with get_engine(url).connect() as conn:
         overview = site_overview(conn, SITE_ID, now)
         today = window_kpis(conn, SITE_ID, local_midnight(now, "Asia/Shanghai"), now, now)
@@ -100,7 +113,8 @@ def test_refresh_matches_kpi_service(demo_plant: tuple[str, Seeded]) -> None:
     # GET /kpis/now's "today" is the same KPI window
     assert overview.today == today
     assert "data coverage" in out[("today-note", "children")]  # 2 h of data in a longer day
-    assert len(ordered(out)) == len(OUTPUTS)
+    assert out[("site-tz", "data")] == "Asia/Shanghai"
+    assert len(ordered(OUTPUTS, out)) == len(OUTPUTS)
 
 
 def test_today_starts_at_the_sites_midnight_not_utcs(db: str) -> None:
@@ -108,7 +122,7 @@ def test_today_starts_at_the_sites_midnight_not_utcs(db: str) -> None:
     # (all of them with data), the UTC day would have all 2 seeded hours
     seeded = seed_demo_plant(db, end=datetime(2026, 6, 15, 16, 30, tzinfo=UTC), gap_minutes=0)
     now = seeded.end + timedelta(seconds=5)
-    out = refresh(make_loader(db, SITE_ID), None, now)
+    out = overview_tick(make_reader(db), None, now)
     with get_engine(db).connect() as conn:
         site_day = window_kpis(conn, SITE_ID, datetime(2026, 6, 15, 16, tzinfo=UTC), now, now)
         utc_day = window_kpis(conn, SITE_ID, datetime(2026, 6, 15, tzinfo=UTC), now, now)
@@ -141,17 +155,17 @@ def _assert_figure_is(figure: dict[str, Any], full: ChartPoints) -> None:
 
 def test_chart_patch_stays_equal_to_a_full_reload(demo_plant: tuple[str, Seeded]) -> None:
     url, seeded = demo_plant
-    load = make_loader(url, SITE_ID)
+    read = make_reader(url)
     figure = empty_figure().to_plotly_json()
     now = seeded.end + timedelta(seconds=5)
-    out = refresh(load, None, now)
+    out = overview_tick(read, None, now)
     assert _operations(out[("power-chart", "figure")]) == {"Assign"}
     figure = apply_patch(figure, out[("power-chart", "figure")])
     state = out[("chart-state", "data")]
     # incremental ticks: same minute, the next minutes, a few minutes' jump (a slow tab)
     for step in (5, 60, 120, 240):
         now += timedelta(seconds=step)
-        out = refresh(load, state, now)
+        out = overview_tick(read, state, now)
         assert _operations(out[("power-chart", "figure")]) == {"Delete", "Extend"}
         figure = apply_patch(figure, out[("power-chart", "figure")])
         state = out[("chart-state", "data")]
@@ -173,7 +187,7 @@ def test_chart_patch_stays_equal_to_a_full_reload(demo_plant: tuple[str, Seeded]
         sink.close()
     refresh_rollups(url)
     now += timedelta(seconds=FULL_RELOAD_EVERY.total_seconds())
-    out = refresh(load, state, now)
+    out = overview_tick(read, state, now)
     assert _operations(out[("power-chart", "figure")]) == {"Assign"}
     figure = apply_patch(figure, out[("power-chart", "figure")])
     _assert_figure_is(figure, _full_chart(url, now))
@@ -184,46 +198,49 @@ def test_chart_patch_stays_equal_to_a_full_reload(demo_plant: tuple[str, Seeded]
 
 def test_database_outage_mid_session(demo_plant: tuple[str, Seeded]) -> None:
     url, seeded = demo_plant
-    load = make_loader(url, SITE_ID)
+    read = make_reader(url)
     now = seeded.end + timedelta(seconds=5)
-    first = refresh(load, None, now)
+    first = overview_tick(read, None, now)
     with database_unreachable(url):
-        out = refresh(load, first[("chart-state", "data")], now + timedelta(seconds=5))
+        out = overview_tick(read, first[("chart-state", "data")], now + timedelta(seconds=5),
+                       timezone=first[("site-tz", "data")])
     assert "Database unreachable" in out[("db-banner", "children")]
+    # the page knows its site's zone from the last refresh: the banner tells the site's time
+    checked = local_time(now + timedelta(seconds=5), "Asia/Shanghai", "%H:%M:%S")
+    assert checked in out[("db-banner", "children")]
     assert (("tile-grid-kw", "children")) not in out  # no_update: the browser keeps the last value
     # and it recovers on the next tick once the database is back
-    back = refresh(load, first[("chart-state", "data")], now + timedelta(seconds=10))
+    back = overview_tick(read, first[("chart-state", "data")], now + timedelta(seconds=10))
     assert back[("db-banner", "className")] == "banner hidden"
     assert back[("tile-grid-kw", "children")] == first[("tile-grid-kw", "children")]
 
 
 def test_database_unreachable_keeps_last_values() -> None:
-    load = make_loader("postgresql://nobody@127.0.0.1:1/nothing", SITE_ID)
-    out = refresh(load, None, datetime.now(UTC))
+    out = overview_tick(make_reader("postgresql://nobody@127.0.0.1:1/nothing"), None, datetime.now(UTC))
     assert set(out) == {("status-badge", "children"), ("status-badge", "className"),
                         ("db-banner", "children"), ("db-banner", "className")}
     assert "Database unreachable" in out[("db-banner", "children")]
     assert out[("db-banner", "className")] == "banner"
-    values = dict(zip(OUTPUTS, ordered(out), strict=True))
+    values = dict(zip(OUTPUTS, ordered(OUTPUTS, out), strict=True))
     assert values[("tile-grid-kw", "children")] is no_update
     assert values[("power-chart", "figure")] is no_update
 
 
 def test_unknown_site_is_a_banner(db: str) -> None:
-    out = refresh(make_loader(db, "no-such-site"), None, datetime.now(UTC))
+    out = overview_tick(make_reader(db), None, datetime.now(UTC), site="no-such-site")
     assert "Site not found" in out[("db-banner", "children")]
 
 
 def test_missing_database_url_is_a_banner() -> None:
-    out = refresh(make_loader(None, SITE_ID), None, datetime.now(UTC))
+    out = overview_tick(make_reader(None), None, datetime.now(UTC))
     assert "LINGTAN_DATABASE_URL" in out[("db-banner", "children")]
 
 
 def test_query_error_is_a_banner() -> None:
-    def load(*_: object) -> Any:
+    def read(*_: object) -> Any:
         raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    out = refresh(load, None, datetime.now(UTC))
+    out = overview_tick(read, None, datetime.now(UTC))
     assert out[("status-badge", "children")] == "stale"
 
 
@@ -285,13 +302,13 @@ def seed_whole_plant(url: str, end: datetime) -> None:
 def test_a_refresh_shares_its_reads_and_keeps_the_kpi_engines_figures(db: str) -> None:
     end = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # 11:00 in Shenyang, inside November's purchases
     seed_whole_plant(db, end)
-    load = make_loader(db, SITE_ID)
+    read = make_reader(db)
     now = end + timedelta(seconds=5)
     with statements_sent(db) as sent:
-        full = refresh(load, None, now)
+        full = overview_tick(read, None, now)
         on_full = list(sent)
         sent.clear()
-        tick = refresh(load, full[("chart-state", "data")], now + timedelta(seconds=5))
+        tick = overview_tick(read, full[("chart-state", "data")], now + timedelta(seconds=5))
         on_tick = list(sent)
     assert full[("db-banner", "className")] == "banner hidden"
     assert len(on_full) <= MAX_STATEMENTS_PER_REFRESH, "\n".join(on_full)
