@@ -35,11 +35,14 @@ def measure(basis: str, carrier: str = "electricity") -> Measure:
     return lambda n: n.energy[carrier].value if carrier in n.energy else None
 
 
-def flows(tree: StructureKpis, value: Measure, sources: dict[str, float] | None = None) -> list[Flow]:
+def flows(tree: StructureKpis, value: Measure, sources: dict[str, float] | None = None,
+          max_depth: int | None = None) -> list[Flow]:
     """Flows from ``sources`` (label → amount, e.g. grid and own PV) into the root, from every node into
-    its children and its unmetered remainder, and from each leaf into its end use. Negative and
-    zero amounts are left out: a Sankey cannot draw them (a negative remainder is a metering fault,
-    shown in the tables)."""
+    its children and its unmetered remainder, and from each leaf into its end use. Below
+    ``max_depth`` the tree is folded: a node at that depth flows straight into the end uses and
+    unmetered remainders of its whole subtree, so a plant of hundreds of meters stays readable.
+    Negative and zero amounts are left out: a Sankey cannot draw them (a negative remainder is a
+    metering fault, shown in the tables)."""
     by_id = {n.id: n for n in tree.nodes}
     out: list[Flow] = []
     root = next((n for n in tree.nodes if n.parent is None), None)
@@ -48,12 +51,34 @@ def flows(tree: StructureKpis, value: Measure, sources: dict[str, float] | None 
     for label, amount in (sources or {}).items():
         if amount > 0:
             out.append(Flow(f"source:{label}", f"node:{root.id}", amount))
-    for n in tree.nodes:
+
+    def ends(n: NodeKpis, into: dict[str, float]) -> None:
+        """The end uses and unmetered remainders ``n``'s value ends in."""
         own = value(n)
         if own is None or own <= 0:
+            return
+        kids = [(by_id[k], value(by_id[k])) for k in n.children]
+        kids = [(k, v) for k, v in kids if v is not None and v > 0]
+        if not kids:
+            into[f"end_use:{n.end_use}"] = into.get(f"end_use:{n.end_use}", 0.0) + own
+            return
+        rest = own - sum(v for _, v in kids)
+        if rest > 0:
+            into[f"{UNMETERED}:{n.id}"] = rest
+        for k, _ in kids:
+            ends(k, into)
+
+    for n in tree.nodes:
+        own = value(n)
+        if own is None or own <= 0 or (max_depth is not None and n.depth > max_depth):
             continue
         kids = [(k, value(by_id[k])) for k in n.children]
         kids = [(k, v) for k, v in kids if v is not None and v > 0]
+        if max_depth is not None and n.depth == max_depth and kids:
+            folded: dict[str, float] = {}
+            ends(n, folded)
+            out += [Flow(f"node:{n.id}", target, v) for target, v in folded.items()]
+            continue
         for k, v in kids:
             out.append(Flow(f"node:{n.id}", f"node:{k}", v))
         if kids:

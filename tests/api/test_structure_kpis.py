@@ -218,3 +218,13 @@ def test_flows_conserve_energy_and_show_the_unmetered_remainder(tree) -> None:
             sum(v for (_, t), v in by_edge.items() if t == node))
     tce = flows(result, measure("tce"))
     assert sum(f.value for f in tce if f.source == "node:plant") == pytest.approx(1350 * 0.1229 / 1000)
+
+
+def test_a_folded_sankey_keeps_the_end_uses_and_remainders_of_the_subtree(tree) -> None:
+    from lingtan.core.structure_flows import flows, measure
+
+    _, _, result = tree
+    got = {(f.source, f.target): f.value for f in flows(result, measure("energy"), max_depth=0)}
+    assert got == {("node:plant", "unmetered:plant"): pytest.approx(264.0),
+                   ("node:plant", "end_use:production_process"): pytest.approx(594.0),
+                   ("node:plant", "end_use:unassigned"): pytest.approx(492.0)}
