@@ -18,7 +18,7 @@ from dashboard.data import Reader
 from dashboard.frame import banner, header, nav
 from dashboard.i18n import DEFAULT, Lang, pick, t
 from dashboard.page import LayoutContext, Page, PageQuery
-from dashboard.pages import air, alerts, heat, meters, overview, reports
+from dashboard.pages import air, alerts, heat, meters, overview, reports, structure
 from dashboard.refresh import ordered, output_keys, refresh
 from lingtan.core.queries import list_sites
 from lingtan.kernel import clock
@@ -29,6 +29,7 @@ PAGES: tuple[Page, ...] = (
     Page("/", overview, "nav.overview"),
     Page("/air", air, "nav.air", ranged=True),
     Page("/heat", heat, "nav.heat", ranged=True),
+    Page("/structure", structure, "nav.structure", ranged=True),
     Page("/meters", meters, "nav.meters"),
     Page("/reports", reports, "nav.reports"),
     Page("/alerts", alerts, "nav.alerts"),

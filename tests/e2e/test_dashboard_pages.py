@@ -39,6 +39,7 @@ READY = {
     "/": "#tile-today-kwh[data-value]:not([data-value=''])",
     "/air": "#air-body .card",
     "/heat": "#heat-body .card",
+    "/structure": "#structure-body .card, #structure-none",
     "/meters": "#meters-table",
     "/reports": "#reports-body table",
     "/alerts": "#alerts-body h2",
