@@ -18,3 +18,17 @@ def test_the_activity_data_example_validates() -> None:
     parsed = [ActivityEntry.model_validate(e) for e in entries]
     assert {e.carrier for e in parsed} == {"diesel", "refrigerant"}
     assert all(e.evidence for e in parsed)
+
+
+def test_the_structure_example_validates() -> None:
+    from lingtan.core.structure import resolve
+    from lingtan.core.structure_schema import Structure, check_structure
+
+    text = README.read_text()
+    block = text[text.index("structure:\n"):]
+    structure = Structure.model_validate(yaml.safe_load(block[:block.index("```")])["structure"])
+    check_structure(structure)
+    forms = {node: {m: c for (m, _), c in form.items()}
+             for node, form in resolve(structure).forms("electricity").items()}
+    assert forms["ws1"] == {"feeder-7": 1.0, "feeder-7a": -1.0, "shared-transformer": 0.5}
+    assert forms["air"] == {"compressor-1": 1.0, "compressor-2": 1.0}
