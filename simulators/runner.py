@@ -15,13 +15,13 @@ from lingtan.kernel.mqtt import parse_mqtt_url
 from simulators import statefile
 from simulators.modbus_server import ModbusHandle, PortInUseError, check_port_free, start_modbus_server
 from simulators.mqtt_publisher import (
-    LINE_TOPIC,
     PROTOCOLS,
-    LinePublisher,
-    start_line_publisher,
+    PlantPublisher,
+    start_plant_publisher,
+    topic_for,
 )
 from simulators.registers import UNITS
-from simulators.site import SITE_ID, SiteModel
+from simulators.site import LINE, MQTT_SUBMETERS, SITE_ID, SiteModel
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +134,13 @@ async def serve_simulators(
 ) -> None:
     """Run until ``stop`` is set, then shut down and save the state (when a file is given)."""
     handle: ModbusHandle | None = None
-    publisher: LinePublisher | None = None
+    publisher: PlantPublisher | None = None
     try:
         await catch_up(model, stop)
         handle = await start_modbus_server(host, modbus_port, model)
         await handle.publish(model)
         if mqtt_url is not None:
-            publisher = start_line_publisher(mqtt_url, mqtt_protocol)
+            publisher = start_plant_publisher(mqtt_url, mqtt_protocol)
         _log_startup(handle, mqtt_url, speed, model)
         await _tick_loop(model, handle, publisher, speed, state_file, stop)
     finally:
@@ -154,7 +154,7 @@ async def serve_simulators(
                                                      "sim_time": model.now.isoformat()})
 
 
-async def _tick_loop(model: SiteModel, handle: ModbusHandle, publisher: LinePublisher | None,
+async def _tick_loop(model: SiteModel, handle: ModbusHandle, publisher: PlantPublisher | None,
                      speed: float, state_file: Path | None, stop: asyncio.Event) -> None:
     origin = model.now
     mono0 = time.monotonic()
@@ -185,10 +185,11 @@ def _log_startup(handle: ModbusHandle, mqtt_url: str | None, speed: float, model
     else:
         a = parse_mqtt_url(mqtt_url)
         broker = f"mqtt://{a.host}:{a.port}"
-        mqtt_part = f"MQTT {LINE_TOPIC} every {MQTT_PERIOD_S:g} s on {broker}"
+        mqtt_part = (f"MQTT {topic_for('+')} ({LINE} and {len(MQTT_SUBMETERS)} sub-meters) every "
+                     f"{MQTT_PERIOD_S:g} s on {broker}")
     log.info(
         f"simulating {SITE_ID}: Modbus TCP on {handle.host}:{handle.port} (units {units}); {mqtt_part}",
         extra={"modbus": f"{handle.host}:{handle.port}", "units": dict(UNITS), "mqtt": broker,
-               "topic": LINE_TOPIC if broker else None, "speed": speed, "seed": model.seed,
-               "sim_time": model.now.isoformat()},
+               "topics": [topic_for(d) for d in (LINE, *MQTT_SUBMETERS)] if broker else None,
+               "speed": speed, "seed": model.seed, "sim_time": model.now.isoformat()},
     )

@@ -29,6 +29,16 @@ from simulators.models.compressor import (
     CompressorState,
     step_air_system,
 )
+from simulators.models.distribution import (
+    BY_METER,
+    SUBMETERS,
+    DistributionState,
+    energies_kwh,
+    load_kw,
+    new_distribution_state,
+    power_kw,
+    step_distribution,
+)
 from simulators.models.grid import GridState, step_grid
 from simulators.models.heat_recovery import (
     CP_WATER,
@@ -36,7 +46,7 @@ from simulators.models.heat_recovery import (
     HeatRecoveryState,
     step_heat_recovery,
 )
-from simulators.models.production import LineState, scheduled, step_line
+from simulators.models.production import LINE_1, LineSpec, LineState, scheduled, step_line
 from simulators.models.pv import PvSpec, PvState, new_pv_state, step_pv
 
 SITE_ID = "demo-plant"
@@ -51,7 +61,11 @@ COMPRESSOR_2 = "compressor-2"
 BOILER = "boiler"
 HEAT_RECOVERY = "heat-recovery"
 LINE = "line-1"
-DEVICE_IDS = (GRID, PV, COMPRESSOR_1, COMPRESSOR_2, BOILER, HEAT_RECOVERY, LINE)
+# The sub-meters of the plant's feeders and loads (simulators/models/distribution.py): the main
+# feeders and the utilities' meters on the Modbus bus, the workshops' and offices' over MQTT.
+DEVICE_IDS = (GRID, PV, COMPRESSOR_1, COMPRESSOR_2, BOILER, HEAT_RECOVERY, LINE, *SUBMETERS)
+MODBUS_SUBMETERS = tuple(m for m in SUBMETERS if BY_METER[m].transport == "modbus")
+MQTT_SUBMETERS = tuple(m for m in SUBMETERS if BY_METER[m].transport == "mqtt")
 
 PV_SPEC = PvSpec(latitude_deg=LATITUDE_DEG, longitude_deg=LONGITUDE_DEG)
 # Lead/lag on one receiver: the lag machine's band sits 0.3 bar lower, so it only runs
@@ -63,8 +77,15 @@ COMPRESSORS = (
                    unload_bar=7.2, load_bar=6.2, restart_bar=6.0),
 )
 
+# Line 2 (sub-assembly, beside line 1 in workshop A) and line 3 (presses, workshop B, one shift)
+# report no production of their own: line 1's counter is the finished product.
+LINE_2 = LineSpec(idle_kw=6.0, running_kw=70.0)
+LINE_3 = LineSpec(idle_kw=12.0, running_kw=110.0, shift_end_s=16 * 3600.0,
+                  mean_time_between_stops_s=3 * 3600.0)
+
 _US = 1_000_000
-SNAPSHOT_VERSION = 1
+# 2: the feeders and their sub-meters, lines 2 and 3. A version-1 snapshot resumes with them new.
+SNAPSHOT_VERSION = 2
 
 
 def _to_us(t: datetime) -> int:
@@ -120,9 +141,17 @@ class SiteModel:
         imp = round(init.uniform(1.0e6, 1.5e6), 1)
         self.grid = GridState(rng=_stream(seed, GRID), import_kwh=imp,
                               export_kwh=round(init.uniform(2.0e4, 6.0e4), 1),
-                              v_noise=[0.0, 0.0, 0.0], hz_noise=0.0, pf_noise=0.0, base_noise=0.0)
+                              v_noise=[0.0, 0.0, 0.0], hz_noise=0.0, pf_noise=0.0)
+        self._new_feeders()
         # A zero-length step fills in the instantaneous outputs without moving the clock.
         self._step(0)
+
+    def _new_feeders(self) -> None:
+        """What version 2 added: its own streams, so the rest of the plant starts as before."""
+        self.line_2 = LineState(rng=_stream(self.seed, "line-2"), count=0.0, rate_noise=0.0, stop_left_s=0.0)
+        self.line_3 = LineState(rng=_stream(self.seed, "line-3"), count=0.0, rate_noise=0.0, stop_left_s=0.0)
+        self.distribution = new_distribution_state(_stream(self.seed, "distribution"),
+                                                   _stream(self.seed, "init/distribution"))
 
     @property
     def now(self) -> datetime:
@@ -157,15 +186,24 @@ class SiteModel:
     def _step(self, dt: int) -> None:
         epoch_s = self.t_us / _US
         weekday, second = local_day_and_second(epoch_s)
-        line = self.line
+        line, line_2, line_3 = self.line, self.line_2, self.line_3
         step_line(line, weekday, second, dt)
-        step_pv(PV_SPEC, self.pv, epoch_s, dt)
+        step_line(line_2, weekday, second, dt, LINE_2)
+        step_line(line_3, weekday, second, dt, LINE_3)
+        pv = self.pv
+        step_pv(PV_SPEC, pv, epoch_s, dt)
         step_air_system(COMPRESSORS, self.compressors, self.air, line.running, dt)
         c1, c2 = self.compressors
         step_heat_recovery(self.heat_recovery, c1.power_kw, dt)
         step_boiler(self.boiler, line.running, self.heat_recovery.heat_kw, dt)
-        step_grid(self.grid, second, c1.power_kw + c2.power_kw + line.power_kw,
-                  firing_fraction(self.boiler), self.pv.power_kw, dt)
+        dist = self.distribution
+        step_distribution(
+            dist, epoch_s=epoch_s, weekday=weekday, second_of_day=second,
+            lines_above_idle_kw=(line.power_kw - LINE_1.idle_kw, line_2.power_kw - LINE_2.idle_kw,
+                                 line_3.power_kw - LINE_3.idle_kw),
+            compressors_kw=(c1.power_kw, c2.power_kw), air_m3min=c1.air_flow_m3min + c2.air_flow_m3min,
+            firing=firing_fraction(self.boiler), irradiance_wm2=pv.irradiance_wm2, dt=dt)
+        step_grid(self.grid, load_kw(dist), pv.power_kw, dt)
         self.t_us += dt * _US
 
     def truth(self) -> dict[tuple[str, str], float]:
@@ -204,18 +242,27 @@ class SiteModel:
             out[(d, "loaded_hours")] = c.loaded_h
             out[(d, "active_energy_import")] = c.energy_kwh
             out[(d, "temperature")] = c.temperature_c
+        for meter, (kw, kwh) in self.submeters().items():
+            out[(meter, "active_power")] = kw
+            out[(meter, "active_energy_import")] = kwh
         return out
+
+    def submeters(self) -> dict[str, tuple[float, float]]:
+        """Each sub-meter's (power kW over the last step, import counter kWh)."""
+        dist = self.distribution
+        return {meter: (power_kw(dist, meter), kwh)
+                for meter, kwh in zip(SUBMETERS, energies_kwh(dist), strict=True)}
 
     def balance(self) -> dict[str, float]:
         """The site's electrical balance over the last step, kW (not metered as such)."""
-        g = self.grid
+        dist = self.distribution
         return {
-            "equipment_kw": sum(c.power_kw for c in self.compressors) + self.line.power_kw,
-            "base_kw": g.base_kw,
-            "boiler_house_kw": g.aux_kw,
-            "load_kw": g.load_kw,
+            "feeders_kw": dist.feeders_kw,
+            "losses_kw": dist.losses_kw,
+            "unmetered_kw": dist.unmetered_kw,
+            "load_kw": self.grid.load_kw,
             "pv_kw": self.pv.power_kw,
-            "grid_kw": g.power_kw,
+            "grid_kw": self.grid.power_kw,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -233,13 +280,17 @@ class SiteModel:
             "boiler": snapshot.dump(self.boiler),
             "heat_recovery": snapshot.dump(self.heat_recovery),
             "grid": snapshot.dump(self.grid),
+            "line_2": snapshot.dump(self.line_2),
+            "line_3": snapshot.dump(self.line_3),
+            "distribution": snapshot.dump(self.distribution),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SiteModel:
-        if data.get("version") != SNAPSHOT_VERSION or data.get("site") != SITE_ID:
+        version = data.get("version")
+        if version not in (1, SNAPSHOT_VERSION) or data.get("site") != SITE_ID:
             raise ValueError(
-                f"not a {SITE_ID} snapshot of version {SNAPSHOT_VERSION}: "
+                f"not a {SITE_ID} snapshot of version 1 to {SNAPSHOT_VERSION}: "
                 f"site={data.get('site')!r} version={data.get('version')!r}"
             )
         model = cls.__new__(cls)
@@ -255,6 +306,17 @@ class SiteModel:
         model.grid = snapshot.load(GridState, data["grid"])
         if len(model.compressors) != len(COMPRESSORS):
             raise ValueError(f"snapshot has {len(model.compressors)} compressors, expected 2")
+        if version == 1:
+            # The plant's meters keep counting; the sub-meters are installed now.
+            model._new_feeders()
+            model._step(0)
+        else:
+            model.line_2 = snapshot.load(LineState, data["line_2"])
+            model.line_3 = snapshot.load(LineState, data["line_3"])
+            model.distribution = snapshot.load(DistributionState, data["distribution"])
+            if len(model.distribution.start_kwh) != len(SUBMETERS):
+                raise ValueError(f"snapshot has {len(model.distribution.start_kwh)} sub-meters, "
+                                 f"expected {len(SUBMETERS)}")
         return model
 
 

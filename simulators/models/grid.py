@@ -1,4 +1,7 @@
-"""The grid incomer: site load minus PV, seen by an SDM630-like three-phase meter."""
+"""The grid incomer: site load minus PV, seen by an SDM630-like three-phase meter.
+
+What the load is made of (feeders, losses, unmetered loads) is ``distribution``'s business.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,6 @@ NOMINAL_V = 231.0
 PHASE_OFFSET_V = (0.6, -0.4, 0.2)  # a slightly unbalanced transformer
 # Voltage at the incomer sags with import and rises with export (transformer impedance).
 V_PER_KW = 0.004
-BOILER_HOUSE_BASE_KW = 10.0  # feed pumps, water treatment, controls
-BOILER_FAN_KW = 12.0  # combustion-air fan at full firing
 
 
 @dataclass(slots=True)
@@ -23,10 +24,7 @@ class GridState:
     v_noise: list[float]  # per phase, V, mean-reverting
     hz_noise: float
     pf_noise: float
-    base_noise: float  # relative
     power_kw: float = 0.0  # signed, + import
-    base_kw: float = 0.0
-    aux_kw: float = 0.0
     load_kw: float = 0.0
     voltage_v: list[float] = field(default_factory=lambda: [NOMINAL_V] * 3)
     current_a: list[float] = field(default_factory=lambda: [0.0] * 3)
@@ -34,31 +32,9 @@ class GridState:
     frequency_hz: float = 50.0
 
 
-def base_load_kw(second_of_day: float) -> float:
-    """Lighting, HVAC and offices: 35 kW at night, 60 kW from 07:00 to 19:00, with ramps."""
-    h = second_of_day / 3600.0
-    day = clamp(h - 6.5, 0.0, 1.0) * clamp(19.5 - h, 0.0, 1.0)
-    return 35.0 + 25.0 * day
-
-
-def boiler_house_kw(firing_fraction: float) -> float:
-    return BOILER_HOUSE_BASE_KW + BOILER_FAN_KW * firing_fraction
-
-
-def step_grid(
-    st: GridState,
-    second_of_day: float,
-    equipment_kw: float,
-    firing_fraction: float,
-    pv_kw: float,
-    dt: float,
-) -> None:
+def step_grid(st: GridState, load_kw: float, pv_kw: float, dt: float) -> None:
     rng = st.rng
-    st.base_noise = ou_step(st.base_noise, 0.0, 0.03, 900.0, dt, rng)
-    base = base_load_kw(second_of_day) * (1.0 + st.base_noise)
-    aux = boiler_house_kw(firing_fraction)
-    load = equipment_kw + base + aux
-    p = load - pv_kw
+    p = load_kw - pv_kw
     vn = st.v_noise
     for i in range(3):
         vn[i] = ou_step(vn[i], 0.0, 0.8, 120.0, dt, rng)
@@ -67,9 +43,7 @@ def step_grid(
     st.pf_noise = clamp(ou_step(st.pf_noise, 0.0, 0.005, 600.0, dt, rng), -0.02, 0.02)
     pf = 0.95 + st.pf_noise
     phase_w = abs(p) * 1000.0 / 3.0
-    st.base_kw = base
-    st.aux_kw = aux
-    st.load_kw = load
+    st.load_kw = load_kw
     st.power_kw = p
     st.voltage_v = v
     st.current_a = [phase_w / (v[i] * pf) for i in range(3)]

@@ -2,7 +2,8 @@
 
 ``device_images(model)`` → {unit id: {table: {first address: registers}}}, tables
 ``"input"`` (FC04) and ``"holding"`` (FC03), 0-based addresses. All units sit on one
-RS-485 bus behind one Modbus TCP gateway. The layout (units, tables, block starts and
+RS-485 bus behind one Modbus TCP gateway: the plant's equipment on units 1–6, the main feeders'
+and the utilities' SDM630 sub-meters from unit 7 on. The layout (units, tables, block starts and
 lengths) never changes; only register values do.
 """
 
@@ -15,6 +16,7 @@ from simulators.site import (
     COMPRESSOR_2,
     GRID,
     HEAT_RECOVERY,
+    MODBUS_SUBMETERS,
     PV,
     SiteModel,
 )
@@ -28,6 +30,7 @@ UNITS: dict[int, str] = {
     4: COMPRESSOR_2,
     5: BOILER,
     6: HEAT_RECOVERY,
+    **{7 + i: meter for i, meter in enumerate(MODBUS_SUBMETERS)},
 }
 UNIT_OF: dict[str, int] = {device: unit for unit, device in UNITS.items()}
 FUNCTION_CODES: dict[str, int] = {"holding": 3, "input": 4}
@@ -37,7 +40,7 @@ def device_images(model: SiteModel) -> Image:
     g = model.grid
     c1, c2 = model.compressors
     p = model.air.pressure_bar
-    return {
+    images: Image = {
         1: sdm630.image(g),
         2: sunspec.image(model.pv, model.seed, 2, g.voltage_v[0], g.frequency_hz),
         3: compressor.image(c1, p),
@@ -45,3 +48,8 @@ def device_images(model: SiteModel) -> Image:
         5: boiler.image(model.boiler),
         6: tuf2000m.image(model.heat_recovery),
     }
+    readings = model.submeters()
+    for meter in MODBUS_SUBMETERS:
+        kw, kwh = readings[meter]
+        images[UNIT_OF[meter]] = sdm630.meter_image(kw, kwh, g.voltage_v, g.frequency_hz)
+    return images

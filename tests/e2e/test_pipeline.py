@@ -23,7 +23,7 @@ from lingtan.cli.demo import gateway_config
 from lingtan.kernel.quantities import conversion
 from lingtan.kernel.settings import Settings, get_settings
 from simulators.modbus_server import start_modbus_server
-from simulators.mqtt_publisher import start_line_publisher
+from simulators.mqtt_publisher import start_plant_publisher, topic_for
 from simulators.site import SiteModel
 from tests.conftest import free_port
 
@@ -87,15 +87,17 @@ def test_simulated_values_reach_the_api_exactly(db, mqtt_broker, plant, tmp_path
     settings = Settings(sim_host="127.0.0.1", sim_modbus_port=plant.handle.port,
                         gateway_metrics_port=free_port())
     raw = gateway_config(settings, tmp_path)
-    raw["devices"][-1]["topic"] = f"e2e-{plant.handle.port}/line-1/telemetry"
+    prefix = f"e2e-{plant.handle.port}"
     for device in raw["devices"]:
         if device["protocol"] == "modbus-tcp":
             device["poll"] = "200ms"
+        else:
+            device["topic"] = topic_for(device["id"], prefix)
     import yaml
 
     cfg = parse_config(yaml.safe_dump(raw))
     gateway = Gateway(cfg, db, mqtt_url, protocol)
-    publisher = start_line_publisher(mqtt_url, protocol, topic=raw["devices"][-1]["topic"])
+    publisher = start_plant_publisher(mqtt_url, protocol, prefix=prefix)
     monkeypatch.setenv("LINGTAN_DATABASE_URL", db)
     get_settings.cache_clear()
     client = TestClient(create_app(), headers=auth_headers("viewer"))

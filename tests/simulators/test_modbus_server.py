@@ -9,6 +9,8 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 
 from simulators.modbus_server import PortInUseError, start_modbus_server
+from simulators.registers import UNIT_OF
+from simulators.site import MODBUS_SUBMETERS
 from tests.simulators.conftest import ServedSite
 from tests.simulators.decode import f32, i16, text, u32
 
@@ -143,6 +145,16 @@ def test_heat_recovery_tuf2000m(served_site: ServedSite, client: ModbusTcpClient
     assert r(33) - r(35) == pytest.approx(10.0, abs=1e-4)
     # Read big-endian by mistake, the flow is garbage: the word order really is CDAB.
     assert f32(regs[0:2]) != pytest.approx(r(1), rel=0.01)
+
+
+def test_sub_meters_on_the_bus(served_site: ServedSite, client: ModbusTcpClient) -> None:
+    truth = served_site.model.truth()
+    assert len(MODBUS_SUBMETERS) >= 5
+    for meter in MODBUS_SUBMETERS:
+        regs = _input(client, UNIT_OF[meter], 0x34, 0x4C - 0x34)  # the gateway's one read
+        assert f32(regs[0:2]) == pytest.approx(truth[(meter, "active_power")] * 1000.0, rel=F32), meter
+        assert f32(regs[0x14:0x16]) == pytest.approx(truth[(meter, "active_energy_import")], rel=F32), meter
+        assert truth[(meter, "active_power")] > 0
 
 
 def test_values_follow_the_model(served_site: ServedSite, client: ModbusTcpClient) -> None:

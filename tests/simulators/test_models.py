@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from simulators.models import distribution
 from simulators.models.boiler import BoilerState, gas_flow_m3_h, step_boiler
 from simulators.models.calendar import local_day_and_second
 from simulators.models.compressor import (
@@ -19,11 +20,25 @@ from simulators.models.compressor import (
     loaded_power_kw,
     step_air_system,
 )
-from simulators.models.grid import GridState, base_load_kw, step_grid
+from simulators.models.distribution import (
+    CIRCUITS,
+    DRIVERS,
+    MAIN_FEEDERS,
+    SUBMETERS,
+    canteen_cooking,
+    cooling_season,
+    energies_kwh,
+    load_kw,
+    new_distribution_state,
+    office_hours,
+    power_kw,
+    step_distribution,
+)
+from simulators.models.grid import GridState, step_grid
 from simulators.models.heat_recovery import HeatRecoveryState, step_heat_recovery
 from simulators.models.production import LineState, scheduled, step_line
 from simulators.models.pv import ST_MPPT, ST_SLEEPING, PvSpec, PvState, clear_sky_ghi, step_pv
-from simulators.site import COMPRESSORS, PV_SPEC
+from simulators.site import COMPRESSORS, LINE_3, PV_SPEC
 
 
 def _epoch(t: datetime) -> float:
@@ -228,6 +243,14 @@ def test_two_shifts_monday_to_saturday(weekday: int, hour: float, expected: bool
     assert scheduled(weekday, hour * 3600) is expected
 
 
+def test_a_one_shift_line_stops_at_four_and_idles_at_its_own_power() -> None:
+    st = LineState(rng=random.Random(3), count=0.0, rate_noise=0.0, stop_left_s=0.0)
+    step_line(st, 1, 15.9 * 3600, 1, LINE_3)
+    assert st.running or st.stop_left_s > 0
+    step_line(st, 1, 16 * 3600, 1, LINE_3)
+    assert not st.running and st.power_kw == LINE_3.idle_kw == 12.0
+
+
 def test_line_rate_power_and_count() -> None:
     st = LineState(rng=random.Random(3), count=100.0, rate_noise=0.0, stop_left_s=0.0)
     rates, powers = [], []
@@ -247,21 +270,68 @@ def test_line_rate_power_and_count() -> None:
 
 # --- grid ---------------------------------------------------------------------------------
 
-def test_base_load_day_and_night() -> None:
-    assert base_load_kw(2 * 3600) == 35.0
-    assert base_load_kw(12 * 3600) == 60.0
-    assert 35.0 < base_load_kw(7 * 3600) < 60.0
-
-
 def test_grid_signs_and_counters() -> None:
     st = GridState(rng=random.Random(1), import_kwh=10.0, export_kwh=5.0, v_noise=[0.0] * 3,
-                   hz_noise=0.0, pf_noise=0.0, base_noise=0.0)
-    step_grid(st, 12 * 3600, 200.0, 0.5, 0.0, 3600)
-    assert st.power_kw > 0 and st.export_kwh == 5.0
+                   hz_noise=0.0, pf_noise=0.0)
+    step_grid(st, 216.0, 0.0, 3600)
+    assert st.power_kw == 216.0 and st.load_kw == 216.0 and st.export_kwh == 5.0
     assert st.import_kwh == pytest.approx(10.0 + st.power_kw)
-    assert st.aux_kw == pytest.approx(10.0 + 12.0 * 0.5)
-    step_grid(st, 12 * 3600, 0.0, 0.0, 300.0, 3600)
+    step_grid(st, 60.0, 300.0, 3600)
     assert st.power_kw < 0
     assert st.export_kwh == pytest.approx(5.0 - st.power_kw)
     for i in range(3):
         assert st.current_a[i] == pytest.approx(-st.power_kw * 1000 / 3 / (st.voltage_v[i] * st.power_factor))
+
+
+# --- distribution ---------------------------------------------------------------------------
+
+def test_every_feeder_draws_a_little_more_than_its_sub_meters_whatever_the_drivers() -> None:
+    """Coefficient by coefficient a feeder's row is ≥ the sum of its children's, and drivers are
+    never negative: so parent ≥ Σ children at every instant, hence over any period."""
+    rows = {c.meter: distribution._full(c.meter) for c in CIRCUITS}
+    feeders = [c for c in CIRCUITS if c.children]
+    assert {f.meter for f in feeders} >= set(MAIN_FEEDERS)
+    for f in feeders:
+        kids = [sum(rows[k][j] for k in f.children) for j in range(len(DRIVERS))]
+        assert all(p >= k for p, k in zip(rows[f.meter], kids, strict=True)), f.meter
+        assert 0 < f.loss_share <= 0.015 and rows[f.meter][0] > kids[0], f.meter  # losses and idle loads
+    # every circuit hangs under exactly one main feeder
+    hung = [k for c in CIRCUITS for k in c.children]
+    assert len(hung) == len(set(hung)) and set(hung) | set(MAIN_FEEDERS) == {c.meter for c in CIRCUITS}
+    assert len(SUBMETERS) >= 30 and set(SUBMETERS).isdisjoint({"compressor-1", "compressor-2"})
+
+
+def test_calendars_of_the_building_loads() -> None:
+    assert office_hours(0, 3 * 3600) == 0.0 and office_hours(2, 12 * 3600) == 1.0
+    assert 0.0 < office_hours(4, 6.75 * 3600) < 1.0
+    assert office_hours(5, 12 * 3600) == 0.0  # the offices close at weekends, the workshops do not
+    assert canteen_cooking(5, 11 * 3600) and not canteen_cooking(6, 11 * 3600)
+    assert not canteen_cooking(1, 14 * 3600)
+
+    def day(y: int, m: int, d: int) -> int:
+        return int(datetime(y, m, d, tzinfo=UTC).timestamp() // 86400)
+
+    assert cooling_season(day(2026, 7, 24)) == pytest.approx(1.0, abs=0.01)
+    assert cooling_season(day(2026, 1, 15)) == 0.0 and cooling_season(day(2026, 11, 1)) == 0.0
+
+
+def test_sub_meter_counters_integrate_their_power_and_the_incomer_adds_losses() -> None:
+    st = new_distribution_state(random.Random(1), random.Random(2))
+    start = energies_kwh(st)
+    assert all(2e4 <= e <= 4e5 for e in start)
+    integrated = [0.0] * len(SUBMETERS)
+    epoch = datetime(2026, 7, 21, 2, tzinfo=UTC).timestamp()  # Tuesday 10:00 local
+    for k in range(600):
+        step_distribution(st, epoch_s=epoch + k * 6, weekday=1, second_of_day=36000.0 + k * 6,
+                          lines_above_idle_kw=(130.0, 60.0, 90.0), compressors_kw=(77.0, 10.0),
+                          air_m3min=14.0, firing=0.5, irradiance_wm2=600.0, dt=6)
+        for i, m in enumerate(SUBMETERS):
+            integrated[i] += power_kw(st, m) * 6 / 3600
+    for i, e in enumerate(energies_kwh(st)):
+        assert e - start[i] == pytest.approx(integrated[i], rel=1e-9), SUBMETERS[i]
+    feeders = sum(power_kw(st, m) for m in MAIN_FEEDERS)
+    assert st.feeders_kw == pytest.approx(feeders)
+    assert st.losses_kw == pytest.approx(distribution.MAIN_LOSS_PER_KW * feeders ** 2)
+    assert st.unmetered_kw == pytest.approx(0.8)  # daylight: the gatehouse only
+    assert 0.01 < (load_kw(st) - feeders) / load_kw(st) < 0.04
+    assert 500 < feeders < 800  # both workshops busy, summer air conditioning

@@ -1,4 +1,5 @@
-"""Line telemetry published with paho and received by a real subscriber on a real broker."""
+"""The line's and the sub-meters' telemetry published with paho and received by a real subscriber
+on a real broker."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from lingtan.kernel.mqtt import parse_mqtt_url
 from simulators.mqtt_publisher import (
     LINE_TOPIC,
+    MAX_QUEUED,
     PROTOCOLS,
     line_telemetry,
-    start_line_publisher,
+    messages,
+    start_plant_publisher,
+    topic_for,
 )
-from simulators.site import SiteModel
+from simulators.site import MQTT_SUBMETERS, SiteModel
 from tests.conftest import free_port
 
 RUNNING = datetime(2026, 6, 16, 2, 0, tzinfo=UTC)  # Tuesday 10:00 local
@@ -45,21 +49,41 @@ def test_payload_shape() -> None:
     json.dumps(p)
 
 
+def test_every_sub_meter_on_mqtt_sends_power_and_its_counter_to_the_wh() -> None:
+    model = SiteModel(7, RUNNING)
+    model.advance_to(RUNNING + timedelta(minutes=5))
+    truth = model.truth()
+    sent = dict(messages(model))
+    assert next(iter(sent)) == LINE_TOPIC and len(sent) == 1 + len(MQTT_SUBMETERS) >= 21
+    for meter in MQTT_SUBMETERS:
+        p = sent[topic_for(meter)]
+        assert set(p) == {"ts", "power_kw", "energy_kwh"} and p["ts"] == model.now.isoformat()
+        assert p["power_kw"] == pytest.approx(truth[(meter, "active_power")], abs=5e-4)
+        assert p["energy_kwh"] == pytest.approx(truth[(meter, "active_energy_import")], abs=5e-4)
+
+
 def _protocols(broker_protocol: str) -> list[str]:
     # The embedded broker speaks only 3.1.1; Mosquitto speaks both.
     return ["3.1.1"] if broker_protocol == "3.1.1" else list(PROTOCOLS)
 
 
-def _roundtrip(url: str, broker_protocol: str, protocol: str, model: SiteModel) -> mqtt.MQTTMessage:
-    """Publish once with ``protocol`` and return what a subscriber received."""
+def _roundtrip(url: str, broker_protocol: str, protocol: str,
+               model: SiteModel) -> dict[str, mqtt.MQTTMessage]:
+    """Publish once with ``protocol`` and return what a subscriber received, by topic."""
     addr = parse_mqtt_url(url)
-    topic = f"lingtan-test/{uuid.uuid4().hex}/line-1/telemetry"
-    received: list[mqtt.MQTTMessage] = []
+    prefix = f"lingtan-test/{uuid.uuid4().hex}"
+    received: dict[str, mqtt.MQTTMessage] = {}
     subscribed, got = threading.Event(), threading.Event()
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=PROTOCOLS[broker_protocol])
-    sub.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    sub.on_connect = lambda c, *_: c.subscribe(topic_for("+", prefix), qos=1)
     sub.on_subscribe = lambda *_: subscribed.set()
-    sub.on_message = lambda _c, _u, msg: (received.append(msg), got.set())
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        received[msg.topic] = msg
+        if len(received) == 1 + len(MQTT_SUBMETERS):
+            got.set()
+
+    sub.on_message = on_message
     if addr.username:
         sub.username_pw_set(addr.username, addr.password)
     sub.connect(addr.host, addr.port)
@@ -67,16 +91,15 @@ def _roundtrip(url: str, broker_protocol: str, protocol: str, model: SiteModel) 
     publisher = None
     try:
         assert subscribed.wait(10)
-        publisher = start_line_publisher(url, protocol, topic=topic)
+        publisher = start_plant_publisher(url, protocol, prefix=prefix)
         assert publisher.publish(model)
-        assert got.wait(10), f"nothing received over MQTT {protocol}"
+        assert got.wait(10), f"not everything received over MQTT {protocol}: {sorted(received)}"
     finally:
         if publisher:
             publisher.stop()
         sub.disconnect()
         sub.loop_stop()
-    assert received[0].topic == topic
-    return received[0]
+    return {topic.removeprefix(prefix + "/"): msg for topic, msg in received.items()}
 
 
 def test_published_telemetry_is_received(mqtt_broker: tuple[str, str]) -> None:
@@ -84,22 +107,26 @@ def test_published_telemetry_is_received(mqtt_broker: tuple[str, str]) -> None:
     model = SiteModel(7, RUNNING)
     model.advance_to(RUNNING + timedelta(minutes=5))
     for protocol in _protocols(broker_protocol):
-        msg = _roundtrip(url, broker_protocol, protocol, model)
-        assert msg.qos == 1
-        assert json.loads(msg.payload) == json.loads(json.dumps(line_telemetry(model)))
+        got = _roundtrip(url, broker_protocol, protocol, model)
+        sent = {topic.removeprefix("demo-plant/"): payload for topic, payload in messages(model)}
+        assert set(got) == set(sent)
+        assert all(msg.qos == 1 for msg in got.values())
+        assert {t: json.loads(m.payload) for t, m in got.items()} == json.loads(json.dumps(sent))
+        assert json.loads(got["line-1/telemetry"].payload) == json.loads(json.dumps(line_telemetry(model)))
 
 
 def test_unreachable_broker_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     model = SiteModel(7, RUNNING)
-    publisher = start_line_publisher(f"mqtt://127.0.0.1:{free_port()}", "5")
+    publisher = start_plant_publisher(f"mqtt://127.0.0.1:{free_port()}", "5")
     try:
         with caplog.at_level(logging.WARNING, logger="simulators.mqtt_publisher"):
             # Queued while disconnected, until the queue is full; then refused and logged once.
-            results = [publisher.publish(model) for _ in range(1005)]
+            rounds = MAX_QUEUED // len(messages(model)) + 5
+            results = [publisher.publish(model) for _ in range(rounds)]
     finally:
         publisher.stop()
     assert results[0] is True
     assert results[-1] is False
     failures = [r for r in caplog.records if r.getMessage() == "MQTT publish failed"]
     assert len(failures) == 1
-    assert failures[0].topic == LINE_TOPIC  # structured fields ride along
+    assert failures[0].topic in dict(messages(model))  # structured fields ride along

@@ -10,7 +10,7 @@ import pytest
 from simulators.models.grid import GridState
 from simulators.registers import FUNCTION_CODES, UNITS, device_images, sdm630
 from simulators.registers.encoding import ascii_string, f32_abcd, f32_cdab, i16, u16, u32
-from simulators.site import SiteModel
+from simulators.site import MODBUS_SUBMETERS, SiteModel
 from tests.simulators.decode import f32, text
 from tests.simulators.decode import i16 as dec_i16
 from tests.simulators.decode import u32 as dec_u32
@@ -46,11 +46,21 @@ def test_ascii_strings_are_nul_padded_high_byte_first() -> None:
 
 def test_export_shows_as_negative_power() -> None:
     g = GridState(rng=random.Random(1), import_kwh=1.0, export_kwh=2.0, v_noise=[0.0] * 3,
-                  hz_noise=0.0, pf_noise=0.0, base_noise=0.0, power_kw=-123.4)
+                  hz_noise=0.0, pf_noise=0.0, power_kw=-123.4)
     regs = sdm630.image(g)["input"][0]
     assert f32(regs[0x34:0x36]) == pytest.approx(-123400.0)
     assert f32(regs[0x0C:0x0E]) == pytest.approx(-123400.0 / 3)
     assert f32(regs[0x156:0x158]) == pytest.approx(3.0)
+
+
+def test_a_sub_meter_imports_at_its_own_power_factor_on_the_incomer_voltage() -> None:
+    regs = sdm630.meter_image(23.1, 123456.78, [230.0, 231.0, 232.0], 50.01)["input"][0]
+    assert f32(regs[0x34:0x36]) == pytest.approx(23100.0)
+    assert f32(regs[0x48:0x4A]) == pytest.approx(123456.78, rel=1e-7)
+    assert f32(regs[0x4A:0x4C]) == 0.0
+    assert f32(regs[0x02:0x04]) == pytest.approx(231.0)
+    assert f32(regs[0x08:0x0A]) == pytest.approx(23100.0 / 3 / (231.0 * 0.92), rel=1e-6)
+    assert f32(regs[0x3E:0x40]) == pytest.approx(0.92)
 
 
 def test_layout_is_fixed() -> None:
@@ -68,7 +78,9 @@ def test_layout_is_fixed() -> None:
         4: {"holding": {0: 11}},
         5: {"holding": {0: 8}},
         6: {"holding": {0: 36}},
+        **{7 + i: {"input": {0: 0x158}} for i in range(len(MODBUS_SUBMETERS))},
     }
+    assert [UNITS[7 + i] for i in range(len(MODBUS_SUBMETERS))] == list(MODBUS_SUBMETERS)
     assert set(UNITS) == set(a)
     assert FUNCTION_CODES == {"holding": 3, "input": 4}
     for tables in a.values():

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from simulators.models.boiler import gas_flow_m3_h
-from simulators.site import DEVICE_IDS, SiteModel
+from simulators.models.distribution import BY_METER, MAIN_FEEDERS
+from simulators.site import DEVICE_IDS, LINE_1, SUBMETERS, SiteModel
 
 # Saturday 05:00–11:00 in Shenyang: dawn, the line starting at 08:00, PV exporting early on.
 SATURDAY_DAWN = datetime(2026, 6, 12, 21, 0, tzinfo=UTC)
@@ -24,6 +25,7 @@ COUNTERS = {
     ("boiler", "gas_volume"): (("boiler", "gas_flow"), 1 / 3600),
     ("boiler", "steam_mass"): (("boiler", "steam_flow"), 1 / 3600),
     ("heat-recovery", "heat_energy"): (("heat-recovery", "heat_power"), 1e-6),
+    **{(m, "active_energy_import"): ((m, "active_power"), 1 / 3600) for m in SUBMETERS},
 }
 
 
@@ -116,8 +118,24 @@ def test_grid_import_minus_export_is_load_minus_pv(run: Run) -> None:
     assert d_exp > 0, "the window should include some export"
     assert min(series["grid"]) < 0 < max(series["grid"])
     for b in balances:
-        assert b["load_kw"] == pytest.approx(b["equipment_kw"] + b["base_kw"] + b["boiler_house_kw"])
+        assert b["load_kw"] == pytest.approx(b["feeders_kw"] + b["losses_kw"] + b["unmetered_kw"])
         assert b["grid_kw"] == pytest.approx(b["load_kw"] - b["pv_kw"])
+        assert 0 < b["losses_kw"] + b["unmetered_kw"] < 0.08 * b["load_kw"]
+
+
+def test_feeders_add_up_what_their_meters_report(run: Run) -> None:
+    """The incomer's load is the main feeders plus losses; each feeder a little more than its
+    sub-meters; line 1's stations add up to what its PLC reports."""
+    for t, b in zip(run.samples, run.balances[599::600], strict=True):
+        assert b["feeders_kw"] == pytest.approx(sum(t[(m, "active_power")] for m in MAIN_FEEDERS))
+        for m in SUBMETERS:
+            children = BY_METER[m].children
+            if children:
+                kids = sum(t[(k, "active_power")] for k in children)
+                assert kids < t[(m, "active_power")] < 1.05 * kids + 1.0, m
+        stations = sum(t[(m, "active_power")] for m in BY_METER["l1-main"].children)
+        assert stations == pytest.approx(t[("line-1", "active_power")])
+        assert t[("line-1", "active_power")] >= LINE_1.idle_kw
 
 
 def test_recovered_heat_is_three_quarters_of_compressor_1(run: Run) -> None:
@@ -191,6 +209,25 @@ def test_snapshot_resumes_bit_identically() -> None:
         m.advance_to(start + timedelta(hours=2))
     assert a.to_dict() == b.to_dict()
     assert a.truth() == b.truth()
+
+
+def test_a_snapshot_from_before_the_sub_meters_resumes_with_them() -> None:
+    """A demo started before version 2 keeps its plant counters; the sub-meters start counting."""
+    a = SiteModel(5, SATURDAY_DAWN)
+    a.advance_to(SATURDAY_DAWN + timedelta(minutes=30))
+    old = a.to_dict()
+    for key in ("line_2", "line_3", "distribution"):
+        del old[key]
+    old["version"] = 1
+    old["grid"].update(base_noise=0.01, base_kw=40.0, aux_kw=12.0)  # fields version 1 had
+    b = SiteModel.from_dict(json.loads(json.dumps(old)))
+    before, after = a.truth(), b.truth()
+    for key in [("grid-incomer", "active_energy_import"), ("boiler", "gas_volume"),
+                ("line-1", "production_count"), ("compressor-1", "active_energy_import")]:
+        assert after[key] == before[key]
+    assert all(after[(m, "active_power")] > 0 for m in SUBMETERS)
+    b.advance_to(b.now + timedelta(minutes=5))
+    assert b.to_dict()["version"] == 2
 
 
 def test_snapshot_of_another_site_is_refused() -> None:
