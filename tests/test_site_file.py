@@ -110,29 +110,44 @@ def test_the_demo_plant_file_matches_the_simulated_plant_and_its_gateway(site_db
         DEMO_SITE["id"], DEMO_SITE["timezone"], DEMO_SITE["grid_region"])
     assert model.factor_set == "mee-2023" and model.params.boiler_efficiency == EFFICIENCY
     # Same roles as the demo gateway registers, so a gateway start does not change the model.
-    gateway_roles = {d["id"]: d["role"] for d in gateway_config(Settings(), Path("/tmp"))["devices"]}
+    gateway_roles = {d["id"]: d.get("role") for d in gateway_config(Settings(), Path("/tmp"))["devices"]}
     assert {m.id: m.role for m in model.meters} == gateway_roles
     specs = {m.id: m.params.compressor for m in model.meters_with_role("compressor")}
     assert {k: v.rated_kw for k, v in specs.items() if v} == {c.device_id: c.rated_kw for c in COMPRESSORS}
     [boiler] = model.meters_with_role("boiler_fuel")
     assert boiler.params.fuel == "natural_gas" and boiler.params.boiler_output is not None
     assert {p.kind for p in model.purchases} == {"gec", "trade"}
-    assert model.params.gas_price_cny_per_m3 == 3.6 and len(model.params.tariff.bands) == 6
+    assert model.params.gas_price_cny_per_m3 == 3.6
+    assert [b.name for b in model.params.tariff.bands] == [
+        "valley", "flat", "peak", "flat", "sharp_peak", "peak", "flat"]
+    # the docker-compose demo's gateway reads the same meters the same way
+    compose = yaml.safe_load((ROOT / "deploy" / "gateway.yaml").read_text())
+    demo = gateway_config(Settings(), Path("/tmp"))
+
+    def reading(d: dict) -> tuple:
+        points = [(p["quantity"], p.get("address"), p.get("path"), p.get("unit"))
+                  for p in d.get("points") or []]
+        return d["id"], d.get("role"), d["protocol"], d.get("unit"), d.get("topic"), d.get("profile"), points
+
+    assert sorted(map(reading, compose["devices"])) == sorted(map(reading, demo["devices"]))
 
 
 def test_cli_imports_shows_and_reimports(site_db: str, tmp_path: Path):
     out = lingtan(site_db, "site", "import", str(DEMO_FILE))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == [
-        "site demo-plant: created",
-        "  7 meter(s) (7 created: grid-incomer, pv-inverter, compressor-1, compressor-2, boiler,"
-        " heat-recovery, line-1)",
+    lines = out.stdout.splitlines()
+    assert lines[0] == "site demo-plant: created"
+    assert lines[1].startswith("  43 meter(s) (43 created: grid-incomer, pv-inverter, compressor-1,"
+                               " compressor-2, boiler, heat-recovery, line-1, wsa-main,")
+    assert lines[2:] == [
         "  2 green-power purchase(s) (2 added, 0 removed)",
         "  0 factor override(s) (0 added, 0 removed)",
         "  0 activity data entries (0 added, 0 removed)",
+        "  structure: 42 node(s), changed",
     ]
     again = lingtan(site_db, "site", "import", str(DEMO_FILE))
     assert again.returncode == 0 and again.stdout.splitlines()[0] == "site demo-plant: updated"
+    assert again.stdout.splitlines()[-1] == "  structure: 42 node(s), unchanged"
     assert "(0 added, 0 removed)" in again.stdout.splitlines()[2]
 
     shown = lingtan(site_db, "site", "show", "demo-plant")

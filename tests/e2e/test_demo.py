@@ -214,3 +214,37 @@ def test_a_taken_port_is_named_with_the_setting_that_moves_it(demo_env):
     assert proc.returncode == 1
     assert f"port {demo_env['LINGTAN_API_PORT']}" in proc.stdout
     assert "LINGTAN_API_PORT" in proc.stdout
+
+
+def live_sub_meters(data_dir: str) -> int:
+    """Sub-meters (meters without a role, counted by the structure) with a live energy reading."""
+    with psycopg.connect(database_url(data_dir)) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT l.meter_id) FROM latest_readings l JOIN meters m ON m.id = l.meter_id"
+            " WHERE m.role IS NULL AND l.quantity = 'active_energy_import'"
+            " AND l.time > now() - interval '30 seconds'").fetchone()
+    return row[0] if row else 0
+
+
+def test_the_demo_plant_has_its_structure_and_its_sub_meters_report(demo_env):
+    from lingtan.core.structure_schema import Structure
+    from simulators.site import MODBUS_SUBMETERS, MQTT_SUBMETERS
+
+    demo = start_demo(demo_env)
+    try:
+        demo.wait_ready(timeout=120)
+        data_dir = demo_env["LINGTAN_DATA_DIR"]
+        with psycopg.connect(database_url(data_dir)) as conn:
+            row = conn.execute(
+                "SELECT structure FROM site_structures WHERE site_id = 'demo-plant'").fetchone()
+        assert row is not None
+        structure = Structure.model_validate(row[0])
+        assert sum(n.department for n in structure.nodes) == 4 and structure.price_for(2026) is not None
+        # over both transports: the feeders' SDM630s on the Modbus bus, the rest over MQTT
+        deadline = time.monotonic() + 60
+        while live_sub_meters(data_dir) < 30 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert live_sub_meters(data_dir) >= 30 and len(MODBUS_SUBMETERS) + len(MQTT_SUBMETERS) >= 30
+    finally:
+        code = demo.ctrl_c()
+    assert code == 0, "".join(demo.output)
