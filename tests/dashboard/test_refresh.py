@@ -286,6 +286,8 @@ def seed_whole_plant(url: str, end: datetime) -> None:
     site = yaml.safe_load((ROOT / "deploy" / "site-demo-plant.yaml").read_text())
     named = {"grid-incomer": GRID_METER, "pv-inverter": PV_METER}  # the seeded meters' ids
     site["meters"] = [{**m, "id": named.get(m["id"], m["id"])} for m in site["meters"]]
+    for node in site["structure"]["nodes"]:
+        node["meters"] = [{**m, "meter": named.get(m["meter"], m["meter"])} for m in node.get("meters", [])]
     with get_engine(url).begin() as conn:
         import_site_file(conn, site)
     rates = {  # per hour: a steadily running plant

@@ -13,6 +13,7 @@ from lingtan.core.counters import counter_energy
 from lingtan.core.site_file import load_site_file
 from lingtan.core.site_model import import_site_file
 from lingtan.core.structure import load_structure, resolve
+from lingtan.core.structure_kpis import structure_kpis
 from lingtan.core.structure_schema import CARRIERS
 from lingtan.kernel.db import get_engine
 from lingtan.kernel.reading import Reading
@@ -64,6 +65,7 @@ def test_a_day_of_the_demo_plant_adds_up_node_by_node(db: str) -> None:
         assert load_structure(conn, "demo-plant") == sf.structure
     resolved = resolve(sf.structure)
     counted = {key for carrier in CARRIERS for form in resolved.forms(carrier).values() for key in form}
+    counted |= {(n.production_meter, "production_count") for n in sf.structure.nodes if n.production_meter}
     day = datetime(2026, 6, 15, 16, 0, tzinfo=UTC)  # Tuesday 16 June, local midnight
     end = day + timedelta(days=1)
     store_readings(db, [Reading(t, d, q, v) for t, d, q, v in generate(SEED, day, end, 60.0, max_step=60)
@@ -94,6 +96,7 @@ def test_a_day_of_the_demo_plant_adds_up_node_by_node(db: str) -> None:
             shares[nid] = (parent - children) / parent * 100
         heat = energy(resolved.forms("heat")["plant"])
         gas = energy(resolved.forms("gas")["plant"])
+        engine = {n.id: n for n in structure_kpis(conn, "demo-plant", day, end, end).nodes}
     # every feeder with sub-meters, the lines and the site itself
     assert {"plant", "ws-a", "ws-b", "line-1", "line-2", "line-3", "paint-shop", "air-station",
             "boiler-house", "office-building"} <= set(shares)
@@ -101,3 +104,9 @@ def test_a_day_of_the_demo_plant_adds_up_node_by_node(db: str) -> None:
         assert 0.3 < share < sf.structure.unmetered_threshold_pct, (nid, share)
     assert 1.5 < shares["plant"] < 4.0  # main cables, gatehouse, outdoor lighting
     assert heat == 0.0 and gas > 1000  # recovered heat passes from the air station to the boiler
+    # the per-node engine sees the same: nothing flagged, and the plant is the site
+    for nid, share in shares.items():
+        [u] = [u for u in engine[nid].unmetered if u.carrier == "electricity"]
+        assert u.share == pytest.approx(share / 100, rel=1e-6) and not u.flagged, nid
+    assert engine["plant"].energy["heat"].value == 0.0
+    assert engine["ws-a"].production is not None and engine["ws-a"].production.value > 30_000
