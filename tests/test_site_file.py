@@ -118,7 +118,8 @@ def test_the_demo_plant_file_matches_the_simulated_plant_and_its_gateway(site_db
     assert boiler.params.fuel == "natural_gas" and boiler.params.boiler_output is not None
     assert {p.kind for p in model.purchases} == {"gec", "trade"}
     assert model.params.gas_price_cny_per_m3 == 3.6
-    assert [b.name for b in model.params.tariff.bands] == [
+    assert [b.name for b in model.params.tariff.bands] == ["valley", "flat", "peak", "flat", "peak", "flat"]
+    assert [b.name for b in model.params.tariffs[1].bands] == [
         "valley", "flat", "peak", "flat", "sharp_peak", "peak", "flat"]
     # the docker-compose demo's gateway reads the same meters the same way
     compose = yaml.safe_load((ROOT / "deploy" / "gateway.yaml").read_text())
@@ -143,11 +144,11 @@ def test_cli_imports_shows_and_reimports(site_db: str, tmp_path: Path):
         "  2 green-power purchase(s) (2 added, 0 removed)",
         "  0 factor override(s) (0 added, 0 removed)",
         "  0 activity data entries (0 added, 0 removed)",
-        "  structure: 42 node(s), changed",
+        "  structure: 41 node(s), changed",
     ]
     again = lingtan(site_db, "site", "import", str(DEMO_FILE))
     assert again.returncode == 0 and again.stdout.splitlines()[0] == "site demo-plant: updated"
-    assert again.stdout.splitlines()[-1] == "  structure: 42 node(s), unchanged"
+    assert again.stdout.splitlines()[-1] == "  structure: 41 node(s), unchanged"
     assert "(0 added, 0 removed)" in again.stdout.splitlines()[2]
 
     shown = lingtan(site_db, "site", "show", "demo-plant")

@@ -47,8 +47,15 @@ def test_demo_site_file_names_survive_a_gateway_start(db: str, tmp_path: Path, g
         # nobody had described the meters: the gateway's ids stand in for names
         assert meters(db)["compressor-1"][:2] == ("compressor-1", "compressor")
     apply_site_file(db, DEMO_SITE_FILE)
+    structure = fetch(db, "SELECT structure, updated_at FROM site_structures WHERE site_id = 'demo-plant'")
+    assert structure and len(structure[0][0]["nodes"]) > 30
     start_demo_gateway(db, tmp_path)
     start_demo_gateway(db, tmp_path)  # a restart changes nothing either
+    # the metering structure survives gateway starts untouched, and so does every meter it counts
+    after = fetch(db, "SELECT structure, updated_at FROM site_structures WHERE site_id = 'demo-plant'")
+    assert after == structure
+    assert {m for m, row in meters(db).items() if row[2] == "demo-plant"} >= {
+        c["meter"] for n in structure[0][0]["nodes"] for c in n.get("meters", [])} - {"wsa-net"}
     m = meters(db)
     assert m["compressor-1"] == ("Screw compressor 1 (75 kW, lead)", "compressor", "demo-plant", "modbus-tcp",
                                  "demo-gw-1")
