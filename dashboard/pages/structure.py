@@ -20,7 +20,7 @@ from dashboard.formatting import MISSING, date_time, format_number
 from dashboard.i18n import Lang, t
 from dashboard.page import LayoutContext, PageQuery
 from lingtan.core.kpi import window_kpis
-from lingtan.core.structure_flows import UNMETERED, flows, measure
+from lingtan.core.structure_flows import UNMETERED, Flow, flows, measure
 from lingtan.core.structure_kpis import StructureKpis, structure_kpis
 from lingtan.core.structure_schema import CARRIERS, END_USES, UNIT
 from lingtan.core.tariff import NO_BAND, UNPLACED
@@ -135,7 +135,10 @@ def tree_figure(data: StructureData, lang: Lang) -> go.Figure:
 
 def sankey_figure(data: StructureData, lang: Lang) -> go.Figure | None:
     sources = data.sources if (data.measure, data.carrier) == ("energy", "electricity") else None
-    drawn = flows(data.tree, _value(data), sources, max_depth=SANKEY_DEPTH)
+    # Every remainder ends in one "unmetered" node beside the end uses: each link still starts at
+    # the node whose sub-meters missed it, and a plant of hundreds of meters stays readable.
+    drawn = [Flow(f.source, UNMETERED if f.target.startswith(UNMETERED) else f.target, f.value)
+             for f in flows(data.tree, _value(data), sources, max_depth=SANKEY_DEPTH)]
     if not drawn:
         return None
     names = {n.id: n.name for n in data.tree.nodes}
@@ -146,7 +149,7 @@ def sankey_figure(data: StructureData, lang: Lang) -> go.Figure | None:
         if kind == "source":
             return t(f"structure.source.{rest}", lang)
         if kind == UNMETERED:
-            return t("structure.unmetered.of", lang, name=names.get(rest, rest))
+            return t("structure.unmetered", lang)
         if kind == "end_use":
             return end_use_label(rest, lang)
         return names.get(rest, rest)

@@ -60,10 +60,10 @@ def test_the_tree_the_sankey_and_the_bands_show_the_engine_figures(plant: str) -
                     "ws2": pytest.approx(576.0)}
     s = sankey["data"][0]
     labels = s["node"]["label"]
-    assert "Unmetered (Plant)" in labels and "Grid" in labels and "Production process" in labels
+    assert "Unmetered" in labels and "Grid" in labels and "Production process" in labels
     into = {labels[b]: v for a, b, v in zip(s["link"]["source"], s["link"]["target"], s["link"]["value"],
                                               strict=True)}
-    assert into["Unmetered (Plant)"] == pytest.approx(312.0)
+    assert into["Unmetered"] == pytest.approx(312.0)
     assert into["Plant"] == pytest.approx(1590.0)  # all of it from the grid
     stacked = {b["name"]: sum(b["y"]) for b in bands["data"]}
     assert stacked["Valley"] == pytest.approx(480 * (0.9 + 0.7 + 2.0))  # 23:00–07:00 on every node
@@ -74,7 +74,7 @@ def test_the_ranking_and_the_chinese_page(plant: str) -> None:
     body = json.dumps(_refresh(plant, "zh", ("tce", "electricity", "sunburst")), cls=PlotlyJSONEncoder,
                       ensure_ascii=False)
     assert body.index("structure-rank-ws1") < body.index("structure-rank-ws2")  # ws1 used more
-    assert "部门排名" in body and "未计量（Plant）" in body and '"type": "sunburst"' in body
+    assert "部门排名" in body and "未计量" in body and '"type": "sunburst"' in body
     assert "超过 5% 阈值" in body  # 312 of 1590 kWh is far above the 5 % threshold
 
 
