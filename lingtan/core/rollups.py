@@ -159,8 +159,9 @@ def backfill_compressor_hours(conn: psycopg.Connection) -> int:
 
 
 # Held shared by every rollup refresh until it commits, and exclusively by a reader filling the
-# series cache (lingtan/core/series_cache.py): a cache row is never computed from rollups that a
-# refresh is rewriting, so deleting the rewritten buckets below is enough to keep it exact.
+# series cache or the structure's day cache (lingtan/core/series_cache.py, structure_cache.py):
+# a cache row is never computed from rollups that a refresh is rewriting, so deleting the
+# rewritten buckets below is enough to keep it exact.
 SERIES_CACHE_LOCK = 0x4C54_5343  # "LTSC"
 _LEVEL_RESOLUTION = {table: name for name, table in RESOLUTIONS.items()}
 
@@ -169,6 +170,8 @@ def _drop_cached(conn: psycopg.Connection, table: str, buckets: set[datetime]) -
     if buckets:
         conn.execute("DELETE FROM series_cache WHERE resolution = %s AND bucket = ANY(%s)",
                      (_LEVEL_RESOLUTION[table], sorted(buckets)))
+        if table == "readings_1d":  # the structure's days (lingtan/core/structure_cache.py)
+            conn.execute("DELETE FROM structure_day_cache WHERE day = ANY(%s)", (sorted(buckets),))
 
 
 def refresh_keys(conn: psycopg.Connection, keys: set[Key]) -> None:

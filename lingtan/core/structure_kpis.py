@@ -20,7 +20,7 @@ from typing import Annotated
 import sqlalchemy as sa
 from pydantic import Field
 
-from lingtan.core import gas, tariff
+from lingtan.core import gas, structure_cache, tariff
 from lingtan.core.carbon import convert
 from lingtan.core.counters import counter_energy_many, counter_request
 from lingtan.core.factors import Factor, factor
@@ -126,10 +126,21 @@ def structure_kpis(conn: sa.Connection, site_id: str, start: datetime, end: date
                  for i in range(len(pieces))]
     electric = list(forms["electricity"].items())
     profile_of: dict[str, list[tuple[Tariff, tariff.NodeProfile]]] = {nid: [] for nid, _ in electric}
+    electric_forms = [f for _, f in electric]
     for in_force, a, b in tariff.tariffs_in(model.params, tz, start, end):
-        profiles = tariff.node_profiles(conn, [f for _, f in electric], a, b, tz, in_force)
-        for (nid, _), prof in zip(electric, profiles, strict=True):
-            profile_of[nid].append((in_force, prof))
+        # whole days that have ended come from the day cache; the ragged ends are read as they are
+        first, last = structure_cache.whole_days(a, b, now)
+        live = [(a, b)]
+        if electric_forms and structure_cache.cacheable(in_force, tz, first, last):
+            cached = structure_cache.summed(conn, site_id, electric_forms, in_force, tz, first, last)
+            for (nid, _), sm in zip(electric, cached, strict=True):
+                profile_of[nid].append((in_force, tariff.NodeProfile(
+                    structure_cache.as_profile(in_force, sm), sm.peak_kwh, sm.peak_at)))
+            live = [(lo, hi) for lo, hi in ((a, first), (last, b)) if lo < hi]
+        for lo, hi in live:
+            profiles = tariff.node_profiles(conn, electric_forms, lo, hi, tz, in_force)
+            for (nid, _), prof in zip(electric, profiles, strict=True):
+                profile_of[nid].append((in_force, prof))
     prices = {p.year: p.cny_per_tco2e for p in r.structure.carbon_price}
     notes: list[str] = []
     used: dict[str, Factor] = {}

@@ -47,11 +47,15 @@ def minute_of_day(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
-def _step(tariff: Tariff, tz: ZoneInfo, a: datetime, b: datetime) -> timedelta:
+def quarter_aligned(tariff: Tariff, tz: ZoneInfo, a: datetime, b: datetime) -> bool:
+    """Every band edge on the quarter hour, and the zone's offset too at ``a`` and ``b``."""
     edges = [minute_of_day(t) for band in tariff.bands for t in (band.start, band.end)]
     offsets = [t.astimezone(tz).utcoffset() or timedelta() for t in (a, b)]
-    aligned = all(m % 15 == 0 for m in edges) and all(o % QUARTER == timedelta() for o in offsets)
-    return QUARTER if aligned else MINUTE
+    return all(m % 15 == 0 for m in edges) and all(o % QUARTER == timedelta() for o in offsets)
+
+
+def _step(tariff: Tariff, tz: ZoneInfo, a: datetime, b: datetime) -> timedelta:
+    return QUARTER if quarter_aligned(tariff, tz, a, b) else MINUTE
 
 
 def tariffs_in(params: SiteParams, timezone: str, a: datetime, b: datetime
