@@ -16,33 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import sqlalchemy as sa
 
 from lingtan.core.rollups import SERIES_CACHE_LOCK
 from lingtan.core.site_schema import Tariff
-from lingtan.core.tariff import DayProfile, quarter_aligned
+from lingtan.core.tariff import DayProfile, NodeProfile, quarter_aligned
 from lingtan.kernel.timegrid import ORIGIN, ceil_time, floor_time
 
 DAY = timedelta(days=1)
 VERSION = "1"  # bump when the stored layout changes: old rows are another key, and are dropped
 
 Form = Mapping[tuple[str, str], float]
-
-
-@dataclass
-class Summed:
-    """What the cached days of one node add up to."""
-
-    band_kwh: list[float]  # per band of the tariff, then the time outside every band
-    unplaced_kwh: float
-    peak_kwh: float | None
-    peak_at: datetime | None
 
 
 def cacheable(tariff: Tariff, timezone: str, first: datetime, last: datetime) -> bool:
@@ -71,25 +60,23 @@ def band_map(tariff: Tariff) -> list[int]:
     return out
 
 
-def as_profile(tariff: Tariff, s: Summed) -> DayProfile:
-    """The summed bands as a day profile ``tariff.cost_by_band`` prices: each band's kWh at a minute
-    of that band, the rest at a minute no band covers."""
-    owner = band_map(tariff)
-    first = {}
-    for minute, i in enumerate(owner):
+def _first_minutes(tariff: Tariff) -> dict[int, int]:
+    """A minute of the local day in each band (and, at index ``len(bands)``, one no band covers)."""
+    first: dict[int, int] = {}
+    for minute, i in enumerate(band_map(tariff)):
         first.setdefault(i, minute)
-    placed = {first[i]: kwh for i, kwh in enumerate(s.band_kwh) if kwh and i in first}
-    return DayProfile(placed, s.unplaced_kwh)
+    return first
 
 
 def summed(conn: sa.Connection, site_id: str, forms: Sequence[Form], tariff: Tariff, timezone: str,
-           first: datetime, last: datetime) -> list[Summed]:
-    """Each form's figures over the whole days [first, last), filling the days not cached yet."""
+           first: datetime, last: datetime) -> list[NodeProfile]:
+    """Each form's figures over the whole days [first, last), filling the days not cached yet: its
+    kWh per band as a day profile ``tariff.cost_by_band`` prices (each band's kWh at a minute of that
+    band, the rest at a minute no band covers) and its largest quarter hour."""
     width = len(tariff.bands) + 1
     stride = width + 3  # bands, unplaced, peak kWh, peak time (epoch seconds)
-    out = [Summed([0.0] * width, 0.0, None, None) for _ in forms]
     if first >= last or not forms:
-        return out
+        return [NodeProfile(DayProfile({}, 0.0), None, None) for _ in forms]
     k = key(forms, tariff, timezone)
     rows = {r[0]: r[1] for r in conn.execute(sa.text(
         "SELECT day, data FROM structure_day_cache WHERE key = :k AND day >= :a AND day < :b"),
@@ -98,17 +85,22 @@ def summed(conn: sa.Connection, site_id: str, forms: Sequence[Form], tariff: Tar
     missing = [d for d in wanted if d not in rows]
     if missing:
         rows.update(_fill(conn, site_id, k, forms, tariff, timezone, missing, stride))
-    for day in wanted:
-        data = array("d")
-        data.frombytes(rows[day])
-        for i, s in enumerate(out):
-            base = i * stride
-            for j in range(width):
-                s.band_kwh[j] += data[base + j]
-            s.unplaced_kwh += data[base + width]
-            peak = data[base + width + 1]
-            if peak == peak and (s.peak_kwh is None or peak > s.peak_kwh):  # NaN: no quarter that day
-                s.peak_kwh, s.peak_at = peak, datetime.fromtimestamp(data[base + width + 2], UTC)
+    days = np.stack([np.frombuffer(rows[d], dtype=np.float64).reshape(len(forms), stride) for d in wanted])
+    totals = days[:, :, :width + 1].sum(axis=0)
+    peaks = days[:, :, width + 1]
+    quiet = np.isnan(peaks).all(axis=0)  # no quarter hour on any day
+    best = np.nanargmax(np.where(np.isnan(peaks), -np.inf, peaks), axis=0)
+    minutes = _first_minutes(tariff)
+    out = []
+    for i in range(len(forms)):
+        placed = {minutes[j]: float(totals[i, j]) for j in range(width) if totals[i, j] and j in minutes}
+        day = DayProfile(placed, float(totals[i, width]))
+        if quiet[i]:
+            out.append(NodeProfile(day, None, None))
+        else:
+            d = int(best[i])
+            at = datetime.fromtimestamp(float(days[d, i, width + 2]), UTC)
+            out.append(NodeProfile(day, float(peaks[d, i]), at))
     return out
 
 
@@ -124,7 +116,7 @@ def _fill(conn: sa.Connection, site_id: str, k: str, forms: Sequence[Form], tari
             q.append(quantity)
             c.append(coef)
     blank = [0.0] * width + [0.0, float("nan"), 0.0]
-    data = {d: array("d", blank * len(forms)) for d in days}
+    data = {d: np.array(blank * len(forms), dtype=np.float64) for d in days}
     with conn.engine.begin() as w:
         w.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SERIES_CACHE_LOCK})
         w.execute(sa.text("SET LOCAL work_mem = '64MB'"))

@@ -133,9 +133,8 @@ def structure_kpis(conn: sa.Connection, site_id: str, start: datetime, end: date
         live = [(a, b)]
         if electric_forms and structure_cache.cacheable(in_force, tz, first, last):
             cached = structure_cache.summed(conn, site_id, electric_forms, in_force, tz, first, last)
-            for (nid, _), sm in zip(electric, cached, strict=True):
-                profile_of[nid].append((in_force, tariff.NodeProfile(
-                    structure_cache.as_profile(in_force, sm), sm.peak_kwh, sm.peak_at)))
+            for (nid, _), prof in zip(electric, cached, strict=True):
+                profile_of[nid].append((in_force, prof))
             live = [(lo, hi) for lo, hi in ((a, first), (last, b)) if lo < hi]
         for lo, hi in live:
             profiles = tariff.node_profiles(conn, electric_forms, lo, hi, tz, in_force)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -191,6 +192,17 @@ def node_profiles(conn: sa.Connection, forms: Sequence[Mapping[tuple[str, str], 
     return out
 
 
+@lru_cache(maxsize=64)
+def _owners(edges: tuple[tuple[str, str], ...]) -> dict[int, int]:
+    """Minute of the local day → index of the band it falls in (the later band where two would);
+    the same few tariffs price every node of a structure, so this is worked out once each."""
+    owner: dict[int, int] = {}
+    for i, (start, end) in enumerate(edges):
+        band = TariffBand(name="band", start=start, end=end, price_cny_per_kwh=0)
+        owner.update(dict.fromkeys(band.minutes(), i))
+    return owner
+
+
 def cost_by_band(tariff: Tariff, profile: DayProfile) -> list[BandCost]:
     """One line per band (same name and price summed), the time outside every band at the flat
     price, and energy of unknown time at the flat price; a price that is not set gives no cost."""
@@ -202,11 +214,10 @@ def cost_by_band(tariff: Tariff, profile: DayProfile) -> list[BandCost]:
         if price is not None:
             line.cost_cny = (line.cost_cny or 0.0) + kwh * price
 
-    owner: dict[int, TariffBand] = {}
-    for band in tariff.bands:
-        owner.update(dict.fromkeys(band.minutes(), band))
+    owner = _owners(tuple((band.start, band.end) for band in tariff.bands))
     for minute, kwh in sorted(profile.kwh_by_minute.items()):
-        band = owner.get(minute)
+        i = owner.get(minute)
+        band = tariff.bands[i] if i is not None else None
         if band is None:
             add(NO_BAND, tariff.flat_cny_per_kwh, kwh)
         else:
