@@ -27,7 +27,7 @@ from lingtan.core.tariff import NO_BAND, UNPLACED
 
 PREFIX = "structure"
 MEASURES = ("energy", "tce", "carbon", "cost")
-CHARTS = ("treemap", "sunburst")
+CHARTS = ("treemap", "sunburst", "end_use")
 INPUTS = (("structure-measure", "value"), ("structure-carrier", "value"), ("structure-chart", "value"))
 SANKEY_DEPTH = 2  # deeper levels fold into their ancestor at this depth (readable with 300 meters)
 BAR_NODES = 24  # the nodes with the most electricity get a time-of-use bar
@@ -125,10 +125,55 @@ def tree_figure(data: StructureData, lang: Lang) -> go.Figure:
             rest = max(own or 0.0, 0.0) - sum(max(value(by_id[k]) or 0.0, 0.0) for k in n.children)
             if rest > 0:
                 box(f"{n.id}/{UNMETERED}", t("structure.unmetered", lang), n.id, rest, rest, "#e74c3c")
+    if data.chart == "end_use":
+        return _end_use_figure(data, lang)
     kind = go.Sunburst if data.chart == "sunburst" else go.Treemap
     fig = go.Figure(kind(ids=ids, labels=labels, parents=parents, values=values, branchvalues="remainder",
                          text=texts, textinfo="label+text", hoverinfo="label+text", maxdepth=3,
                          marker={"colors": colours}))
+    fig.update_layout(**{**base_layout(), "margin": {"l": 8, "r": 8, "t": 8, "b": 8}}, height=460)
+    return fig
+
+
+def _end_use_figure(data: StructureData, lang: Lang) -> go.Figure:
+    """The same energy by end use (分项): each end use holds the leaves that serve it, and the
+    unmetered remainders are an end use of their own."""
+    value = _value(data)
+    by_id = {n.id: n for n in data.tree.nodes}
+    unit = _unit(data)
+    ids, labels, parents, values, texts, colours = [], [], [], [], [], []
+    uses: dict[str, float] = {}
+    leaves: list[tuple[str, str, str, float]] = []
+    for n in data.tree.nodes:
+        own = max(value(n) or 0.0, 0.0)
+        kids = sum(max(value(by_id[k]) or 0.0, 0.0) for k in n.children)
+        if not n.children:
+            use, amount, box_id, label = n.end_use, own, n.id, n.name
+        elif own - kids > 0:
+            use, amount, box_id, label = UNMETERED, own - kids, f"{n.id}/{UNMETERED}", n.name
+        else:
+            continue
+        if amount > 0:
+            uses[use] = uses.get(use, 0.0) + amount
+            leaves.append((box_id, label, use, amount))
+    for use, total in uses.items():
+        ids.append(f"use:{use}")
+        labels.append(t("structure.unmetered", lang) if use == UNMETERED else end_use_label(use, lang))
+        parents.append("")
+        values.append(0.0)
+        texts.append(f"{format_number(total, 1, lang)} {unit}")
+        colours.append("#e74c3c" if use == UNMETERED else None)
+    for box_id, label, use, amount in leaves:
+        ids.append(box_id)
+        labels.append(label)
+        parents.append(f"use:{use}")
+        values.append(amount)
+        texts.append(f"{format_number(amount, 1, lang)} {unit}")
+        colours.append("#e74c3c" if use == UNMETERED else None)
+    fig = go.Figure(go.Treemap(ids=ids, labels=labels, parents=parents, values=values,
+                               branchvalues="remainder",
+                               text=texts, textinfo="label+text", hoverinfo="label+text", maxdepth=2,
+                               marker={"colors": colours}))
     fig.update_layout(**{**base_layout(), "margin": {"l": 8, "r": 8, "t": 8, "b": 8}}, height=460)
     return fig
 

@@ -85,3 +85,13 @@ def test_a_site_without_a_structure_says_how_to_add_one(db: str) -> None:
     seed(db, sf, [])
     body = json.dumps(_refresh(db, "en"), cls=PlotlyJSONEncoder)
     assert "structure-none" in body and "structure:" in body
+
+
+def test_by_end_use_the_leaves_gather_under_their_end_use(plant: str) -> None:
+    (tree, *_) = _figures(_refresh(plant, "en", ("energy", "electricity", "end_use")))
+    t = tree["data"][0]
+    parent = dict(zip(t["ids"], t["parents"], strict=True))
+    area = dict(zip(t["ids"], t["values"], strict=True))
+    assert parent["ws1"] == "use:production_process" and parent["ws2"] == "use:unassigned"
+    assert parent["plant/unmetered"] == "use:unmetered" and area["plant/unmetered"] == pytest.approx(312.0)
+    assert sum(area.values()) == pytest.approx(1590.0)  # everything the incomer counted, once
