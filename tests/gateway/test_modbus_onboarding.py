@@ -1,6 +1,6 @@
 """Onboarding a meter no built-in profile knows: an inline `points:` map is all it takes.
 
-"Vendor X" sits on the same bus as the demo plant's meters (unit 7) with its own register
+"Vendor X" sits on the same bus as the demo plant's meters (unit 42) with its own register
 table: int32 power in W, word-swapped (CDAB); a uint32 energy counter in 0.01 kWh; a status
 word whose bit 3 says "running"; and a relay state as a coil. The gateway collector reads it
 through the inline map, and `lingtan probe modbus` shows the same registers decoded the same.
@@ -25,7 +25,7 @@ from tests.gateway.modbus_fixtures import (
     run_cli,
 )
 
-UNIT = 7
+UNIT = 42  # free on the demo bus (its meters are units 1–16)
 POWER_W = -48_765  # exporting
 ENERGY_KWH = 1_234_567.89
 STATUS = 0b1000_0000_0000_1001  # bit 0 and bit 3 (running) and bit 15 set
