@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import io
 import os
 import pstats
@@ -57,6 +56,7 @@ from benchmarks.kpi import (
     Timing,
     _close,
     _file_version,
+    _h,
     _redact,
     _with_database,
     database_bytes,
@@ -104,12 +104,6 @@ BANDS = 4  # distinct band names above
 
 # ---------------------------------------------------------------------------------------------
 # the site and its metering tree
-
-
-def _h(*parts: object) -> float:
-    """A stable pseudo-random number in [0, 1) (the layout must not depend on the run)."""
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 @dataclass
@@ -622,7 +616,8 @@ PARTS = (
     ("resolve", "lingtan.core.structure_kpis", "resolve"),
     ("window_kpis_many (site figures)", "lingtan.core.structure_kpis", "window_kpis_many"),
     ("counter_energy_many (node counters)", "lingtan.core.structure_kpis", "counter_energy_many"),
-    ("tariff.node_profiles (bands, demand)", "lingtan.core.tariff", "node_profiles"),
+    ("structure_cache.summed (whole days: bands, demand)", "lingtan.core.structure_cache", "summed"),
+    ("tariff.node_profiles (other quarters: bands, demand)", "lingtan.core.tariff", "node_profiles"),
     ("_node × nodes (Python assembly)", "lingtan.core.structure_kpis", "_node"),
     ("_levels (coverage by level)", "lingtan.core.structure_kpis", "_levels"),
 )
@@ -893,7 +888,7 @@ def render(config: dict[str, Any], env: dict[str, Any], generation: dict[str, An
     for (label, rows), n in zip(parts.items(), (config["profile_runs"], config["year_profile_runs"]),
                                 strict=False):
         lines += ["", f"where the time of the tree call goes (median of {n} calls): {label}"]
-        lines += [f"  {r['part']:<46}{r['ms']:>10,.1f} ms{(r['share'] or 0) * 100:>6.0f} %" for r in rows]
+        lines += [f"  {r['part']:<54}{r['ms']:>10,.1f} ms{(r['share'] or 0) * 100:>6.0f} %" for r in rows]
     for label, rows in statements.items():
         lines += ["", f"SQL statements of one tree call (the last of those): {label}"]
         lines += [f"  {r['ms']:>9,.1f} ms {r['calls']:>4}× {r['statement'][:100]}" if r["calls"]
