@@ -288,12 +288,12 @@ def wanted_params(size: Size, head: str) -> dict[str, Any]:
             "generator": GENERATOR_VERSION, "migration": head}
 
 
-def stored_params(url: str) -> dict[str, Any] | None:
+def stored_params(url: str, table: str = "bench_kpi_generation") -> dict[str, Any] | None:
     """What the database holds, or None when it does not exist or no generation finished."""
     try:
         with psycopg.connect(url, connect_timeout=5) as conn:
             row = conn.execute(
-                "SELECT params FROM bench_kpi_generation WHERE finished_at IS NOT NULL").fetchone()
+                f"SELECT params FROM {table} WHERE finished_at IS NOT NULL").fetchone()  # type: ignore[call-overload]
     except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
         return None
     return row[0] if row else None

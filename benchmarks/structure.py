@@ -62,12 +62,14 @@ from benchmarks.kpi import (
     database_bytes,
     key_constraints,
     migration_head,
+    recreate_database,
     timed,
 )
+from benchmarks.kpi import stored_params as kpi_stored_params
 from benchmarks.report import Check, Progress, finish
 from lingtan.core.counters import tiles
 from lingtan.core.rollups import _FROM_LEVEL, _UPSERT, LEVELS
-from lingtan.kernel.db import get_engine, libpq_url
+from lingtan.kernel.db import get_engine
 from lingtan.kernel.migrate import upgrade
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -269,25 +271,7 @@ def wanted_params(size: Size, head: str) -> dict[str, Any]:
 
 
 def stored_params(url: str) -> dict[str, Any] | None:
-    """What the database holds, or None when it does not exist or no generation finished."""
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            row = conn.execute(
-                "SELECT params FROM bench_structure_generation WHERE finished_at IS NOT NULL").fetchone()
-    except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
-        return None
-    return row[0] if row else None
-
-
-def recreate_database(server_url: str, name: str, progress: Progress) -> str:
-    with psycopg.connect(libpq_url(server_url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
-    upgrade(url)
-    get_engine(url).dispose()
-    progress(f"created database {name} and applied the migrations")
-    return url
+    return kpi_stored_params(url, "bench_structure_generation")
 
 
 def _noise(k: str) -> str:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from lingtan.core.rollups import SERIES_CACHE_LOCK
 from lingtan.core.site_schema import Tariff
-from lingtan.core.tariff import DayProfile, NodeProfile, quarter_aligned
+from lingtan.core.tariff import DayProfile, NodeProfile, form_columns, quarter_aligned
 from lingtan.kernel.timegrid import ORIGIN, ceil_time, floor_time
 
 DAY = timedelta(days=1)
@@ -108,13 +108,6 @@ def _fill(conn: sa.Connection, site_id: str, k: str, forms: Sequence[Form], tari
           days: list[datetime], stride: int) -> dict[datetime, bytes]:
     """Compute ``days`` under the exclusive lock and store them; returns what it stored."""
     width = stride - 3
-    n, m, q, c = [], [], [], []
-    for i, form in enumerate(forms):
-        for (meter, quantity), coef in form.items():
-            n.append(i)
-            m.append(meter)
-            q.append(quantity)
-            c.append(coef)
     blank = [0.0] * width + [0.0, float("nan"), 0.0]
     data = {d: np.array(blank * len(forms), dtype=np.float64) for d in days}
     with conn.engine.begin() as w:
@@ -133,7 +126,7 @@ def _fill(conn: sa.Connection, site_id: str, k: str, forms: Sequence[Form], tari
             "   + extract(minute FROM bucket AT TIME ZONE :tz))::int] AS band,"
             "  sum(kwh), sum(gap), max(kwh), (array_agg(bucket ORDER BY kwh DESC, bucket))[1]"
             " FROM quarters GROUP BY 1, 2, 3"),
-            {"n": n, "m": m, "q": q, "c": c, "a": days[0], "b": days[-1] + DAY, "days": days,
+            {**form_columns(forms), "a": days[0], "b": days[-1] + DAY, "days": days,
              "origin": ORIGIN, "tz": timezone, "map": band_map(tariff)}).all()
         for i, day, band, kwh, gap, top, at in rows:
             d, base = data[day], i * stride

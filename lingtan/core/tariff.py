@@ -136,6 +136,19 @@ class NodeProfile:
     peak_at: datetime | None
 
 
+def form_columns(forms: Sequence[Mapping[tuple[str, str], float]]) -> dict[str, list]:
+    """The forms as the columns ``n`` (form index), ``m`` (meter), ``q`` (quantity), ``c``
+    (coefficient) that a statement unnests into a table ``k`` to join the rollups with."""
+    cols: dict[str, list] = {"n": [], "m": [], "q": [], "c": []}
+    for i, form in enumerate(forms):
+        for (meter, quantity), coef in form.items():
+            cols["n"].append(i)
+            cols["m"].append(meter)
+            cols["q"].append(quantity)
+            cols["c"].append(coef)
+    return cols
+
+
 def node_profiles(conn: sa.Connection, forms: Sequence[Mapping[tuple[str, str], float]], a: datetime,
                   b: datetime, timezone: str, tariff: Tariff) -> list[NodeProfile]:
     """For each signed combination of counters ``{(meter, quantity): coefficient}``: its energy in
@@ -149,14 +162,7 @@ def node_profiles(conn: sa.Connection, forms: Sequence[Mapping[tuple[str, str], 
     fine = _step(tariff, tz, a1, b1) == MINUTE or q0 >= q1
     parts = [("readings_1m", a1, b1)] if fine else [
         ("readings_1m", a1, q0), ("readings_15m", q0, q1), ("readings_1m", q1, b1)]
-    n, m, q, c = [], [], [], []
-    for i, form in enumerate(forms):
-        for (meter, quantity), coef in form.items():
-            n.append(i)
-            m.append(meter)
-            q.append(quantity)
-            c.append(coef)
-    params: dict[str, object] = {"n": n, "m": m, "q": q, "c": c, "tz": timezone, "q0": q0, "q1": q1}
+    params: dict[str, object] = {**form_columns(forms), "tz": timezone, "q0": q0, "q1": q1}
     branches = []
     for k, (table, lo, hi) in enumerate(parts):
         if lo < hi:
