@@ -108,9 +108,18 @@ def kpi_series(
 ) -> series.KpiSeries:
     """Energy, green power, carbon and intensity per bucket; a bucket without data has null figures."""
     queries.get_site(conn, site_id)
+    a, b = series_window(start, end, resolution)
+    try:
+        return series.kpi_series(conn, site_id, a, b, resolution, clock.now())
+    except (ConversionError, FactorError) as exc:
+        raise Unprocessable("query.start", str(exc)) from None
+
+
+def series_window(start: datetime, end: datetime | None, resolution: str) -> tuple[datetime, datetime]:
+    """[start, end) of a series request (end defaults to now), refused with the field named when it
+    is backwards or would have too many points."""
     a = _aware("start", start)
-    now = clock.now()
-    b = _aware("end", end) or now
+    b = _aware("end", end) or clock.now()
     assert a is not None
     if a >= b:
         raise Unprocessable("query.start", "start must be before end")
@@ -118,7 +127,4 @@ def kpi_series(
     if (b - a) / width > MAX_SERIES_POINTS:
         raise Unprocessable("query.resolution", f"more than {MAX_SERIES_POINTS} points: choose a coarser "
                                                 "resolution or a shorter window")
-    try:
-        return series.kpi_series(conn, site_id, a, b, resolution, now)
-    except (ConversionError, FactorError) as exc:
-        raise Unprocessable("query.start", str(exc)) from None
+    return a, b

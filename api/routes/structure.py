@@ -6,17 +6,23 @@ whole and checked whole; a refused one leaves the stored one as it was.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from api.auth import Engineer, Viewer
 from api.deps import get_conn
-from api.routes.kpis import DateQ, EndQ, PeriodQ, StartQ, WindowQ, computed
+from api.problems import Unprocessable
+from api.routes.kpis import DateQ, EndQ, PeriodQ, StartQ, WindowQ, computed, series_window
+from lingtan.core import series
+from lingtan.core.carbon import ConversionError
+from lingtan.core.factors import FactorError
 from lingtan.core.structure import load_structure, save_structure
 from lingtan.core.structure_kpis import StructureKpis, structure_kpis
 from lingtan.core.structure_schema import Structure, StructureError
+from lingtan.core.structure_series import NodeSeries, node_series
 from lingtan.kernel import clock
 
 router = APIRouter(tags=["metering structure"])
@@ -58,3 +64,22 @@ def get_structure_kpis(
     unmetered energy (own meters − Σ children) and the share sub-meters account for. Every figure
     carries its coverage. Window parameters as for `/kpis`."""
     return computed(conn, site_id, window, period, date_, start, end, structure_kpis)
+
+
+@router.get("/sites/{site_id}/structure/nodes/{node_id}/series", summary="One node's energy per bucket")
+def get_node_series(
+    site_id: SiteId, node_id: SiteId, conn: Conn,
+    start: Annotated[datetime, Query(examples=["2026-11-01T00:00:00+08:00"])],
+    end: Annotated[datetime | None, Query(description="default now", examples=["2026-12-01T00:00:00+08:00"])]
+    = None,
+    resolution: Annotated[series.Resolution, Query(
+        description="bucket: 15m, 1h, 1d (local days) or 1mo (local months)", examples=["1d"])] = "1d",
+) -> NodeSeries:
+    """The node's energy per carrier in each bucket (null where no meter reported), electricity's
+    location-based tCO2e at the site's carbon per kWh of the bucket, and coverage. Buckets as for
+    `/kpis/series`."""
+    a, b = series_window(start, end, resolution)
+    try:
+        return node_series(conn, site_id, node_id, a, b, resolution, clock.now())
+    except (ConversionError, FactorError) as exc:
+        raise Unprocessable("query.start", str(exc)) from None

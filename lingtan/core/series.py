@@ -82,7 +82,7 @@ def _local_midnight(t: datetime, tz: ZoneInfo) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
-def _aligned(tz: ZoneInfo, start: datetime) -> bool:
+def rollup_days(tz: ZoneInfo, start: datetime) -> bool:
     """Rollup days start at UTC+8 midnight: usable as local days only in such a zone."""
     return start.astimezone(tz).utcoffset() == ORIGIN.utcoffset()
 
@@ -104,7 +104,7 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     tz = ZoneInfo(model.site.timezone)
     buckets = _buckets(start, end, resolution, tz)
     # Local days and months are sums of rollup days (UTC+8 zones) or hours (anywhere else).
-    source = resolution if resolution in ("15m", "1h") else ("1d" if _aligned(tz, start) else "1h")
+    source = resolution if resolution in ("15m", "1h") else ("1d" if rollup_days(tz, start) else "1h")
     q_start = buckets[0] if buckets else start
 
     specs, at = _specs(model)
@@ -144,7 +144,7 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
             year = b.astimezone(tz).year
             rates_of_year = figures.unit_rates(model, year)
             next_year = datetime(year + 1, 1, 1, tzinfo=tz).astimezone(UTC)
-        b_end = buckets[i + 1] if i < last else _next(b, resolution, tz)
+        b_end = buckets[i + 1] if i < last else bucket_end(b, resolution, tz)
         if full is not None and 0 < i < last:
             seconds = full  # an inner bucket of fixed width lies wholly inside the window
         else:
@@ -157,7 +157,7 @@ def _kpi_series(conn: sa.Connection, site_id: str, start: datetime, end: datetim
     return KpiSeries(site_id, resolution, model.site.timezone, points)
 
 
-def _next(b: datetime, resolution: str, tz: ZoneInfo) -> datetime:
+def bucket_end(b: datetime, resolution: str, tz: ZoneInfo) -> datetime:
     if resolution == "1mo":
         local = b.astimezone(tz)
         return (local + timedelta(days=32)).replace(day=1).astimezone(UTC)

@@ -228,3 +228,28 @@ def test_a_folded_sankey_keeps_the_end_uses_and_remainders_of_the_subtree(tree) 
     assert got == {("node:plant", "unmetered:plant"): pytest.approx(264.0),
                    ("node:plant", "end_use:production_process"): pytest.approx(594.0),
                    ("node:plant", "end_use:unassigned"): pytest.approx(492.0)}
+
+
+def test_a_node_series_adds_up_to_the_window(tree) -> None:
+    from lingtan.core.structure_series import node_series
+
+    db, nodes, _ = tree
+    with get_engine(db).connect() as conn:
+        s = node_series(conn, "tree", "ws2", START, END, "1h", END + timedelta(days=400))
+    assert [p.time for p in s.points][:2] == [START, START + timedelta(hours=1)] and len(s.points) == 11
+    kwh = [p.energy["electricity"] for p in s.points]
+    assert kwh[0] == pytest.approx(42.0)  # 0.7 kWh a minute
+    assert kwh[10] == pytest.approx(42.0 + 30.0)  # 08:00–09:00 holds the burst
+    assert sum(kwh) == pytest.approx(nodes["ws2"].energy["electricity"].value)
+    assert s.points[0].tco2e_location == pytest.approx(42.0 * 0.6 / 1000)
+    assert s.points[0].coverage == pytest.approx(1.0)
+
+
+def test_the_node_series_route(tree, api_client) -> None:
+    r = api_client.get("/api/v1/sites/tree/structure/nodes/ws1/series",
+                       params={"start": START.isoformat(), "end": END.isoformat(), "resolution": "1h"})
+    assert r.status_code == 200, r.text
+    assert sum(p["energy"]["electricity"] for p in r.json()["points"]) == pytest.approx(594.0)
+    missing = api_client.get("/api/v1/sites/tree/structure/nodes/nowhere/series",
+                             params={"start": START.isoformat()})
+    assert missing.status_code == 404 and "nowhere" in missing.text
