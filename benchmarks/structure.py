@@ -74,6 +74,7 @@ from lingtan.kernel.migrate import upgrade
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DATABASE = "lingtan_bench_structure"
+DEFAULT_SIZE = (1000, 365)  # meters, days: the size kept as DEFAULT_DATABASE
 RESULTS = Path(__file__).resolve().parent / "results" / "structure.json"
 
 CST = timezone(timedelta(hours=8))
@@ -272,6 +273,39 @@ def wanted_params(size: Size, head: str) -> dict[str, Any]:
 
 def stored_params(url: str) -> dict[str, Any] | None:
     return kpi_stored_params(url, "bench_structure_generation")
+
+
+def database_name(meters: int, days: int) -> str:
+    """The kept database of a size: one per size, so a quick check never replaces the full data."""
+    return DEFAULT_DATABASE if (meters, days) == DEFAULT_SIZE else f"{DEFAULT_DATABASE}_{meters}m_{days}d"
+
+
+def ensure_database(dsn: str, database: str, size: Size, tree: Tree, regenerate: bool, chunk_days: int,
+                    progress: Progress) -> tuple[str, dict[str, Any]]:
+    """(URL, generation report) of the kept database holding ``size``: reused when it holds what is
+    asked for, generated (again) otherwise."""
+    url = _with_database(dsn, database)
+    head = migration_head(url)
+    wanted = wanted_params(size, head)
+    stored = None if regenerate else stored_params(url)
+    if stored is not None and stored != wanted and {**stored, "migration": head} == wanted:
+        # a newer schema around the same data (e.g. a cache table): upgrade in place, as kpi.py does
+        upgrade(url)
+        with psycopg.connect(url) as conn:
+            conn.execute("UPDATE bench_structure_generation SET params = %s",
+                         (psycopg.types.json.Jsonb(wanted),))
+        progress(f"upgraded {database} to migration {head} in place")
+        stored = wanted
+    if stored == wanted:
+        with psycopg.connect(url) as conn:
+            generation = {**conn.execute("SELECT report FROM bench_structure_generation").fetchone()[0],
+                          "reused": True}
+        progress(f"reusing {database}: it holds {size.meters} meters × {size.days} days")
+        return url, generation
+    if stored is not None:
+        progress(f"{database} holds {stored}, not {wanted}: generating again")
+    url = recreate_database(dsn, database, progress)
+    return url, generate(url, size, tree, head, chunk_days, progress)
 
 
 def _noise(k: str) -> str:
@@ -890,9 +924,9 @@ def render(config: dict[str, Any], env: dict[str, Any], generation: dict[str, An
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.structure", description=__doc__.split("\n")[0])
-    p.add_argument("--meters", type=int, default=1000,
+    p.add_argument("--meters", type=int, default=DEFAULT_SIZE[0],
                    help=f"physical meters of the site (≥ {fixed_meters()}; default %(default)s)")
-    p.add_argument("--days", type=int, default=365, help="days of 15-minute data (≥ 31)")
+    p.add_argument("--days", type=int, default=DEFAULT_SIZE[1], help="days of 15-minute data (≥ 31)")
     p.add_argument("--dsn", "--database-url", dest="dsn",
                    default=os.environ.get("LINGTAN_BENCH_DATABASE_URL", DEFAULT_URL),
                    help="server (any database on it; default: $LINGTAN_BENCH_DATABASE_URL or %(default)s)")
@@ -923,9 +957,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.days < 31:
         p.error("--days must be at least 31 (a month window)")
     if args.database is None:
-        default_size = (p.get_default("meters"), p.get_default("days"))
-        args.database = (DEFAULT_DATABASE if (args.meters, args.days) == default_size
-                         else f"{DEFAULT_DATABASE}_{args.meters}m_{args.days}d")
+        args.database = database_name(args.meters, args.days)
     for name in ("runs", "year_runs", "baseline_runs", "profile_runs", "year_profile_runs", "import_runs",
                  "chunk_days"):
         if getattr(args, name) < 1:
@@ -938,28 +970,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress()
     size = Size(args.meters, args.days, END)
     tree = build_tree(args.meters)
-    url = _with_database(args.dsn, args.database)
-    head = migration_head(url)
-    wanted = wanted_params(size, head)
-    stored = None if args.regenerate else stored_params(url)
-    if stored is not None and stored != wanted and {**stored, "migration": head} == wanted:
-        # a newer schema around the same data (e.g. a cache table): upgrade in place, as kpi.py does
-        upgrade(url)
-        with psycopg.connect(url) as conn:
-            conn.execute("UPDATE bench_structure_generation SET params = %s",
-                         (psycopg.types.json.Jsonb(wanted),))
-        progress(f"upgraded {args.database} to migration {head} in place")
-        stored = wanted
-    if stored == wanted:
-        with psycopg.connect(url) as conn:
-            generation = {**conn.execute("SELECT report FROM bench_structure_generation").fetchone()[0],
-                          "reused": True}
-        progress(f"reusing {args.database}: it holds {args.meters} meters × {args.days} days")
-    else:
-        if stored is not None:
-            progress(f"{args.database} holds {stored}, not {wanted}: generating again")
-        url = recreate_database(args.dsn, args.database, progress)
-        generation = generate(url, size, tree, head, args.chunk_days, progress)
+    url, generation = ensure_database(args.dsn, args.database, size, tree, args.regenerate, args.chunk_days,
+                                      progress)
     counters = len(tree.leaves) + len({e[1] for e in tree.edges})
     env = environment(url)
     month = month_window(size, args.month)
