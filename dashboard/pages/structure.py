@@ -31,6 +31,7 @@ CHARTS = ("treemap", "sunburst", "end_use")
 INPUTS = (("structure-measure", "value"), ("structure-carrier", "value"), ("structure-chart", "value"))
 SANKEY_DEPTH = 2  # deeper levels fold into their ancestor at this depth (readable with 300 meters)
 BAR_NODES = 24  # the nodes with the most electricity get a time-of-use bar
+UNMETERED_ROWS = 12  # besides every flagged one
 BAND_COLOURS = {"sharp_peak": "#e74c3c", "peak": "#f0a030", "flat": "#8b9bb0", NO_BAND: "#8b9bb0",
                 "valley": "#3498db", "deep_valley": "#1f5f8b", UNPLACED: "#3a4557"}
 KNOWN_BANDS = ("sharp_peak", "peak", "flat", "valley", "deep_valley")
@@ -252,10 +253,14 @@ def ranking(data: StructureData, lang: Lang) -> html.Table | html.P:
         html.Thead(html.Tr([html.Th(t(f"structure.col.{h}", lang)) for h in heads])), html.Tbody(body)])
 
 
-def unmetered(data: StructureData, lang: Lang) -> html.Table | None:
-    lines = [(n, u) for n in data.tree.nodes for u in n.unmetered]
-    if not lines:
+def unmetered(data: StructureData, lang: Lang) -> html.Table | html.Div | None:
+    every = [(n, u) for n in data.tree.nodes for u in n.unmetered]
+    if not every:
         return None
+    # the flagged ones and then the largest shares: a plant of hundreds of meters has a remainder
+    # at every parent, and a page of them all hides the few that matter (the API has every one)
+    ranked = sorted(every, key=lambda nu: (not nu[1].flagged, -(nu[1].share or 0.0)))
+    lines = [nu for i, nu in enumerate(ranked) if nu[1].flagged or i < UNMETERED_ROWS]
     body = [html.Tr(className="flagged" if u.flagged else "", children=[
         html.Td(n.name), html.Td(t(f"structure.carrier.{u.carrier}", lang)),
         _cell(u.own, 1, lang), _cell(u.sub_metered, 1, lang), _cell(u.value.value, 1, lang),
@@ -263,8 +268,12 @@ def unmetered(data: StructureData, lang: Lang) -> html.Table | None:
         html.Td(t("structure.flagged", lang, pct=format_number(data.tree.unmetered_threshold_pct, 0, lang))
                 if u.flagged else "")]) for n, u in lines]
     heads = ("node", "carrier", "own", "sub_metered", "unmetered", "share", "note")
-    return html.Table(className="table structure-unmetered", children=[
+    table = html.Table(className="table structure-unmetered", children=[
         html.Thead(html.Tr([html.Th(t(f"structure.col.{h}", lang)) for h in heads])), html.Tbody(body)])
+    if len(lines) == len(every):
+        return table
+    return html.Div([table, html.P(t("structure.unmetered.more", lang, n=len(every) - len(lines)),
+                                   className="tile-note")])
 
 
 def _card(title: str, child: Any, card_id: str) -> html.Div:

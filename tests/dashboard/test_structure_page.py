@@ -95,3 +95,23 @@ def test_by_end_use_the_leaves_gather_under_their_end_use(plant: str) -> None:
     assert parent["ws1"] == "use:production_process" and parent["ws2"] == "use:unassigned"
     assert parent["plant/unmetered"] == "use:unmetered" and area["plant/unmetered"] == pytest.approx(312.0)
     assert sum(area.values()) == pytest.approx(1590.0)  # everything the incomer counted, once
+
+
+def test_the_unmetered_table_keeps_the_flagged_and_the_largest() -> None:
+    from types import SimpleNamespace
+
+    from dashboard.pages.structure import UNMETERED_ROWS, unmetered
+    from lingtan.core.figures import Figure
+    from lingtan.core.structure_kpis import Unmetered
+
+    def node(i: int, share: float, flagged: bool):
+        u = Unmetered("electricity", 100.0, 100.0 * (1 - share), Figure(100.0 * share, "kWh", 1.0), share,
+                      flagged)
+        return SimpleNamespace(name=f"n{i}", unmetered=[u])
+
+    nodes = [node(i, 0.001 * i, False) for i in range(40)] + [node(99, 0.2, True)]
+    tree = SimpleNamespace(nodes=nodes, unmetered_threshold_pct=5.0)
+    body = json.dumps(unmetered(SimpleNamespace(tree=tree), "en"), cls=PlotlyJSONEncoder)
+    assert body.count('"type": "Tr"') == 1 + 1 + UNMETERED_ROWS - 1  # header, the flagged, the largest
+    assert '"n99"' in body and '"n39"' in body and '"n0"' not in body
+    assert f"{41 - UNMETERED_ROWS} more parents" in body
