@@ -8,14 +8,13 @@ meters and children too, the difference is energy no sub-meter accounts for (unm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from lingtan.core import queries
 from lingtan.core.structure_schema import (
-    END_USES,
     Node,
     Structure,
     StructureError,
@@ -35,14 +34,12 @@ class ResolvedNode:
     children: list[str]
     own: dict[str, Form]  # carrier → the node's own meters, virtual ones expanded
     parent: str | None = None
-    carriers: set[str] = field(default_factory=set)  # carriers the node or a descendant meters
 
 
 @dataclass
 class Resolved:
     structure: Structure
     nodes: dict[str, ResolvedNode]  # in tree order (parents before children, siblings as listed)
-    root: str | None
 
     def forms(self, carrier: str) -> dict[str, Form]:
         """Node → the counters its energy of ``carrier`` is summed from (own meters, or its
@@ -82,10 +79,7 @@ def resolve(s: Structure) -> Resolved:
 
     if root is not None:
         visit(root, 0, None)
-    for nid in reversed(nodes):
-        r = nodes[nid]
-        r.carriers = set(r.own) | {c for k in r.children for c in nodes[k].carriers}
-    return Resolved(s, nodes, root.id if root is not None else None)
+    return Resolved(s, nodes)
 
 
 def physical_meters(s: Structure) -> dict[str, tuple[str | int, ...]]:
@@ -136,12 +130,11 @@ def _where(s: Structure, loc: tuple[str | int, ...]) -> str:
 def load_structure(conn: sa.Connection, site_id: str) -> Structure:
     """The site's structure (empty when none is set); raises ``queries.NotFound`` for an unknown site."""
     queries.get_site(conn, site_id)
-    doc = conn.execute(sa.text("SELECT structure FROM site_structures WHERE site_id = :s"),
-                       {"s": site_id}).scalar_one_or_none()
-    return Structure.model_validate(doc) if doc is not None else Structure()
+    return stored_structure(conn, site_id) or Structure()
 
 
 def stored_structure(conn: sa.Connection, site_id: str) -> Structure | None:
+    """The site's structure as stored, None when it has none."""
     doc = conn.execute(sa.text("SELECT structure FROM site_structures WHERE site_id = :s"),
                        {"s": site_id}).scalar_one_or_none()
     return Structure.model_validate(doc) if doc is not None else None
@@ -165,8 +158,3 @@ def save_structure(conn: sa.Connection, site_id: str, s: Structure, by: str, now
         " WHERE site_structures.structure IS DISTINCT FROM EXCLUDED.structure"
         " RETURNING 1"), {"s": site_id, "doc": doc, "by": by, "now": now}).first()
     return changed is not None
-
-
-def end_uses(s: Structure) -> list[str]:
-    return [*END_USES, *(u for u in s.end_uses if u not in END_USES)]
-

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from lingtan.core import gas, structure_cache, tariff
 from lingtan.core.carbon import convert
-from lingtan.core.counters import counter_energy_many, counter_request
+from lingtan.core.counters import CounterEnergy, counter_energy_many, counter_request
 from lingtan.core.factors import Factor, factor
 from lingtan.core.figures import Figure
 from lingtan.core.kpi import WindowKpis, window_kpis_many
@@ -35,6 +35,7 @@ from lingtan.kernel import clock
 from lingtan.kernel.periods import split_by_year
 
 QUARTERS_PER_HOUR = 4.0
+Sums = dict[Key, CounterEnergy]  # one year piece's counter energy per (meter, quantity)
 
 
 @dataclass
@@ -143,7 +144,7 @@ def structure_kpis(conn: sa.Connection, site_id: str, start: datetime, end: date
     prices = {p.year: p.cny_per_tco2e for p in r.structure.carbon_price}
     notes: list[str] = []
     used: dict[str, Factor] = {}
-    out = [_node(r, nid, model, pieces, site, per_piece, forms, profile_of.get(nid), prices, used, notes)
+    out = [_node(r, nid, model, pieces, site, per_piece, forms, profile_of.get(nid), prices, used)
            for nid in r.nodes]
     levels = _levels(r, {n.id: n for n in out})
     year_price = prices.get(pieces[0][0]) if len(pieces) == 1 else None
@@ -154,20 +155,20 @@ def structure_kpis(conn: sa.Connection, site_id: str, start: datetime, end: date
                          year_price, sorted(used.values(), key=lambda f: f.key), notes)
 
 
-def _amount(form: Form, sums: dict[Key, object]) -> tuple[float, float]:
+def _amount(form: Form, sums: Sums) -> tuple[float, float]:
     """(value incl. energy counted across gaps, coverage) of a signed combination of counters."""
     value, cov = 0.0, 1.0
     for key, coef in form.items():
         e = sums[key]
-        value += coef * (e.value + e.gap_value)  # type: ignore[attr-defined]
-        cov = min(cov, e.coverage)  # type: ignore[attr-defined]
+        value += coef * (e.value + e.gap_value)
+        cov = min(cov, e.coverage)
     return value, cov
 
 
 def _node(r: Resolved, nid: str, model: SiteEnergyModel, pieces: list[tuple[int, datetime, datetime]],
-          site: list[WindowKpis], per_piece: list[dict[Key, object]], forms: dict[str, dict[str, Form]],
+          site: list[WindowKpis], per_piece: list[Sums], forms: dict[str, dict[str, Form]],
           profiles: list[tuple[Tariff, tariff.NodeProfile]] | None, prices: dict[int, float],
-          used: dict[str, Factor], notes: list[str]) -> NodeKpis:
+          used: dict[str, Factor]) -> NodeKpis:
     rn = r.nodes[nid]
     n, p = rn.node, model.params
     energy: dict[str, Figure] = {}
@@ -280,7 +281,7 @@ def _use(used: dict[str, Factor], factors: Sequence[Factor]) -> None:
         used[f.key] = f
 
 
-def _production(meter: str | None, per_piece: list[dict[Key, object]]) -> Figure | None:
+def _production(meter: str | None, per_piece: list[Sums]) -> Figure | None:
     if meter is None:
         return None
     value, cov = 0.0, 1.0
@@ -290,7 +291,7 @@ def _production(meter: str | None, per_piece: list[dict[Key, object]]) -> Figure
     return Figure(value, "units", cov)
 
 
-def _unmetered(r: Resolved, nid: str, forms: dict[str, dict[str, Form]], per_piece: list[dict[Key, object]]
+def _unmetered(r: Resolved, nid: str, forms: dict[str, dict[str, Form]], per_piece: list[Sums]
                ) -> tuple[list[Unmetered], dict[str, float | None]]:
     """Parent − Σ children where the node has meters of its own and children that meter the carrier."""
     rn = r.nodes[nid]
