@@ -19,6 +19,7 @@ from api.routes import (
     keys,
     kpis,
     periods,
+    programme,
     reports,
     site_model,
     sites,
@@ -46,6 +47,10 @@ TAGS = [
     {"name": "metering structure", "description": (
         "The site's metering tree (departments, workshops, lines, equipment), virtual meters, and "
         "energy, carbon, cost, demand and unmetered energy per node. Writes need engineer.")},
+    {"name": "zero-carbon programme", "description": (
+        "Base year and entered history, targets with trajectory and projection, the offset register "
+        "and the net balance, and the evaluations (zero-carbon factory, green factory, cloud-model "
+        "grade). Writes need engineer.")},
     {"name": "gateways", "description": "Field gateways: last heartbeat, per-device health, online state."},
     {"name": "carbon", "description": "Emission and standard-coal factors and the unit/carbon calculator."},
     {"name": "keys", "description": "API keys (admin role): list, create, revoke."},
@@ -104,7 +109,7 @@ def create_app() -> FastAPI:
     viewer = [Depends(require("viewer"))]
     app.include_router(health.router, prefix=PREFIX)
     for router in (sites.router, kpis.router, reports.router, periods.router, gateways.router,
-                   carbon.router, site_model.router, structure.router, alerts.router):
+                   carbon.router, site_model.router, structure.router, programme.router, alerts.router):
         app.include_router(router, prefix=PREFIX, dependencies=viewer, responses=problems.PROTECTED)
     app.include_router(keys.router, prefix=PREFIX, dependencies=[Depends(require("admin"))],
                        responses=problems.PROTECTED)

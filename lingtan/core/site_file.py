@@ -10,6 +10,10 @@ set up through the API are validated by the same rules. Errors in a YAML file na
     factor_overrides: [...]    # FactorOverride
     activity_data: [...]       # ActivityEntry: unmetered fuel and refrigerant, with evidence
     structure: {...}           # Structure: the metering tree, virtual meters, carbon price
+    programme: {...}           # Programme: base year, entered history, output value (zero-carbon programme)
+    targets: [...]             # Target
+    offsets: [...]             # Offset: retired credits and removals, one period each
+    evaluations: {...}         # Evaluations: zero-carbon factory, green factory, cloud model
 """
 
 from __future__ import annotations
@@ -23,6 +27,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lingtan.core.factors import DEFAULT_SET, FACTOR_SETS, KINDS
+from lingtan.core.programme_schema import (
+    Evaluations,
+    Offset,
+    Programme,
+    ProgrammeError,
+    Target,
+    ZeroCarbonProgramme,
+    check_programme,
+)
 from lingtan.core.site_schema import ActivityEntry, GreenPurchase, MeterParams, Region, Role, SiteParams
 from lingtan.core.structure_schema import Structure, StructureError, check_structure
 from lingtan.kernel.yamlmarks import Loc, dotted, line_for, load_with_lines
@@ -133,6 +146,20 @@ class SiteFile(_Strict):
     factor_overrides: list[FactorOverride] = []
     activity_data: list[ActivityEntry] = []
     structure: Structure | None = None
+    programme: Programme | None = None
+    targets: list[Target] | None = None
+    offsets: list[Offset] | None = None
+    evaluations: Evaluations | None = None
+
+    @property
+    def zero_carbon(self) -> ZeroCarbonProgramme | None:
+        """The four programme sections as one document; None when the file has none of them (the
+        stored programme is kept). A file with any of them replaces the stored programme whole."""
+        parts = {"programme": self.programme, "targets": self.targets, "offsets": self.offsets,
+                 "evaluations": self.evaluations}
+        if all(v is None for v in parts.values()):
+            return None
+        return ZeroCarbonProgramme(**{k: v for k, v in parts.items() if v is not None})
 
     @model_validator(mode="after")
     def _unique_meters(self) -> SiteFile:
@@ -171,6 +198,12 @@ def parse_site_file(text: str, source: str = "<site file>") -> tuple[SiteFile, d
             check_structure(sf.structure)
         except StructureError as exc:
             raise SiteFileError(located(source, lines, ("structure", *exc.loc), exc.message)) from None
+    z = sf.zero_carbon
+    if z is not None:
+        try:
+            check_programme(z, sf.green_power)
+        except ProgrammeError as exc:
+            raise SiteFileError(located(source, lines, exc.loc, exc.message)) from None
     return sf, lines
 
 

@@ -133,6 +133,7 @@ class ImportResult(BaseModel):
     activity_data_removed: int = 0
     structure_nodes: int | None = None  # None: the file has no structure, the stored one is kept
     structure_changed: bool = False
+    programme_changed: bool | None = None  # None: the file has no programme, the stored one is kept
 
     def summary(self) -> str:
         created = ""
@@ -150,6 +151,8 @@ class ImportResult(BaseModel):
             *([] if self.structure_nodes is None else [
                 f"  structure: {self.structure_nodes} node(s), "
                 f"{'changed' if self.structure_changed else 'unchanged'}"]),
+            *([] if self.programme_changed is None else [
+                f"  zero-carbon programme: {'changed' if self.programme_changed else 'unchanged'}"]),
         ])
 
 
@@ -253,7 +256,18 @@ def export_site_file(conn: sa.Connection, site_id: str) -> SiteFile:
                           for o in view.factor_overrides],
         activity_data=_activity_entries(conn, site_id),
         structure=structure,
+        **_programme_sections(conn, site_id),
     )
+
+
+def _programme_sections(conn: sa.Connection, site_id: str) -> dict[str, Any]:
+    from lingtan.core.programme import stored_programme  # it computes with this module's model
+
+    z = stored_programme(conn, site_id)
+    if z is None:
+        return {}
+    return {"programme": z.programme, "targets": z.targets, "offsets": z.offsets,
+            "evaluations": z.evaluations}
 
 
 def _activity_entries(conn: sa.Connection, site_id: str) -> list[ActivityEntry]:
@@ -499,6 +513,16 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], en
                 changed = save_structure(conn, site_id, sf.structure, entered_by, now or clock.now())
             except StructureError as exc:
                 raise ModelError(("structure", *exc.loc), exc.message) from None
+        programme_changed = None
+        if sf.zero_carbon is not None:
+            from lingtan.core.programme import save_programme  # it computes with this module's model
+            from lingtan.core.programme_schema import ProgrammeError
+
+            try:
+                programme_changed = save_programme(conn, site_id, sf.zero_carbon, entered_by,
+                                                   now or clock.now())
+            except ProgrammeError as exc:
+                raise ModelError(exc.loc, exc.message) from None
     return ImportResult(
         site_id=site_id, site_created=created, meters=len(sf.meters), meters_created=meters_created,
         green_purchases=len(sf.green_power), green_purchases_added=len(new),
@@ -507,6 +531,7 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], en
         factor_overrides_removed=len(gone_o),
         activity_data=len(sf.activity_data), activity_data_added=added_a, activity_data_removed=removed_a,
         structure_nodes=None if sf.structure is None else len(sf.structure.nodes), structure_changed=changed,
+        programme_changed=programme_changed,
     )
 
 

@@ -1,0 +1,88 @@
+"""The zero-carbon programme over HTTP: the programme document, targets, the net balance and the
+evaluations. Reads need a viewer key, replacing the programme an engineer key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel
+
+from api.auth import Engineer, Viewer
+from api.deps import get_conn
+from api.problems import Unprocessable
+from lingtan.core import programme_service
+from lingtan.core.neutrality import NetBalance
+from lingtan.core.programme import load_programme, save_programme
+from lingtan.core.programme_figures import FigureError
+from lingtan.core.programme_schema import ProgrammeError, ZeroCarbonProgramme
+from lingtan.core.targets import TargetStatus
+from lingtan.kernel import clock
+
+router = APIRouter(tags=["zero-carbon programme"])
+Conn = Annotated[sa.Connection, Depends(get_conn)]
+SiteId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+YearDateQ = Annotated[date, Query(alias="date", description="a day inside the year (site-local)",
+                                  examples=["2025-06-30"])]
+
+
+class Targets(BaseModel):
+    site_id: str
+    base_year: int | None
+    targets: list[TargetStatus]
+
+
+@router.get("/sites/{site_id}/programme", response_model=ZeroCarbonProgramme,
+            summary="The site's zero-carbon programme")
+def get_programme(site_id: SiteId, conn: Conn, _: Viewer) -> ZeroCarbonProgramme:
+    """Base year and entered history, output value, targets, the offset register and the inputs of
+    the evaluations — the site file's `programme`, `targets`, `offsets` and `evaluations`."""
+    return load_programme(conn, site_id)
+
+
+@router.put("/sites/{site_id}/programme", response_model=ZeroCarbonProgramme,
+            summary="Replace the zero-carbon programme")
+def put_programme(site_id: SiteId, body: ZeroCarbonProgramme, conn: Conn, key: Engineer
+                  ) -> ZeroCarbonProgramme:
+    """The whole programme. Refused, with the field named, when a target has no base year, an entered
+    year has no factor, a credit's serials are claimed twice or an instrument is entered as an offset."""
+    try:
+        save_programme(conn, site_id, body, f"API key {key.name}", clock.now())
+    except ProgrammeError as exc:
+        raise HTTPException(422, f"{'.'.join(str(p) for p in ('body', *exc.loc))}: {exc.message}") from None
+    conn.commit()
+    return load_programme(conn, site_id)
+
+
+@router.get("/sites/{site_id}/targets",
+            summary="Every target: base, latest year, trajectory, projection, status")
+def get_targets(site_id: SiteId, conn: Conn, _: Viewer) -> Targets:
+    """Per target: the base year's value, the latest complete year (closed, entered or provisional), the
+    year to date, the straight-line trajectory, the projection to the target year from the last 12
+    months, and on track / at risk / off track with the reason (docs/domain.md)."""
+    with _answerable():
+        z, statuses = programme_service.targets(conn, site_id, clock.now())
+    return Targets(site_id=site_id, base_year=z.programme.base_year, targets=statuses)
+
+
+@router.get("/sites/{site_id}/neutrality", summary="Net balance of a year: gross, instruments, offsets, net")
+def get_neutrality(site_id: SiteId, conn: Conn, _: Viewer, date_: YearDateQ,
+                   period: Annotated[Literal["year"], Query(description=(
+                       "offsets are claimed per calendar year"))] = "year") -> NetBalance:
+    """Gross Scope 1 + 2 (market-based, or location-based under that rule), the green instruments
+    applied, the offsets retired for the year, the net, and whether the year is carbon-neutral under
+    the site's rule (named)."""
+    with _answerable():
+        return programme_service.neutrality(conn, site_id, date_.year, clock.now())
+
+
+@contextmanager
+def _answerable() -> Iterator[None]:
+    try:
+        yield
+    except (ProgrammeError, FigureError) as exc:
+        raise Unprocessable(".".join(map(str, exc.loc)), exc.message) from None

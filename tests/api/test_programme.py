@@ -1,0 +1,192 @@
+"""The zero-carbon programme against hand-worked numbers: a base year and three entered years,
+targets on track, at risk and off track, offsets of two vintages and the net balance; and the
+register's refusals (a certificate is never an offset, a credit counts for one period only).
+
+Hand-worked figures (docs/domain.md, "Zero-carbon programme"), North-East China grid, set mee-2023:
+
+2020 (base; the library starts at 2021, so the site enters overrides: grid 0.6000, residual 0.6500)
+    bought 10,000,000 kWh, no PV, diesel 100 t × 3.145 = 314.5 t
+    location 10,000,000 × 0.6000 / 1000 = 6000.0 t; market × 0.6500 = 6500.0 t
+    Scope 1 + 2 market = 6814.5 t; green share 0
+2021: bought 9,000,000, PV 1,000,000 (all used), 1000 GEC = 1,000,000 kWh, diesel 100 t
+    market (9,000,000 − 1,000,000) × 0.5942 / 1000 = 4753.6 → 5068.1 t; location 9e6 × 0.6012 = 5410.8
+    → 5725.3 t; green share (1e6 + 1e6) / 10e6 = 0.2
+2022: bought 8,000,000, PV 2,000,000, 2000 GEC, diesel 100 t
+    market (8e6 − 2e6) × 0.5856 / 1000 = 3513.6 → 3828.1 t; green share (2e6 + 2e6) / 10e6 = 0.4
+    instruments took off 2,000,000 × 0.5856 / 1000 = 1171.2 t; before them 4999.3 t
+
+Now is 10 January 2023 (site time): no metered data, so 2022 (entered) stands for the last 12
+months, at its midpoint 2022.5; the base year sits at 2020.5.
+
+emissions −60 % by 2023: target 6814.5 × 0.4 = 2725.8 t
+    projection 6814.5 + (3828.1 − 6814.5) × (2023 − 2020) / (2022.5 − 2020.5) = 2334.9 → on track
+    straight line at 2022.5: 6814.5 + (2725.8 − 6814.5) × 2 / 3 = 4088.7
+green share 0.85 by 2024 (margin 0.1): projection 0 + 0.4 × 4 / 2 = 0.8; short 0.05 of 0.85 = 5.9 % → at risk
+green share 0.9 by 2024 (margin 0.05): projection 0.8; short 0.1 of 0.9 = 11.1 % → off track
+
+Net balance 2022 (ISO 14068-1, market): gross 3828.1; offsets CCER vintage 2021 2000 t + forestry
+sink vintage 2022 1000 t = 3000 t; net 828.1 t, not neutral. 2021: VER vintage 2020 1000 t → net 4068.1.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lingtan.core.site_file import SiteFileError, parse_site_file
+from lingtan.kernel import clock
+from lingtan.kernel.db import get_engine
+
+TZ = "Asia/Shanghai"
+NOW = datetime(2023, 1, 10, 9, 0, tzinfo=ZoneInfo(TZ))
+SITE = "/api/v1/sites/zc-plant"
+REL = 1e-9
+
+
+def diesel(t: float) -> list[dict[str, Any]]:
+    return [{"carrier": "diesel", "amount": t, "unit": "t"}]
+
+
+SITE_FILE: dict[str, Any] = {
+    "site": {"id": "zc-plant", "name": "Zero-carbon plant", "timezone": TZ, "grid_region": "north_east"},
+    "meters": [{"id": "grid", "role": "grid_import"}],
+    "green_power": [{"kind": "gec", "period_start": "2022-01-01", "period_end": "2023-01-01",
+                     "certificates": 10, "reference": "GEC-2022-LN-0001"}],
+    "factor_overrides": [
+        {"kind": "grid", "subject": "north_east", "value": 0.6, "unit": "kgCO2/kWh",
+         "source": "test: 2020 regional factor entered by the site", "valid_from": "2020-01-01",
+         "valid_to": "2020-12-31"},
+        {"kind": "grid_residual", "subject": "national", "value": 0.65, "unit": "kgCO2/kWh",
+         "source": "test: 2020 residual mix entered by the site", "valid_from": "2020-01-01",
+         "valid_to": "2020-12-31"},
+    ],
+    "programme": {
+        "base_year": 2020,
+        "history": [
+            {"year": 2020, "electricity_bought_kwh": 10_000_000, "fuels": diesel(100),
+             "evidence": "2020 能源利用状况报告"},
+            {"year": 2021, "electricity_bought_kwh": 9_000_000, "pv_generation_kwh": 1_000_000,
+             "green_certificates": 1000, "fuels": diesel(100), "evidence": "2021 能源利用状况报告"},
+            {"year": 2022, "electricity_bought_kwh": 8_000_000, "pv_generation_kwh": 2_000_000,
+             "green_certificates": 2000, "fuels": diesel(100), "evidence": "2022 能源利用状况报告"},
+        ],
+    },
+    "targets": [
+        {"id": "emissions-2023", "kind": "emissions", "reduction": 0.6, "target_year": 2023},
+        {"id": "green-85", "kind": "green_power_share", "value": 0.85, "target_year": 2024,
+         "at_risk_margin": 0.1},
+        {"id": "green-90", "kind": "green_power_share", "value": 0.9, "target_year": 2024,
+         "at_risk_margin": 0.05},
+    ],
+    "offsets": [
+        {"id": "ccer-1", "type": "ccer", "project": "Liaoning wind farm", "vintage": 2021, "quantity_t": 2000,
+         "serial_from": "CCER-2021-LN-000001", "serial_to": "CCER-2021-LN-002000", "retired_on": "2023-01-05",
+         "reference": "RET-2023-001", "period": 2022},
+        {"id": "sink-1", "type": "forestry_sink", "project": "Fushun afforestation", "vintage": 2022,
+         "quantity_t": 1000, "serial_from": "FS-2022-00001", "serial_to": "FS-2022-01000",
+         "retired_on": "2023-01-06", "reference": "RET-2023-002", "period": 2022},
+        {"id": "ver-1", "type": "ver", "project": "Cookstoves", "vintage": 2020, "quantity_t": 1000,
+         "serial_from": "VCS-2020-0001", "serial_to": "VCS-2020-1000", "retired_on": "2022-01-20",
+         "reference": "RET-2022-009", "period": 2021},
+    ],
+}
+
+
+@pytest.fixture
+def zc(api_db: str) -> str:
+    from lingtan.core.site_model import import_site_file
+
+    with get_engine(api_db).begin() as conn:
+        import_site_file(conn, copy.deepcopy(SITE_FILE))
+    return api_db
+
+
+@pytest.fixture
+def viewer(auth_headers: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return auth_headers("viewer")
+
+
+def close(a: float | None, b: float) -> bool:
+    return a is not None and abs(a - b) <= 1e-6 * max(1.0, abs(b))
+
+
+def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {i["id"]: i for i in items}
+
+
+def test_targets_follow_the_hand_worked_projection_and_status(zc: str, api_client: TestClient,
+                                                              viewer: dict[str, str]) -> None:
+    with clock.frozen(NOW):
+        r = api_client.get(f"{SITE}/targets", headers=viewer)
+    assert r.status_code == 200, r.text
+    t = by_id(r.json()["targets"])
+    em = t["emissions-2023"]
+    assert close(em["base"]["value"], 6814.5) and em["base"]["source"] == "entered"
+    assert close(em["target_value"], 2725.8)
+    assert em["last_12_months"]["label"].startswith("2022") and close(em["last_12_months"]["value"], 3828.1)
+    assert close(em["trajectory_now"], 4088.7)
+    assert [p["year"] for p in em["trajectory"]] == [2020, 2021, 2022, 2023]
+    assert close(em["trajectory"][1]["value"], 6814.5 - 4088.7 / 3)
+    assert close(em["projection"]["value"], 2334.9) and em["projection"]["year"] == 2023
+    assert em["status"] == "on_track"
+    assert em["latest_year"]["label"] == "2022" and em["latest_year"]["source"] == "entered"
+    assert [(y["label"], round(y["value"], 6)) for y in em["years"]] == [
+        ("2020", 6814.5), ("2021", 5068.1), ("2022", 3828.1)]
+    g85, g90 = t["green-85"], t["green-90"]
+    assert close(g85["base"]["value"], 0.0) and close(g85["last_12_months"]["value"], 0.4)
+    assert close(g85["projection"]["value"], 0.8) and close(g90["projection"]["value"], 0.8)
+    assert g85["status"] == "at_risk" and "6%" in g85["reason"]
+    assert g90["status"] == "off_track" and "11%" in g90["reason"]
+
+
+def test_net_balance_of_two_years_equals_the_hand_worked_numbers(zc: str, api_client: TestClient,
+                                                                 viewer: dict[str, str]) -> None:
+    with clock.frozen(NOW):
+        y22 = api_client.get(f"{SITE}/neutrality", params={"period": "year", "date": "2022-06-30"},
+                             headers=viewer).json()
+        y21 = api_client.get(f"{SITE}/neutrality", params={"period": "year", "date": "2021-01-01"},
+                             headers=viewer).json()
+    assert close(y22["gross_t"], 3828.1) and close(y22["instruments_t"], 1171.2)
+    assert close(y22["before_instruments_t"], 4999.3)
+    assert y22["offsets_by_type"] == {"ccer": 2000.0, "forestry_sink": 1000.0}
+    assert close(y22["offsets_t"], 3000.0) and close(y22["net_t"], 828.1) and y22["neutral"] is False
+    assert y22["rule"] == "iso14068_market" and "ISO 14068-1" in y22["rule_text"]
+    assert close(y21["gross_t"], 5068.1) and close(y21["net_t"], 4068.1)
+    assert [o["id"] for o in y21["offsets"]] == ["ver-1"]
+
+
+def _refused(change: Callable[[dict[str, Any]], None]) -> str:
+    data = copy.deepcopy(SITE_FILE)
+    change(data)
+    import yaml
+
+    with pytest.raises(SiteFileError) as exc:
+        parse_site_file(yaml.safe_dump(data, allow_unicode=True), "site.yaml")
+    return str(exc.value)
+
+
+def test_a_certificate_is_never_an_offset() -> None:
+    def as_type(d: dict[str, Any]) -> None:
+        d["offsets"][0]["type"] = "gec"
+    msg = _refused(as_type)
+    assert "site.yaml:34: offsets[0].type:" in msg and "Scope 2 instrument, never an offset" in msg
+
+    def same_reference(d: dict[str, Any]) -> None:
+        d["offsets"][1]["reference"] = "GEC-2022-LN-0001"
+    msg = _refused(same_reference)
+    assert "offsets[1].reference" in msg and "cannot also reduce the net as an offset" in msg
+
+
+def test_a_retired_credit_counts_for_one_period_only() -> None:
+    def claimed_twice(d: dict[str, Any]) -> None:
+        d["offsets"].append({**d["offsets"][0], "id": "ccer-again", "serial_from": "CCER-2021-LN-001500",
+                             "serial_to": "CCER-2021-LN-001599", "quantity_t": 100, "period": 2021})
+    msg = _refused(claimed_twice)
+    assert "offsets[3].serial_from" in msg and "ccer-1, claimed for 2022" in msg
+    assert "counts for one period only" in msg
