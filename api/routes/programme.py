@@ -16,6 +16,7 @@ from api.auth import Engineer, Viewer
 from api.deps import get_conn
 from api.problems import Unprocessable
 from lingtan.core import programme_service
+from lingtan.core.evaluations import Evaluations
 from lingtan.core.neutrality import NetBalance
 from lingtan.core.programme import load_programme, save_programme
 from lingtan.core.programme_figures import FigureError
@@ -78,6 +79,20 @@ def get_neutrality(site_id: SiteId, conn: Conn, _: Viewer, date_: YearDateQ,
     the site's rule (named)."""
     with _answerable():
         return programme_service.neutrality(conn, site_id, date_.year, clock.now())
+
+
+@router.get("/sites/{site_id}/evaluations",
+            summary="Zero-carbon factory, green factory and cloud-model grade")
+def get_evaluations(site_id: SiteId, conn: Conn, _: Viewer,
+                    year: Annotated[int, Query(ge=1990, le=2199, description="the calendar year evaluated",
+                                               examples=[2025])]) -> Evaluations:
+    """The zero-carbon factory requirements computed from the year's data (renewable electricity share,
+    offset share of the residual, carbon per tce) against each level's thresholds with their sources,
+    the level reached and what blocks the next; the green factory indicators scored between baseline
+    and leading values; the cloud-model grade of the last months with the indicator weights; and the
+    checklists as entered."""
+    with _answerable():
+        return programme_service.evaluate(conn, site_id, year, clock.now())
 
 
 @contextmanager

@@ -72,11 +72,13 @@ def _residual_t_per_kwh(f: pf.WindowFigures) -> float:
 
 
 def net_balance(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, year: int,
-                now: datetime | None = None, model: SiteEnergyModel | None = None) -> NetBalance:
-    """The net balance of calendar ``year`` (site-local), entered or metered."""
+                now: datetime | None = None, model: SiteEnergyModel | None = None,
+                f: pf.WindowFigures | None = None) -> NetBalance:
+    """The net balance of calendar ``year`` (site-local), entered or metered; ``f``: the year's
+    figures when the caller has them."""
     now = now or clock.now()
     model = model or load_site_model(conn, site_id)
-    f = pf.year_figures(conn, site_id, z, year, now, model)
+    f = f or pf.year_figures(conn, site_id, z, year, now, model)
     e, c = f.kpis.electricity, f.kpis.carbon
     rule = z.programme.neutrality_rule
     rate = _residual_t_per_kwh(f)

@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from lingtan.core import programme_figures as pf
+from lingtan.core.evaluations import Evaluations, evaluations
 from lingtan.core.neutrality import NetBalance, net_balance
 from lingtan.core.programme import load_programme
 from lingtan.core.programme_schema import ProgrammeError, ZeroCarbonProgramme
@@ -33,3 +34,12 @@ def neutrality(conn: sa.Connection, site_id: str, year: int, now: datetime) -> N
     if start >= now:
         raise ProgrammeError(("date",), f"{year} has not begun")
     return net_balance(conn, site_id, z, year, now, model)
+
+
+def evaluate(conn: sa.Connection, site_id: str, year: int, now: datetime) -> Evaluations:
+    z = load_programme(conn, site_id)
+    model = load_site_model(conn, site_id)
+    start, _ = pf.year_window(year, model.site.timezone)
+    if start >= now:
+        raise ProgrammeError(("year",), f"{year} has not begun")
+    return evaluations(conn, site_id, z, year, now, model)

@@ -95,6 +95,17 @@ SITE_FILE: dict[str, Any] = {
          "serial_from": "VCS-2020-0001", "serial_to": "VCS-2020-1000", "retired_on": "2022-01-20",
          "reference": "RET-2022-009", "period": 2021},
     ],
+    "evaluations": {
+        "zero_carbon": {"checklist": [
+            {"item": "carbon accounting to GB/T 32150", "pathway": "carbon accounting", "status": "met",
+             "evidence": "2022 inventory report", "from_stars": 3},
+            {"item": "product carbon footprint of the main product", "status": "not_met", "from_stars": 4}]},
+        "green_factory": {"indicators": [
+            {"indicator": "green_power_share", "baseline": 0.2, "leading": 0.6, "weight": 0.5,
+             "source": "test entry"},
+            {"indicator": "carbon_per_tce", "baseline": 3.0, "leading": 2.0, "weight": 0.5,
+             "source": "test entry"}]},
+    },
 }
 
 
@@ -161,21 +172,27 @@ def test_net_balance_of_two_years_equals_the_hand_worked_numbers(zc: str, api_cl
     assert [o["id"] for o in y21["offsets"]] == ["ver-1"]
 
 
-def _refused(change: Callable[[dict[str, Any]], None]) -> str:
-    data = copy.deepcopy(SITE_FILE)
-    change(data)
+def _refused(change: Callable[[dict[str, Any]], None], marker: str = "") -> str:
+    """The error of the site file changed by ``change``; with ``marker``, it must name the line
+    the marker is on."""
     import yaml
 
+    data = copy.deepcopy(SITE_FILE)
+    change(data)
+    text = yaml.safe_dump(data, allow_unicode=True)
     with pytest.raises(SiteFileError) as exc:
-        parse_site_file(yaml.safe_dump(data, allow_unicode=True), "site.yaml")
+        parse_site_file(text, "site.yaml")
+    if marker:
+        line = next(i for i, ln in enumerate(text.splitlines(), start=1) if marker in ln)
+        assert str(exc.value).startswith(f"site.yaml:{line}: ")
     return str(exc.value)
 
 
 def test_a_certificate_is_never_an_offset() -> None:
     def as_type(d: dict[str, Any]) -> None:
         d["offsets"][0]["type"] = "gec"
-    msg = _refused(as_type)
-    assert "site.yaml:34: offsets[0].type:" in msg and "Scope 2 instrument, never an offset" in msg
+    msg = _refused(as_type, "type: gec")
+    assert "offsets[0].type:" in msg and "Scope 2 instrument, never an offset" in msg
 
     def same_reference(d: dict[str, Any]) -> None:
         d["offsets"][1]["reference"] = "GEC-2022-LN-0001"
@@ -190,3 +207,49 @@ def test_a_retired_credit_counts_for_one_period_only() -> None:
     msg = _refused(claimed_twice)
     assert "offsets[3].serial_from" in msg and "ccer-1, claimed for 2022" in msg
     assert "counts for one period only" in msg
+
+
+def test_evaluations_of_an_entered_year_equal_the_hand_worked_numbers(zc: str, api_client: TestClient,
+                                                                      viewer: dict[str, str]) -> None:
+    """2022: tce = 10,000,000 kWh × 0.1229 kgce/kWh + 100 t diesel × 1.4571 = 1229 + 145.71 = 1374.71;
+    carbon per tce 3828.1 ÷ 1374.71 = 2.784660; offset share 3000 ÷ 3828.1 = 0.783679.
+    Shipped 3★ (stand-in, unverified): renewable ≥ 35 % met (40 %), carbon per tce ≤ 1.25 not met → no level.
+    Green factory: share (0.4 − 0.2) ÷ (0.6 − 0.2) = 0.5; per tce (2.784660 − 3) ÷ (2 − 3) = 0.215340;
+    score 100 × (0.5 × 0.5 + 0.5 × 0.215340) = 35.7670."""
+    with clock.frozen(NOW):
+        r = api_client.get(f"{SITE}/evaluations", params={"year": 2022}, headers=viewer)
+    assert r.status_code == 200, r.text
+    zc_ = r.json()["zero_carbon"]
+    assert close(zc_["renewable_share"], 0.4) and close(zc_["offset_share"], 3000 / 3828.1)
+    assert close(zc_["carbon_per_tce"], 3828.1 / 1374.71)
+    assert zc_["stars"] is None and zc_["next_stars"] == 3
+    assert any("carbon_per_tce" in b and "1.25" in b for b in zc_["blockers"])
+    assert not any(b.startswith("renewable_share") for b in zc_["blockers"])
+    six = next(lv for lv in zc_["levels"] if lv["stars"] == 6)
+    assert six["verified"] and "T/CECA-G 0171" in six["source"]
+    four = next(lv for lv in zc_["levels"] if lv["stars"] == 4)
+    assert four["checklist_open"] == ["product carbon footprint of the main product"]
+    gf = r.json()["green_factory"]
+    lines = {ln["indicator"]: ln for ln in gf["indicators"]}
+    assert close(lines["green_power_share"]["score"], 0.5)
+    assert close(lines["carbon_per_tce"]["score"], 3 - 3828.1 / 1374.71)  # (v − 3) ÷ (2 − 3)
+    assert round(lines["carbon_per_tce"]["score"], 6) == 0.21534
+    assert close(gf["score"], 100 * (0.25 + 0.5 * (3 - 3828.1 / 1374.71)))
+    assert round(gf["score"], 4) == 35.767
+    assert r.json()["cloud"] is None
+
+
+def test_bad_requests_name_the_field(zc: str, api_client: TestClient, viewer: dict[str, str],
+                                     auth_headers: Callable[..., dict[str, str]]) -> None:
+    with clock.frozen(NOW):
+        future = api_client.get(f"{SITE}/neutrality", params={"period": "year", "date": "2031-01-01"},
+                                headers=viewer)
+        month = api_client.get(f"{SITE}/neutrality", params={"period": "month", "date": "2022-01-01"},
+                               headers=viewer)
+        no_year = api_client.get(f"{SITE}/evaluations", headers=viewer)
+        bad_put = api_client.put(f"{SITE}/programme", headers=auth_headers("engineer"), json={
+            "targets": [{"id": "t", "kind": "intensity", "reduction": 0.3, "target_year": 2030}]})
+    assert future.status_code == 422 and "date" in future.text and "has not begun" in future.text
+    assert month.status_code == 422 and "period" in month.text
+    assert no_year.status_code == 422 and "year" in no_year.text
+    assert bad_put.status_code == 422 and "per" in bad_put.text and "intensity" in bad_put.text
