@@ -1,7 +1,7 @@
-"""Reports as tables, written as CSV (UTF-8 with BOM) or XLSX (openpyxl).
+"""Reports as tables, written as CSV (UTF-8 with BOM), XLSX (openpyxl) or PDF (``report_pdf``).
 
-A report becomes a list of ``Table``s (one XLSX sheet, or one CSV section each), so both files
-carry the same rows; the writers know nothing about reports.
+A report becomes a list of ``Table``s (one XLSX sheet, or one CSV or PDF section each), so every
+file carries the same rows; the writers know nothing about reports.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from lingtan.core.reports import (
     ReportPeriod,
     ReportSite,
 )
+from lingtan.kernel.i18n import Lang
 
 Format = Literal["json", "csv", "xlsx"]
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PDF_TYPE = "application/pdf"
 MAX_WIDTH = 80
 
 
@@ -301,9 +303,20 @@ def _shown(v: str | float | int | None) -> str:
     return "" if v is None else str(v)
 
 
-def render(tables: list[Table], fmt: Literal["csv", "xlsx"]) -> tuple[bytes, str]:
-    """(body, media type)."""
-    return (to_csv(tables), CSV_TYPE) if fmt == "csv" else (to_xlsx(tables), XLSX_TYPE)
+def render(tables: list[Table], fmt: Literal["csv", "xlsx", "pdf"], *, title: str = "", subtitle: str = "",
+           lang: Lang = "en") -> tuple[bytes, str]:
+    """(body, media type). ``title``, ``subtitle`` and ``lang`` shape the PDF alone: the CSV and
+    XLSX carry the title in their Summary rows and keep the tables' English words."""
+    if fmt == "csv":
+        return to_csv(tables), CSV_TYPE
+    if fmt == "xlsx":
+        return to_xlsx(tables), XLSX_TYPE
+    if fmt == "pdf":
+        # Imported here: report_pdf imports this module's tables, and ReportLab loads only for a PDF.
+        from lingtan.core.report_pdf import to_pdf
+
+        return to_pdf(tables, title, subtitle, lang), PDF_TYPE
+    raise ValueError(f"fmt: {fmt!r} is none of csv, xlsx, pdf")
 
 
 def filename(site_id: str, report: str, period_label: str, fmt: str) -> str:
