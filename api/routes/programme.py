@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.auth import Engineer, Viewer
 from api.deps import get_conn
 from api.problems import Unprocessable
-from lingtan.core import programme_service
+from lingtan.core import programme_report, programme_service, report_formats
 from lingtan.core.evaluations import Evaluations
 from lingtan.core.neutrality import NetBalance
 from lingtan.core.programme import load_programme, save_programme
@@ -23,6 +24,7 @@ from lingtan.core.programme_figures import FigureError
 from lingtan.core.programme_schema import ProgrammeError, ZeroCarbonProgramme
 from lingtan.core.targets import TargetStatus
 from lingtan.kernel import clock
+from lingtan.kernel.i18n import Lang
 
 router = APIRouter(tags=["zero-carbon programme"])
 Conn = Annotated[sa.Connection, Depends(get_conn)]
@@ -93,6 +95,42 @@ def get_evaluations(site_id: SiteId, conn: Conn, _: Viewer,
     checklists as entered."""
     with _answerable():
         return programme_service.evaluate(conn, site_id, year, clock.now())
+
+
+ReportFormat = Literal["json", "xlsx", "pdf"]
+REPORT_DOWNLOADS: dict[int | str, dict[str, Any]] = {200: {
+    "description": "the report; `format=xlsx` or `format=pdf` sends it as an attachment",
+    "content": {report_formats.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                report_formats.PDF_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+}}
+
+
+@router.get("/sites/{site_id}/reports/zero-carbon", responses=REPORT_DOWNLOADS,
+            summary="Annual zero-carbon report (XLSX or PDF)")
+def get_zero_carbon_report(
+    site_id: SiteId, conn: Conn, _: Viewer,
+    year: Annotated[int, Query(ge=1990, le=2199, description="the calendar year reported", examples=[2025])],
+    fmt: Annotated[ReportFormat, Query(alias="format", description=(
+        "xlsx or pdf; json: the sections' tables"))] = "pdf",
+    lang: Annotated[Lang, Query(description="the language of the PDF's words: zh or en")] = "zh",
+) -> Any:
+    """The year's inventory, targets with trajectories and projections, green instruments, offsets, the
+    net balance under the site's rule, and the evaluations (zero-carbon factory, green factory, cloud
+    model) with their checklists and every factor's source. The numbers are the other routes' answers
+    for the same year."""
+    with _answerable():
+        report = programme_report.zero_carbon_report(conn, site_id, year, clock.now())
+    tables = programme_report.report_tables(report)
+    if fmt == "json":
+        return [{"name": t.name, "columns": [c.header for c in t.columns],
+                 "rows": [[c.value if isinstance(c, report_formats.Num) else c for c in row]
+                          for row in t.rows]}
+                for t in tables]
+    head, sub = programme_report.title(report, lang)
+    body, media_type = report_formats.render(tables, fmt, title=head, subtitle=sub, lang=lang)
+    name = report_formats.filename(site_id, "zero-carbon", str(year), fmt)
+    return Response(body, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @contextmanager

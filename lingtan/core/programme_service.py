@@ -43,3 +43,13 @@ def evaluate(conn: sa.Connection, site_id: str, year: int, now: datetime) -> Eva
     if start >= now:
         raise ProgrammeError(("year",), f"{year} has not begun")
     return evaluations(conn, site_id, z, year, now, model)
+
+
+def year(conn: sa.Connection, site_id: str, year: int, now: datetime) -> pf.WindowFigures:
+    """The year's figures as the targets, the net balance and the evaluations read them."""
+    z = load_programme(conn, site_id)
+    model = load_site_model(conn, site_id)
+    start, _ = pf.year_window(year, model.site.timezone)
+    if start >= now:
+        raise ProgrammeError(("year",), f"{year} has not begun")
+    return pf.year_figures(conn, site_id, z, year, now, model)

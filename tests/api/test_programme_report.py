@@ -1,0 +1,93 @@
+"""The annual zero-carbon report: the PDF opens, has every section in both languages, and its
+numbers are the API's for the same year (read back from the file); the XLSX has the same sections."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from lingtan.core.programme_report import SECTIONS
+from lingtan.core.report_formats import AMOUNT, PERCENT, TONNES
+from lingtan.core.report_pdf import format_number
+from lingtan.kernel import clock
+from lingtan.kernel.i18n import term
+from tests.api.test_programme import NOW, SITE, zc  # noqa: F401 — the fixture
+
+REPORT = f"{SITE}/reports/zero-carbon"
+
+
+def _heading(name: str, lines: list[str]) -> bool:
+    """A section's heading; a table too wide for a page is printed in parts, each headed so."""
+    return name in lines or any(ln.startswith(f"{name} (") for ln in lines)
+
+
+def _text(body: bytes) -> tuple[int, list[str]]:
+    reader = PdfReader(io.BytesIO(body))
+    lines = [ln.strip() for page in reader.pages for ln in (page.extract_text() or "").splitlines()]
+    return len(reader.pages), lines
+
+
+def test_pdf_has_every_section_and_the_api_numbers(zc: str, api_client: TestClient,  # noqa: F811
+                                                   auth_headers: Callable[..., dict[str, str]]) -> None:
+    viewer = auth_headers("viewer")
+    with clock.frozen(NOW):
+        pdf = api_client.get(REPORT, params={"year": 2022, "format": "pdf", "lang": "en"}, headers=viewer)
+        balance = api_client.get(f"{SITE}/neutrality", params={"date": "2022-01-01"}, headers=viewer).json()
+        targets = api_client.get(f"{SITE}/targets", headers=viewer).json()["targets"]
+        ev = api_client.get(f"{SITE}/evaluations", params={"year": 2022}, headers=viewer).json()
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert 'filename="zc-plant-zero-carbon-2022.pdf"' in pdf.headers["content-disposition"]
+    pages, lines = _text(pdf.content)
+    assert pages >= 2 and "Annual zero-carbon report 2022" in lines
+    for section in SECTIONS:
+        assert _heading(section, lines), section
+    # The net balance, as the API answers it, printed with the report's formats.
+    for value in (balance["before_instruments_t"], balance["gross_t"], balance["offsets_t"], balance["net_t"]):
+        assert format_number(value, TONNES) in lines, value
+    assert format_number(-balance["instruments_t"], TONNES) in lines
+    for offset in balance["offsets"]:
+        assert offset["reference"] in lines
+    emissions = next(t for t in targets if t["id"] == "emissions-2023")
+    assert format_number(emissions["projection"]["value"], "#,##0.000") in lines
+    green = next(t for t in targets if t["id"] == "green-90")
+    assert format_number(green["projection"]["value"], PERCENT) in lines
+    assert format_number(ev["green_factory"]["score"], "0.0") in lines
+    assert format_number(ev["zero_carbon"]["carbon_per_tce"], "#,##0.000") in lines
+    kwh = format_number(8_000_000.0, AMOUNT)  # 2022's grid import, in the inventory
+    assert kwh in lines
+
+
+def test_pdf_in_chinese_and_the_xlsx_carry_the_same_sections(zc: str, api_client: TestClient,  # noqa: F811
+                                                             auth_headers: Callable[..., dict[str, str]]) -> None:
+    viewer = auth_headers("viewer")
+    with clock.frozen(NOW):
+        pdf = api_client.get(REPORT, params={"year": 2022, "format": "pdf", "lang": "zh"}, headers=viewer)
+        xlsx = api_client.get(REPORT, params={"year": 2022, "format": "xlsx"}, headers=viewer)
+        balance = api_client.get(f"{SITE}/neutrality", params={"date": "2022-01-01"}, headers=viewer).json()
+    _, lines = _text(pdf.content)
+    assert "2022 年度零碳报告" in lines
+    for section in SECTIONS:
+        zh = term("report", section, "zh")
+        assert zh != section, f"no Chinese for the section {section!r}"
+        assert _heading(zh, lines), zh
+    book = load_workbook(io.BytesIO(xlsx.content))
+    assert book.sheetnames == list(SECTIONS)
+    net = [row for row in book["Net balance"].iter_rows(values_only=True) if row[0] == "Net emissions"]
+    assert net and abs(net[0][1] - balance["net_t"]) < 1e-9
+
+
+def test_report_requests_name_the_bad_field(zc: str, api_client: TestClient,  # noqa: F811
+                                            auth_headers: Callable[..., dict[str, str]]) -> None:
+    viewer = auth_headers("viewer")
+    with clock.frozen(NOW):
+        fmt = api_client.get(REPORT, params={"year": 2022, "format": "docx"}, headers=viewer)
+        lang = api_client.get(REPORT, params={"year": 2022, "lang": "fr"}, headers=viewer)
+        future = api_client.get(REPORT, params={"year": 2030}, headers=viewer)
+    assert fmt.status_code == 422 and "format" in fmt.text
+    assert lang.status_code == 422 and "lang" in lang.text
+    assert future.status_code == 422 and "has not begun" in future.text
