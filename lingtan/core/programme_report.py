@@ -75,11 +75,13 @@ def summary_table(r: ZeroCarbonReport) -> Table:
 
 def inventory_table(r: ZeroCarbonReport) -> Table:
     lines = r.figures.kpis.carbon.by_carrier
+    entered = r.figures.source == "entered"  # the engine's lines say "meters" for what it was given
     return Table("Inventory", [
         Column("scope", "0"), Column("carrier"), Column("amount", AMOUNT), Column("unit"),
         Column("tCO2e location-based", TONNES), Column("tCO2e market-based", TONNES), Column("tce", TONNES),
         Column("source"), Column("evidence")],
-        [[ln.scope, ln.carrier, ln.amount, ln.unit, ln.tco2e_location, ln.tco2e_market, ln.tce, ln.source,
+        [[ln.scope, ln.carrier, ln.amount, ln.unit, ln.tco2e_location, ln.tco2e_market, ln.tce,
+          "entered annual data" if entered and ln.source == "meters" else ln.source,
           "; ".join(ln.evidence or r.figures.evidence)] for ln in lines])
 
 

@@ -47,7 +47,8 @@ def test_pdf_has_every_section_and_the_api_numbers(zc: str, api_client: TestClie
     for section in SECTIONS:
         assert _heading(section, lines), section
     # The net balance, as the API answers it, printed with the report's formats.
-    for value in (balance["before_instruments_t"], balance["gross_t"], balance["offsets_t"], balance["net_t"]):
+    for key in ("before_instruments_t", "gross_t", "offsets_t", "net_t"):
+        value = balance[key]
         assert format_number(value, TONNES) in lines, value
     assert format_number(-balance["instruments_t"], TONNES) in lines
     for offset in balance["offsets"]:
@@ -62,8 +63,8 @@ def test_pdf_has_every_section_and_the_api_numbers(zc: str, api_client: TestClie
     assert kwh in lines
 
 
-def test_pdf_in_chinese_and_the_xlsx_carry_the_same_sections(zc: str, api_client: TestClient,  # noqa: F811
-                                                             auth_headers: Callable[..., dict[str, str]]) -> None:
+def test_pdf_in_chinese_and_the_xlsx_carry_the_same_sections(
+        zc: str, api_client: TestClient, auth_headers: Callable[..., dict[str, str]]) -> None:  # noqa: F811
     viewer = auth_headers("viewer")
     with clock.frozen(NOW):
         pdf = api_client.get(REPORT, params={"year": 2022, "format": "pdf", "lang": "zh"}, headers=viewer)
