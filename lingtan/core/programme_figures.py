@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from lingtan.core import activity, closings, figures, kpi
 from lingtan.core.amounts import Amount, SiteAmounts
+from lingtan.core.carbon import ConversionError
 from lingtan.core.factors import FactorError
 from lingtan.core.green import GreenAllocation
 from lingtan.core.programme_schema import HistoryYear, ZeroCarbonProgramme
@@ -103,7 +104,7 @@ def entered_kpis(model: SiteEnergyModel, h: HistoryYear, loc: tuple[str | int, .
     try:
         figures.piece(model, am, green, h.year, t, 0.0)
         activity.include(None, model, [(h.year, start, end)], t, entries)  # type: ignore[arg-type]
-    except FactorError as exc:
+    except (FactorError, ConversionError) as exc:
         raise FigureError((*loc, "year"), (
             f"{h.year} cannot be computed: {exc}. The library starts at 2021; add a factor_override "
             f"valid in {h.year} with its source (e.g. the grid factor published for that year)")) from None
@@ -148,7 +149,7 @@ def window_figures(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, st
     now = now or clock.now()
     model = model or load_site_model(conn, site_id)
     k = kpi.window_kpis_many(conn, site_id, [(start, end)], now, model=model)[0]
-    return WindowFigures(start, end, "running" if end > now else "provisional", k,
+    return WindowFigures(start, end, "running" if end >= now else "provisional", k,
                          extras(z, model.site.timezone, start, end))
 
 

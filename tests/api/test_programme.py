@@ -32,16 +32,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from lingtan.core.site_file import SiteFileError, parse_site_file
 from lingtan.kernel import clock
 from lingtan.kernel.db import get_engine
+from lingtan.kernel.reading import Reading
 
 TZ = "Asia/Shanghai"
 NOW = datetime(2023, 1, 10, 9, 0, tzinfo=ZoneInfo(TZ))
@@ -253,3 +256,67 @@ def test_bad_requests_name_the_field(zc: str, api_client: TestClient, viewer: di
     assert month.status_code == 422 and "period" in month.text
     assert no_year.status_code == 422 and "year" in no_year.text
     assert bad_put.status_code == 422 and "per" in bad_put.text and "intensity" in bad_put.text
+
+
+def test_an_entered_year_without_a_factor_is_refused_at_its_line(api_db: str, tmp_path: Path) -> None:
+    """The library starts at 2021: 2020 without the site's overrides cannot be computed."""
+    import yaml
+
+    from lingtan.core.site_model import apply_site_file
+
+    data = copy.deepcopy(SITE_FILE)
+    data["factor_overrides"] = []
+    path = tmp_path / "site.yaml"
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SiteFileError) as exc:
+        apply_site_file(api_db, path)
+    line = next(i for i, ln in enumerate(text.splitlines(), start=1) if "- year: 2020" in ln)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}:{line}: programme.history[0].year: 2020 cannot be computed"), msg
+    assert "factor_override" in msg
+    with get_engine(api_db).connect() as conn:  # nothing of the refused file was written
+        assert conn.execute(sa.text("SELECT count(*) FROM sites WHERE id = 'zc-plant'")).scalar_one() == 0
+
+
+def ramp(meter: str, start: datetime, hours: int, first: float, per_hour: float) -> list[Reading]:
+    """A counter read every 15 minutes, rising ``per_hour`` kWh an hour."""
+    return [Reading(start + timedelta(minutes=15 * i), meter, "active_energy_import",
+                    first + per_hour * i / 4) for i in range(hours * 4 + 1)]
+
+
+def test_metered_years_use_closed_figures_and_the_year_to_date(zc: str, api_client: TestClient,
+                                                               viewer: dict[str, str],
+                                                               auth_headers: Callable[..., dict[str, str]]
+                                                               ) -> None:
+    """2023 is metered: 10 hours in December at 1000 kWh/h; the year is closed in January 2024, then
+    late readings arrive for 2023. The target's latest year keeps the closed figure (market-based:
+    10,000 kWh × the 2023 residual mix 0.6096 / 1000 = 6.096 t; no fuel is metered), while the year
+    to date 2024 (5 hours at 1000 kWh/h on 2 January) and the last 12 months come from the engine now."""
+    from tests.pipeline import store_readings
+
+    dec = datetime(2023, 12, 10, 8, 0, tzinfo=ZoneInfo(TZ)).astimezone(UTC)
+    store_readings(zc, ramp("grid", dec, 10, 0.0, 1000.0))
+    with clock.frozen(datetime(2024, 1, 2, 9, 0, tzinfo=ZoneInfo(TZ))):
+        closed = api_client.post(f"{SITE}/periods/year/2023-01-01/close", headers=auth_headers("engineer"),
+                                 json={"note": "year end"})
+        assert closed.status_code in (200, 201), closed.text
+    # late data for 2023, and 2024 so far
+    store_readings(zc, ramp("grid", dec + timedelta(days=5), 2, 10_000.0, 1000.0))
+    jan = datetime(2024, 1, 2, 8, 0, tzinfo=ZoneInfo(TZ)).astimezone(UTC)
+    store_readings(zc, ramp("grid", jan, 5, 12_000.0, 1000.0))  # the counter goes on from 12,000
+    with clock.frozen(datetime(2024, 1, 3, 9, 0, tzinfo=ZoneInfo(TZ))):
+        em = by_id(api_client.get(f"{SITE}/targets", headers=viewer).json()["targets"])["emissions-2023"]
+        kpis_2023 = api_client.get(f"{SITE}/kpis", params={"period": "year", "date": "2023-06-01"},
+                                   headers=viewer).json()
+    assert em["latest_year"]["label"] == "2023" and em["latest_year"]["source"] == "closed"
+    assert close(em["latest_year"]["value"], 10_000 * 0.6096 / 1000)
+    # the same year recomputed now has the late readings; the closed figure does not move
+    assert close(kpis_2023["carbon"]["scope12_market_t"]["value"], 12_000 * 0.6096 / 1000)
+    assert em["year_to_date"]["label"] == "2024 to date" and em["year_to_date"]["source"] == "running"
+    assert close(em["year_to_date"]["value"], 5_000 * 0.6096 / 1000)
+    # the target year 2023 is over: its own (closed) value decides, 6.096 t against 2725.8 t
+    assert em["status"] == "on_track" and "the target year 2023 is over" in em["reason"]
+    assert "(met)" in em["reason"]
+    assert em["last_12_months"]["label"] == "last 12 months"
+    assert close(em["last_12_months"]["value"], 12_000 * 0.6096 / 1000)
