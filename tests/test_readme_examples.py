@@ -32,3 +32,15 @@ def test_the_structure_example_validates() -> None:
              for node, form in resolve(structure).forms("electricity").items()}
     assert forms["ws1"] == {"feeder-7": 1.0, "feeder-7a": -1.0, "shared-transformer": 0.5}
     assert forms["air"] == {"compressor-1": 1.0, "compressor-2": 1.0}
+
+
+def test_the_programme_example_validates() -> None:
+    from lingtan.core.programme_schema import ZeroCarbonProgramme, check_programme
+
+    text = README.read_text()
+    block = text[text.index("programme:\n"):]
+    z = ZeroCarbonProgramme.model_validate(yaml.safe_load(block[:block.index("```")]))
+    check_programme(z)
+    assert z.programme.base_year == 2020 and [t.kind for t in z.targets] == [
+        "emissions", "green_power_share", "intensity"]
+    assert z.offsets[0].serials == ("CCER-2024-LN-", 1, 500)
