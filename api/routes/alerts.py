@@ -63,6 +63,10 @@ _EXAMPLES = {
     "dead_letters": {"summary": "payloads a gateway could not decode", "value": {
         "kind": "data_quality", "check": "dead_letters", "name": "Dead letters",
         "scope": {"site_id": "demo-plant"}, "recipients": [{"email": "field@example.com"}]}},
+    "target_at_risk": {"summary": "a zero-carbon target at risk or off track", "value": {
+        "kind": "target_at_risk", "name": "Zero-carbon targets", "scope": {"site_id": "demo-plant"},
+        "targets": ["emissions-2030"], "statuses": ["at_risk", "off_track"], "interval_s": 3600,
+        "recipients": [{"email": "energy@example.com", "language": "zh"}]}},
 }
 RuleBody = Annotated[Rule, Body(openapi_examples=_EXAMPLES)]  # type: ignore[valid-type]
 
@@ -92,7 +96,7 @@ def list_rules(conn: Conn, page: Paging) -> Page[RuleOut]:
 
 @router.post("/rules", status_code=201)
 def create_rule(body: RuleBody, conn: Conn, _: Engineer) -> RuleOut:
-    """A new rule. The site (and meter) it names must exist."""
+    """A new rule. The site (and meter, gateway or programme target) it names must exist."""
     try:
         rule_id = store.create_rule(conn, body)
     except RuleError as exc:

@@ -27,6 +27,11 @@ def targets(conn: sa.Connection, site_id: str, now: datetime
     return z, target_statuses(conn, site_id, z, now)
 
 
+def target_ids(conn: sa.Connection, site_id: str) -> list[str]:
+    """The ids of the site's targets, in programme order, without computing any figure."""
+    return [t.id for t in load_programme(conn, site_id).targets]
+
+
 def neutrality(conn: sa.Connection, site_id: str, year: int, now: datetime) -> NetBalance:
     z = load_programme(conn, site_id)
     model = load_site_model(conn, site_id)

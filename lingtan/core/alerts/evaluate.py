@@ -4,12 +4,14 @@ events and queue notifications, all inside the caller's transaction.
 Measurements read rollups (1-minute buckets for windows up to a day, counter energy tiled over
 the coarsest rollups for budgets and baselines) or, for "offline", the newest reading of one meter,
 which the unique (meter, quantity, time) index answers without a scan; gateway rules read the
-gateway's latest heartbeat.
+gateway's latest heartbeat; the target rule reads the statuses of the programme's one engine
+(``programme_service.targets``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from lingtan.core import amounts, compressors, frozen, gateways, kpi, queries
+from lingtan.core import amounts, compressors, frozen, gateways, kpi, programme_service, queries
 from lingtan.core.alerts import outbox
 from lingtan.core.alerts.mail import Notification, Rendered, render, words
 from lingtan.core.alerts.rules import (
@@ -30,6 +32,7 @@ from lingtan.core.alerts.rules import (
     FrozenRule,
     GatewayOfflineRule,
     OfflineRule,
+    TargetRule,
     ThresholdRule,
     parse_rule,
 )
@@ -38,7 +41,10 @@ from lingtan.core.counters import counter_energy
 from lingtan.core.energy import counter_step
 from lingtan.core.rollups import RESOLUTIONS
 from lingtan.core.site_model import load_site_model
+from lingtan.core.targets import TargetStatus
 from lingtan.kernel import clock, periods
+from lingtan.kernel.i18n import Lang
+from lingtan.kernel.i18n import t as text_of
 from lingtan.kernel.settings import Settings
 
 MINUTE = timedelta(minutes=1)
@@ -64,6 +70,8 @@ class Measurement:
     window: tuple[str, str]
     series: list[float] = field(default_factory=list)
     details: tuple[tuple[tuple[str, str], Text], ...] = ()
+    # what the e-mail's subject says after the rule's name, as (zh, en); none: "<subject>: <value>"
+    headline: tuple[str, str] | None = None
 
 
 def _minutes(seconds: float) -> str:
@@ -425,6 +433,93 @@ def _dead_letters(conn: sa.Connection, rule: DeadLetterRule, s: Subject, now: da
     ))
 
 
+def _both(text: Callable[[Lang], str]) -> tuple[str, str]:
+    """(zh, en) of a text built per language."""
+    return text("zh"), text("en")
+
+
+_LIST = {"zh": "、", "en": ", "}
+_OR = {"zh": "或", "en": " or "}
+_THEN = {"zh": "；", "en": "; "}
+
+
+def _status(status: str, lang: Lang) -> str:
+    return text_of(f"mail.status.{status}", lang)
+
+
+def _target_figure(v: float | None, unit: str) -> str:
+    # as the programme states it: a share in per cent, anything else with its unit
+    if v is None:
+        return "—"
+    if unit == "ratio":
+        return f"{v:.1%}"
+    text = f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 100 else f"{v:,.1f}"
+    return f"{text} {unit}"
+
+
+def _target_line(ts: TargetStatus, lang: Lang) -> str:
+    """Status, projection against the target value, and the engine's reason (in its own words)."""
+    target = _target_figure(ts.target_value, ts.unit)
+    if ts.projection is not None:
+        figures = text_of("mail.note.target_projected", lang, year=ts.projection.year, target=target,
+                          projection=_target_figure(ts.projection.value, ts.unit))
+    else:
+        figures = text_of("mail.note.target_unprojected", lang, year=ts.target_year, target=target)
+    line = text_of("mail.note.target_line", lang, status=_status(ts.status, lang), figures=figures)
+    return f"{line}{_THEN[lang]}{ts.reason}" if ts.reason else line
+
+
+def _target_label(ts: TargetStatus) -> tuple[str, str]:
+    label = ts.name if ts.name == ts.id else f"{ts.name} ({ts.id})"
+    return label, label
+
+
+def _targets(conn: sa.Connection, rule: TargetRule, s: Subject, now: datetime) -> Measurement:
+    """The count of watched targets in a firing status, read from the programme's one engine
+    (programme_service.targets: the statuses GET /sites/{id}/targets shows)."""
+    site = queries.get_site(conn, s.site_id).name
+    _, statuses = programme_service.targets(conn, s.site_id, now)
+    by_id = {ts.id: ts for ts in statuses}
+    ids = rule.targets if rule.targets is not None else list(by_id)
+    watched = [by_id[i] for i in ids if i in by_id]
+    # A target removed from the programme after the rule was written is reported, not guessed at.
+    gone = [i for i in ids if i not in by_id]
+    firing = [ts for ts in watched if ts.status in rule.statuses]
+
+    def fires_on(lang: Lang) -> str:
+        return _OR[lang].join(_status(x, lang) for x in rule.statuses)
+
+    def headline(lang: Lang) -> str:
+        if not firing:
+            return text_of("mail.headline.targets_clear", lang, site=site, count=len(watched),
+                           statuses=fires_on(lang))
+        # a target's name is free text: one line in a mail header
+        listed = _LIST[lang].join(text_of("mail.headline.target", lang, name=" ".join(ts.name.split()),
+                                          status=_status(ts.status, lang)) for ts in firing)
+        return text_of("mail.headline.targets", lang, site=site, targets=listed)
+
+    def line(ts: TargetStatus) -> tuple[str, str]:
+        return _both(lambda lang: _target_line(ts, lang))
+
+    cond = Condition(">", 0.0)
+    window = _window("programme")
+    details: tuple[tuple[tuple[str, str], Text], ...] = (
+        # the targets that fire; when none does (a resolution), where each watched one stands
+        *((_target_label(ts), line(ts)) for ts in (firing or watched)),
+        (_detail("fires_on"), _both(fires_on)),
+        *(((_detail("not_in_programme"), ", ".join(gone)),) if gone else ()),
+    )
+    # No watched target with a status to judge by (none left, or all unknown while unknown does
+    # not fire): neither a breach nor a recovery, so a firing alert holds, as with missing data.
+    judged = [ts for ts in watched if ts.status != "unknown" or "unknown" in rule.statuses]
+    if not judged:
+        note = _note("no_targets" if not watched else "no_target_status")
+        return Measurement(Observation(None, False, False), cond, "target_at_risk", "", window,
+                           details=(*details, (_detail("note"), note)), headline=_both(headline))
+    return Measurement(cond.observe(float(len(firing))), cond, "target_at_risk", "", window,
+                       details=details, headline=_both(headline))
+
+
 def measure(conn: sa.Connection, rule: AnyRule, s: Subject, now: datetime,
             last: tuple[float | None, datetime | None] = (None, None)) -> Measurement:
     """The subject's measurement at ``now``; ``last`` is the subject's stored (last_value,
@@ -445,6 +540,8 @@ def measure(conn: sa.Connection, rule: AnyRule, s: Subject, now: datetime,
         return _frozen(conn, rule, s, now)
     if isinstance(rule, DeadLetterRule):
         return _dead_letters(conn, rule, s, now, last)
+    if isinstance(rule, TargetRule):
+        return _targets(conn, rule, s, now)
     return _budget(conn, rule, s, now)
 
 
@@ -526,7 +623,7 @@ def evaluate_rule(conn: sa.Connection, rule_id: int, rule: AnyRule, settings: Se
                 notice=st.notice, rule_id=rule_id, rule_name=rule.name, severity=rule.severity, subject=s.key,
                 metric=m.metric, unit=m.unit, value=m.observation.value, threshold=m.condition.threshold,
                 op=m.condition.op, window=m.window, time=now, timezone=tz,
-                dashboard_url=settings.dashboard_url, details=m.details, series=m.series)
+                dashboard_url=settings.dashboard_url, details=m.details, series=m.series, headline=m.headline)
             for r in rule.recipients:
                 suffix = f"/{now.isoformat()}" if st.notice == "renotify" else ""
                 key = f"rule:{rule_id}/{s.key}/{episode.isoformat()}/{st.notice}{suffix}/{r.email}"

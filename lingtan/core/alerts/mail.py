@@ -48,12 +48,16 @@ class Notification:
     # time) or a (zh, en) pair when it is words.
     details: tuple[tuple[tuple[str, str], str | tuple[str, str]], ...] = ()
     series: Sequence[float] = ()
+    # (zh, en) for the subject after the rule's name, when "<subject>: <value>" would say too
+    # little (a target alert names the site and its targets)
+    headline: tuple[str, str] | None = None
 
 
 # Every word comes from the catalog (lingtan/kernel/locale): the fixed ones (mail.metric.*,
 # mail.notice.*, mail.severity.*, mail.word.*) and those each alert picks (mail.window.*,
-# mail.detail.*, mail.note.*, mail.state.*). An alert's words travel as (zh, en), filled in
-# when it is measured, so the e-mail of each recipient is rendered without the rule at hand.
+# mail.detail.*, mail.note.*, mail.state.*, mail.status.*, mail.headline.*). An alert's words
+# travel as (zh, en), filled in when it is measured, so the e-mail of each recipient is rendered
+# without the rule at hand.
 def words(key: str, **values: object) -> tuple[str, str]:
     """The catalog's text of ``key`` with its ``{placeholders}`` filled, as (zh, en)."""
     return t(key, "zh", **values), t(key, "en", **values)
@@ -101,7 +105,8 @@ def render(n: Notification, language: str) -> Rendered:
         (_word("word", "window"), _t(n.window, language)), (_word("word", "time"), local),
     ]
     lines = [(_t(k, language), v if isinstance(v, str) else _t(v, language)) for k, v in [*rows, *n.details]]
-    subject = f"[Lingtan {notice}] {n.rule_name} — {n.subject}: {_number(n.value, n.unit, language)}"
+    about = _t(n.headline, language) if n.headline else f"{n.subject}: {_number(n.value, n.unit, language)}"
+    subject = f"[Lingtan {notice}] {n.rule_name} — {about}"
     link = _t(_word("word", "dashboard"), language)
     text = "\n".join([subject, "", *(f"{k}: {v}" for k, v in lines), "", f"{link}: {n.dashboard_url}", ""])
     image = chart_png(list(n.series), n.threshold) if len(n.series) >= 2 else None

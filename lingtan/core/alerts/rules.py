@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from lingtan.core import frozen
+from lingtan.core import frozen, programme_service
 from lingtan.core.site_schema import Role
 from lingtan.kernel.quantities import QUANTITIES
 
@@ -175,6 +175,49 @@ class BudgetRule(_Rule):
         return scope
 
 
+TargetStatusName = Literal["at_risk", "off_track", "unknown"]
+
+
+class TargetRule(_Rule):
+    """Targets of the site's zero-carbon programme whose status (as GET /sites/{id}/targets gives it)
+    is one of ``statuses``. One alert per rule: it fires while any watched target is in such a
+    status and resolves when none is."""
+
+    kind: Literal["target_at_risk"]
+    # The status reads annual windows: hourly is often enough for a figure that moves by the month.
+    interval_s: Annotated[int, Field(ge=3600, le=86_400, description=(
+        "evaluate every this many seconds; no more often than hourly"))] = 3600
+    targets: Annotated[list[Annotated[str, Field(min_length=1, max_length=100, pattern=_ID)]] | None,
+                       Field(min_length=1, max_length=100, description=(
+                           "ids of the programme's targets to watch; none: every target of the site"))] = None
+    statuses: Annotated[list[TargetStatusName], Field(min_length=1, description=(
+        "the statuses that fire: at_risk, off_track, unknown (no figure to judge by)"))] = [
+        "at_risk", "off_track"]
+
+    @field_validator("targets")
+    @classmethod
+    def _once(cls, ids: list[str] | None) -> list[str] | None:
+        if ids is not None:
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"named more than once: {', '.join(twice)}")
+        return ids
+
+    @field_validator("statuses")
+    @classmethod
+    def _distinct(cls, statuses: list[str]) -> list[str]:
+        if len(set(statuses)) != len(statuses):
+            raise ValueError("give each status once")
+        return statuses
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, scope: Scope) -> Scope:
+        if scope.level != "site":
+            raise ValueError("a programme is per site: give only site_id")
+        return scope
+
+
 def _quantity(q: str, *, counter: bool) -> str:
     known = sorted(n for n, x in QUANTITIES.items() if x.counter == counter)
     if q not in known:
@@ -279,9 +322,9 @@ class DeadLetterRule(_DataQuality, _GatewayScoped):
 
 
 AnyRule = (ThresholdRule | OfflineRule | CompressorRule | BudgetRule | DeviationRule | GatewayOfflineRule
-           | CounterResetRule | FrozenRule | DeadLetterRule)
+           | CounterResetRule | FrozenRule | DeadLetterRule | TargetRule)
 KINDS = ("threshold", "offline", "compressor_specific_power", "budget", "deviation", "gateway_offline",
-         "data_quality")
+         "data_quality", "target_at_risk")
 CHECKS = ("counter_reset", "frozen", "dead_letters")
 
 
@@ -303,7 +346,8 @@ Rule = Annotated[
     | Annotated[DeviationRule, Tag("deviation")] | Annotated[GatewayOfflineRule, Tag("gateway_offline")]
     | Annotated[CounterResetRule, Tag("data_quality:counter_reset")]
     | Annotated[FrozenRule, Tag("data_quality:frozen")]
-    | Annotated[DeadLetterRule, Tag("data_quality:dead_letters")],
+    | Annotated[DeadLetterRule, Tag("data_quality:dead_letters")]
+    | Annotated[TargetRule, Tag("target_at_risk")],
     Discriminator(_tag, custom_error_type="rule_kind",
                   custom_error_message=f"'kind' must be one of {', '.join(KINDS)}, and a data_quality"
                                        f" rule's 'check' one of {', '.join(CHECKS)}"),
@@ -342,7 +386,7 @@ def parse_rule(data: Any) -> AnyRule:
 
 def check_rule(conn: sa.Connection, rule: AnyRule) -> None:
     """What the schema cannot know: the site and meter exist and the meter belongs to the site;
-    a gateway named or implied belongs to the site."""
+    a gateway named or implied belongs to the site; a target named is in the site's programme."""
     scope = rule.scope
     if conn.execute(sa.text("SELECT 1 FROM sites WHERE id = :s"), {"s": scope.site_id}).first() is None:
         raise RuleError("scope.site_id", f"site {scope.site_id!r} not found")
@@ -355,6 +399,13 @@ def check_rule(conn: sa.Connection, rule: AnyRule) -> None:
             raise RuleError("scope.meter_id", f"meter {scope.meter_id!r} has role {row[1]!r}, not compressor")
     if isinstance(rule, GatewayOfflineRule | DeadLetterRule):
         _check_gateways(conn, rule)
+    if isinstance(rule, TargetRule) and rule.targets is not None:
+        known = programme_service.target_ids(conn, scope.site_id)
+        for i, target in enumerate(rule.targets):
+            if target not in known:
+                have = f"its targets: {', '.join(known)}" if known else "it has no targets"
+                raise RuleError(f"targets.{i}", f"target {target!r} is not in the programme of site "
+                                                f"{scope.site_id!r} ({have})")
 
 
 def _check_gateways(conn: sa.Connection, rule: GatewayOfflineRule | DeadLetterRule) -> None:
