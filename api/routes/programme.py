@@ -17,6 +17,7 @@ from api.auth import Engineer, Viewer
 from api.deps import get_conn
 from api.problems import Unprocessable
 from lingtan.core import programme_report, programme_service, report_formats
+from lingtan.core.carbon import ConversionError
 from lingtan.core.evaluations import Evaluations
 from lingtan.core.neutrality import NetBalance
 from lingtan.core.programme import load_programme, save_programme
@@ -79,7 +80,7 @@ def get_neutrality(site_id: SiteId, conn: Conn, _: Viewer, date_: YearDateQ,
     """Gross Scope 1 + 2 (market-based, or location-based under that rule), the green instruments
     applied, the offsets retired for the year, the net, and whether the year is carbon-neutral under
     the site's rule (named)."""
-    with _answerable():
+    with _answerable("query.date"):
         return programme_service.neutrality(conn, site_id, date_.year, clock.now())
 
 
@@ -93,7 +94,7 @@ def get_evaluations(site_id: SiteId, conn: Conn, _: Viewer,
     the level reached and what blocks the next; the green factory indicators scored between baseline
     and leading values; the cloud-model grade of the last months with the indicator weights; and the
     checklists as entered."""
-    with _answerable():
+    with _answerable("query.year"):
         return programme_service.evaluate(conn, site_id, year, clock.now())
 
 
@@ -118,7 +119,7 @@ def get_zero_carbon_report(
     net balance under the site's rule, and the evaluations (zero-carbon factory, green factory, cloud
     model) with their checklists and every factor's source. The numbers are the other routes' answers
     for the same year."""
-    with _answerable():
+    with _answerable("query.year"):
         report = programme_report.zero_carbon_report(conn, site_id, year, clock.now())
     tables = programme_report.report_tables(report)
     if fmt == "json":
@@ -134,8 +135,11 @@ def get_zero_carbon_report(
 
 
 @contextmanager
-def _answerable() -> Iterator[None]:
+def _answerable(field: str = "query") -> Iterator[None]:
+    """``field``: the request field a period without factors is about (the library starts at 2021)."""
     try:
         yield
     except (ProgrammeError, FigureError) as exc:
         raise Unprocessable(".".join(map(str, exc.loc)), exc.message) from None
+    except ConversionError as exc:
+        raise Unprocessable(field, str(exc)) from None

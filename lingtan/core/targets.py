@@ -96,14 +96,15 @@ def _has_data(f: pf.WindowFigures) -> bool:
 
 
 def programme_figures(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme,
-                      now: datetime | None = None, model: SiteEnergyModel | None = None,
-                      first_year: int | None = None) -> ProgrammeFigures:
+                      now: datetime | None = None, model: SiteEnergyModel | None = None) -> ProgrammeFigures:
+    """Every year from the earliest base or entered year to now that has data, the last 12
+    months, and the year to date: read once for all targets."""
     now = now or clock.now()
     model = model or load_site_model(conn, site_id)
     tz = model.site.timezone
     this_year = now.astimezone(ZoneInfo(tz)).year
     bases = [t.base_year or z.programme.base_year for t in z.targets]
-    starts = [y for y in [first_year, z.programme.base_year, *bases, *(h.year for h in z.programme.history)]
+    starts = [y for y in [z.programme.base_year, *bases, *(h.year for h in z.programme.history)]
               if y is not None]
     first = min(starts) if starts else this_year
     years: dict[int, pf.WindowFigures] = {}
