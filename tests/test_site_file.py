@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -133,6 +134,53 @@ def test_the_demo_plant_file_matches_the_simulated_plant_and_its_gateway(site_db
     assert sorted(map(reading, compose["devices"])) == sorted(map(reading, demo["devices"]))
 
 
+# The demo's first start on 5 December 2026 (noon in Shenyang): an hour metered, the history entered.
+DEMO_NOW = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)
+
+
+def test_the_demo_programme_has_a_status_for_every_target_and_a_net_balance(db: str):
+    """Hand-worked from the file (set mee-2023; 2020 on the site's overrides 0.6012 and 0.5942):
+
+    2020 market: gas 960,000 Nm³ × 21.62 t/10⁴ Nm³ = 2075.52 t; diesel 42 t × 3.145 = 132.09 t;
+        grid 3,180,000 kWh × 0.5942 / 1000 = 1889.556 t (no green instruments); 4097.166 t
+    2025 market: gas 870,000 × 21.62 / 10⁴ = 1880.94 t; diesel 26 × 3.145 = 81.77 t; grid
+        (2,560,000 − 430 GEC × 1000 − 400,000 traded) × 0.6096 / 1000 = 1054.608 t; 3017.318 t
+        offsets claimed for 2025: CCER 800 t + forestry sink 300 t; net 1917.318 t
+    """
+    from lingtan.core import programme_service
+    from lingtan.kernel.reading import Reading
+    from tests.pipeline import store_readings
+
+    apply_site_file(db, DEMO_FILE)
+    # The running year has metered data; it must not stand in for a complete year.
+    store_readings(db, [r for i in range(61) for r in (
+        Reading(DEMO_NOW - timedelta(minutes=60 - i), "grid-incomer", "active_energy_import", 5000 + 5.8 * i),
+        Reading(DEMO_NOW - timedelta(minutes=60 - i), "grid-incomer", "active_energy_export", 10.0),
+        Reading(DEMO_NOW - timedelta(minutes=60 - i), "pv-inverter", "active_energy_export", 800 + 0.4 * i))])
+    with get_engine(db).connect() as conn:
+        _, targets = programme_service.targets(conn, "demo-plant", DEMO_NOW)
+        net = programme_service.neutrality(conn, "demo-plant", 2025, DEMO_NOW)
+    by_id = {t.id: t for t in targets}
+    assert set(by_id) == {"emissions-2027", "green-power-2027", "pv-self-use-2028", "intensity-2030",
+                          "energy-per-unit-2027"}
+    for t in targets:
+        assert t.base is not None and t.base.value is not None, t.id
+        assert t.latest_year is not None
+        assert (t.latest_year.label, t.latest_year.source) == ("2025", "entered"), t.id
+        assert t.latest_year.value is not None and t.projection is not None, t.id
+        # no whole month metered yet: the newest complete year stands for the last 12 months
+        assert t.last_12_months is not None and t.last_12_months.label == "2025 (latest year with data)"
+        assert t.years[-1].label == "2026" and t.years[-1].source == "running", t.id
+    em = by_id["emissions-2027"]
+    assert em.base.value == pytest.approx(4097.166) and em.latest_year.value == pytest.approx(3017.318)
+    # the demo shows progress of each kind
+    statuses = {t.status for t in targets}
+    assert "on_track" in statuses and statuses & {"at_risk", "off_track"}
+    assert net.source == "entered" and net.gross_t == pytest.approx(3017.318)
+    assert net.offsets_by_type == {"ccer": 800.0, "forestry_sink": 300.0}
+    assert net.net_t == pytest.approx(1917.318) and net.neutral is False
+
+
 def test_cli_imports_shows_and_reimports(site_db: str, tmp_path: Path):
     out = lingtan(site_db, "site", "import", str(DEMO_FILE))
     assert out.returncode == 0, out.stderr
@@ -142,13 +190,15 @@ def test_cli_imports_shows_and_reimports(site_db: str, tmp_path: Path):
                                " compressor-2, boiler, heat-recovery, line-1, wsa-main,")
     assert lines[2:] == [
         "  2 green-power purchase(s) (2 added, 0 removed)",
-        "  0 factor override(s) (0 added, 0 removed)",
+        "  2 factor override(s) (2 added, 0 removed)",
         "  0 activity data entries (0 added, 0 removed)",
         "  structure: 41 node(s), changed",
+        "  zero-carbon programme: changed",
     ]
     again = lingtan(site_db, "site", "import", str(DEMO_FILE))
     assert again.returncode == 0 and again.stdout.splitlines()[0] == "site demo-plant: updated"
-    assert again.stdout.splitlines()[-1] == "  structure: 41 node(s), unchanged"
+    assert again.stdout.splitlines()[-2:] == ["  structure: 41 node(s), unchanged",
+                                              "  zero-carbon programme: unchanged"]
     assert "(0 added, 0 removed)" in again.stdout.splitlines()[2]
 
     shown = lingtan(site_db, "site", "show", "demo-plant")

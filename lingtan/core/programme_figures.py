@@ -174,7 +174,12 @@ def year_figures(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, year
             return WindowFigures(start, end, "closed", detail.kpis, extras(z, tz, start, end))
     if start >= now:
         raise ValueError(f"{year} has not begun")
-    return window_figures(conn, site_id, z, start, min(end, now), now, model)  # a running year: to date
+    if end <= now:
+        return window_figures(conn, site_id, z, start, end, now, model)
+    # A running year: its figures to date, but its window stays the whole year, so it is never
+    # taken for an ended year (the latest complete year, a target year that is over).
+    f = window_figures(conn, site_id, z, start, now, now, model)
+    return WindowFigures(start, end, "running", f.kpis, f.extras)
 
 
 def last_12_months(now: datetime, tz: str) -> tuple[datetime, datetime]:
