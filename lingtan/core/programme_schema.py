@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lingtan.core.site_schema import ActivityCarrier, ActivityEntry, GreenPurchase
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Year = Annotated[int, Field(ge=1990, le=2199)]
+FIRST_YEAR, LAST_YEAR = 1990, 2199  # outside them a year is a typo
+Year = Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR)]
 Evidence = Annotated[str, Field(min_length=1, max_length=300, examples=["2020 能源利用状况报告, table 3"])]
 Source = Annotated[str, Field(min_length=1, max_length=500)]
 

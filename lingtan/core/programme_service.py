@@ -16,7 +16,7 @@ from lingtan.core import programme_figures as pf
 from lingtan.core.evaluations import Evaluations, evaluations
 from lingtan.core.neutrality import NetBalance, net_balance
 from lingtan.core.programme import load_programme
-from lingtan.core.programme_schema import ProgrammeError, ZeroCarbonProgramme
+from lingtan.core.programme_schema import FIRST_YEAR, LAST_YEAR, ProgrammeError, ZeroCarbonProgramme
 from lingtan.core.site_model import load_site_model
 from lingtan.core.targets import TargetStatus, target_statuses
 
@@ -33,11 +33,13 @@ def target_ids(conn: sa.Connection, site_id: str) -> list[str]:
 
 
 def neutrality(conn: sa.Connection, site_id: str, year: int, now: datetime) -> NetBalance:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ProgrammeError(("query", "date"), f"the year must be {FIRST_YEAR}–{LAST_YEAR}")
     z = load_programme(conn, site_id)
     model = load_site_model(conn, site_id)
     start, _ = pf.year_window(year, model.site.timezone)
     if start >= now:
-        raise ProgrammeError(("date",), f"{year} has not begun")
+        raise ProgrammeError(("query", "date"), f"{year} has not begun")
     return net_balance(conn, site_id, z, year, now, model)
 
 
@@ -46,7 +48,7 @@ def evaluate(conn: sa.Connection, site_id: str, year: int, now: datetime) -> Eva
     model = load_site_model(conn, site_id)
     start, _ = pf.year_window(year, model.site.timezone)
     if start >= now:
-        raise ProgrammeError(("year",), f"{year} has not begun")
+        raise ProgrammeError(("query", "year"), f"{year} has not begun")
     return evaluations(conn, site_id, z, year, now, model)
 
 
@@ -56,5 +58,5 @@ def year(conn: sa.Connection, site_id: str, year: int, now: datetime) -> pf.Wind
     model = load_site_model(conn, site_id)
     start, _ = pf.year_window(year, model.site.timezone)
     if start >= now:
-        raise ProgrammeError(("year",), f"{year} has not begun")
+        raise ProgrammeError(("query", "year"), f"{year} has not begun")
     return pf.year_figures(conn, site_id, z, year, now, model)

@@ -110,7 +110,7 @@ def test_the_mail_names_the_targets_with_projection_and_reason(zc: str, settings
     assert "green-85: at risk, projected 80.0% in 2024 against the target 85.0%; " in body
     assert f"{GREEN_90} (green-90): off track, projected 80.0% in 2024 against the target 90.0%; " in body
     # the engine's reason, with the last 12 months' figure and how far short the projection falls
-    assert "2022 (latest year with data) 40.0% against" in body
+    assert "2022 (latest complete year; the last 12 months have no metered data) 40.0% against" in body
     assert "short by 6% of the change asked for (at risk up to 10%)" in body
     assert "short by 11% of the change asked for" in body
     assert "Current value: 2" in body and "Threshold: > 0" in body
