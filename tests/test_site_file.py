@@ -160,6 +160,11 @@ def test_the_demo_programme_has_a_status_for_every_target_and_a_net_balance(db: 
     with get_engine(db).connect() as conn:
         _, targets = programme_service.targets(conn, "demo-plant", DEMO_NOW)
         net = programme_service.neutrality(conn, "demo-plant", 2025, DEMO_NOW)
+        ev = programme_service.evaluate(conn, "demo-plant", 2025, DEMO_NOW)
+    # every evaluation panel has something on first start: the cloud grade over the entered years
+    assert ev.cloud is not None and ev.cloud.periods == ["2022", "2023", "2024", "2025"]
+    assert ev.cloud.grade in ev.cloud.grades and not ev.cloud.notes
+    assert ev.green_factory.score is not None and ev.zero_carbon.levels and ev.zero_carbon.checklist
     by_id = {t.id: t for t in targets}
     assert set(by_id) == {"emissions-2027", "green-power-2027", "pv-self-use-2028", "intensity-2030",
                           "energy-per-unit-2027"}

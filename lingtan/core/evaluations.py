@@ -115,7 +115,9 @@ class CloudIndicatorResult:
 
 @dataclass
 class CloudResult:
-    months: list[str]
+    period: str
+    periods: Annotated[list[str], Field(description=(
+        "the months or years the indicator clouds are built from"))]
     grades: list[str]
     indicators: list[CloudIndicatorResult]
     u: list[float]
@@ -211,41 +213,56 @@ def green_factory(z: ZeroCarbonProgramme, f: pf.WindowFigures, production_unit: 
                               sum(1 for c in ev.checklist if c.status in DONE))
 
 
-def cloud_grade(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, now: datetime,
+def cloud_grade(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, year: int, now: datetime,
                 model: SiteEnergyModel) -> CloudResult | None:
     ev = z.evaluations.cloud
     if ev is None:
         return None
-    months = pf.monthly_figures(conn, site_id, z, now, ev.months, model)
     tz = model.site.timezone
-    labels = [m.start.astimezone(ZoneInfo(tz)).strftime("%Y-%m") for m in months]
+    early_notes: list[str] = []
+    if ev.period == "month":
+        windows = pf.monthly_figures(conn, site_id, z, now, ev.periods, model)
+        labels = [m.start.astimezone(ZoneInfo(tz)).strftime("%Y-%m") for m in windows]
+    else:
+        years = [y for y in range(year - ev.periods + 1, year + 1) if pf.year_window(y, tz)[0] < now]
+        every = [(y, pf.year_figures(conn, site_id, z, y, now, model)) for y in years]
+        # a partly metered year is not a year's value (docs/domain.md): left out, and said so
+        windows = [f for _, f in every if pf.complete(f)]
+        labels = [str(y) for y, f in every if pf.complete(f)]
+        if len(windows) < len(every):
+            skipped = ", ".join(str(y) for y, f in every if not pf.complete(f))
+            early_notes = [f"left out, not a complete year of data: {skipped}"]
     inputs, raw = [], []
     notes: list[str] = []
     for ind in ev.indicators:
-        values = [pf.indicator(ind.indicator, m) for m in months]
+        values = [pf.indicator(ind.indicator, m) for m in windows]
         raw.append(values)
         known = [v for v in values if v is not None]
         if len(known) < 2:
-            notes.append(f"{ind.indicator}: {len(known)} month(s) with a value; at least 2 are needed")
+            notes.append(f"{ind.indicator}: {len(known)} {ev.period}(s) with a value; "
+                         "at least 2 are needed")
         inputs.append(cloud.IndicatorInput(ind.indicator, known, ind.weight, list(ind.intervals)))
-    method = (f"backward cloud of each indicator over {ev.months} months; certainty against grade clouds "
+    method = (f"backward cloud of each indicator over {ev.periods} {ev.period}s; certainty against grade "
+              "clouds "
               f"(Ex = mid-interval, En = width ÷ 6, He = {ev.he:g}) averaged over {CLOUD_DROPS} seeded "
               "drops; "
               "U = Σ weight × certainty; grade = the largest U")
     if notes:
-        return CloudResult(labels, ev.grades, [], [], [], None, notes, method, ev.source)
+        return CloudResult(ev.period, labels, ev.grades, [], [], [], None, [*early_notes, *notes], method,
+                           ev.source)
     g = cloud.grade(inputs, ev.grades, he=ev.he, rng=np.random.default_rng(CLOUD_SEED), drops=CLOUD_DROPS)
     unit = model.params.production_unit
     out = [CloudIndicatorResult(i.name, pf.unit_of(i.name, unit), i.weight, vals, i.backward.cloud.ex,
                                 i.backward.cloud.en, i.backward.cloud.he, i.backward.he_imaginary, list(i.mu))
            for i, vals in zip(g.indicators, raw, strict=True)]
-    return CloudResult(labels, list(g.grades), out, list(g.u), list(g.shares), g.grade, list(g.notes), method,
-                       ev.source)
+    return CloudResult(ev.period, labels, list(g.grades), out, list(g.u), list(g.shares), g.grade,
+                       [*early_notes, *g.notes], method, ev.source)
 
 
 def evaluations(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, year: int,
                 now: datetime | None = None, model: SiteEnergyModel | None = None) -> Evaluations:
-    """The year's zero-carbon and green factory evaluations, and the cloud grade of the last months."""
+    """The year's zero-carbon and green factory evaluations, and the cloud grade of the last months
+    or of the years up to ``year``."""
     now = now or clock.now()
     model = model or load_site_model(conn, site_id)
     f = pf.year_figures(conn, site_id, z, year, now, model)
@@ -253,4 +270,4 @@ def evaluations(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, year:
     notes = [] if f.source in ("closed", "entered") else [f"{year} is {pf.SOURCES[f.source]}"]
     unit = model.params.production_unit
     return Evaluations(site_id, year, zero_carbon(z, f, nb), green_factory(z, f, unit, year),
-                       cloud_grade(conn, site_id, z, now, model), notes)
+                       cloud_grade(conn, site_id, z, year, now, model), notes)

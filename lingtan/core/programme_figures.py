@@ -200,6 +200,14 @@ def midpoint(a: datetime, b: datetime, tz: str) -> float:
     return year_position(a + (b - a) / 2, tz)
 
 
+MIN_COVERAGE = 0.9  # docs/domain.md: a window stands for a year only with data for 90 % of its time
+
+
+def complete(f: WindowFigures) -> bool:
+    """Entered, or metered with data for at least ``MIN_COVERAGE`` of the window's time."""
+    return f.source == "entered" or f.kpis.electricity.consumption_kwh.coverage >= MIN_COVERAGE
+
+
 # --- indicators -----------------------------------------------------------------------------------------
 
 UNITS = {

@@ -444,7 +444,11 @@ class CloudEvaluation(_Strict):
     grades: Annotated[list[Annotated[str, Field(min_length=1, max_length=20)]], Field(
         min_length=2, description="best first, e.g. S, A, B, C, D")]
     he: Annotated[float, Field(ge=0, description="hyper-entropy of the grade clouds")] = 0.02
-    months: Annotated[int, Field(ge=2, le=36, description="periods the indicator clouds are built from")] = 12
+    period: Annotated[Literal["month", "year"], Field(description=(
+        "month: the last whole months before now; year: the calendar years up to the one evaluated "
+        "(entered or metered), e.g. for a plant whose metering is younger than a year"))] = "month"
+    periods: Annotated[int, Field(ge=2, le=36, description="how many periods the indicator clouds are "
+                                                           "built from")] = 12
     indicators: Annotated[list[CloudIndicator], Field(min_length=1)]
     source: Annotated[str, Field(max_length=500)] = ""
 

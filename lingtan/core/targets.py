@@ -91,15 +91,8 @@ class ProgrammeFigures:
     last_12_label: str = "last 12 months"
 
 
-MIN_COVERAGE = 0.9  # docs/domain.md: a window stands for a year only with data for 90 % of its time
-
-
 def _has_data(f: pf.WindowFigures) -> bool:
     return f.source == "entered" or f.kpis.electricity.consumption_kwh.coverage > 0
-
-
-def _complete(f: pf.WindowFigures) -> bool:
-    return f.source == "entered" or f.kpis.electricity.consumption_kwh.coverage >= MIN_COVERAGE
 
 
 def programme_figures(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme,
@@ -125,12 +118,12 @@ def programme_figures(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme,
     a, b = pf.last_12_months(now, tz)
     last_12: pf.WindowFigures | None = pf.window_figures(conn, site_id, z, a, b, now, model)
     label = "last 12 months"
-    if last_12 is not None and not _complete(last_12):
+    if last_12 is not None and not pf.complete(last_12):
         # A partly metered year is not a year's value (a month of data would "cut" annual
         # emissions by 90 %): the newest complete year known, entered or metered, stands for the
         # last 12 months, and its label says which year it is and why.
         cover = last_12.kpis.electricity.consumption_kwh.coverage
-        ended = [y for y, f in years.items() if f.end <= now and _complete(f)]
+        ended = [y for y, f in years.items() if f.end <= now and pf.complete(f)]
         why = f"the last 12 months have data for {cover:.1%} of their time" if cover > 0 else \
             "the last 12 months have no metered data"
         last_12 = years[max(ended)] if ended else None
@@ -173,7 +166,7 @@ def evaluate(t: Target, z: ZeroCarbonProgramme, figs: ProgrammeFigures) -> Targe
     closed = [v for y, v in years.items() if v is not None and v.source in ("closed", "entered")
               and figs.years[y].end <= figs.now]
     ended = [v for y, v in years.items() if v is not None and figs.years[y].end <= figs.now
-             and _complete(figs.years[y])]
+             and pf.complete(figs.years[y])]
     latest = next((v for v in reversed(closed) if v.source == "closed"), None) or \
         (closed[-1] if closed else (ended[-1] if ended else None))
     last_12 = _value(t, figs.last_12, figs.last_12_label) if figs.last_12 else None

@@ -108,6 +108,9 @@ SITE_FILE: dict[str, Any] = {
              "source": "test entry"},
             {"indicator": "carbon_per_tce", "baseline": 3.0, "leading": 2.0, "weight": 0.5,
              "source": "test entry"}]},
+        "cloud": {"grades": ["A", "B"], "period": "year", "periods": 3, "he": 0.0, "source": "test entry",
+                  "indicators": [{"indicator": "green_power_share", "weight": 1.0,
+                                  "intervals": [[0.3, 0.6], [0.0, 0.3]]}]},
     },
 }
 
@@ -239,7 +242,16 @@ def test_evaluations_of_an_entered_year_equal_the_hand_worked_numbers(zc: str, a
     assert round(lines["carbon_per_tce"]["score"], 6) == 0.21534
     assert close(gf["score"], 100 * (0.25 + 0.5 * (3 - 3828.1 / 1374.71)))
     assert round(gf["score"], 4) == 35.767
-    assert r.json()["cloud"] is None
+    # Cloud over 2020–2022, green share 0, 0.2, 0.4: Ex 0.2; En = √(π/2) × (0.2 + 0 + 0.2) ÷ 3 = 0.16710855;
+    # S² = 0.08 ÷ 2 = 0.04, He = √(0.04 − 0.16710855²) = 0.10988509. Grade clouds: A Ex 0.45, En 0.05;
+    # B Ex 0.15, En 0.05 (He 0). μ_A = exp(−0.25² ÷ 0.005) = exp(−12.5) = 3.726653e-6;
+    # μ_B = exp(−0.05² ÷ 0.005) = exp(−0.5) = 0.6065307 → grade B.
+    c = r.json()["cloud"]
+    assert c["period"] == "year" and c["periods"] == ["2020", "2021", "2022"]
+    ind = c["indicators"][0]
+    assert close(ind["ex"], 0.2) and round(ind["en"], 8) == 0.16710855 and round(ind["he"], 8) == 0.10988509
+    assert abs(ind["certainty"][0] - 3.726653172e-6) < 1e-15 and round(ind["certainty"][1], 7) == 0.6065307
+    assert c["grade"] == "B" and close(c["u"][1], ind["certainty"][1])
 
 
 def test_bad_requests_name_the_field(zc: str, api_client: TestClient, viewer: dict[str, str],
