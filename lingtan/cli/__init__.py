@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from lingtan.kernel import clock, logs
 from lingtan.kernel.settings import get_settings
 
+T = TypeVar("T")
 app = typer.Typer(help="Lingtan: energy metering gateway and carbon dashboard.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Field gateway: collect meter readings.", no_args_is_help=True)
@@ -29,6 +31,9 @@ app.add_typer(alerts_app, name="alerts")
 periods_app = typer.Typer(help="Closed periods: close a month or year so its reports keep their figures; "
                                "list a site's periods; reopen one.", no_args_is_help=True)
 app.add_typer(periods_app, name="periods")
+programme_app = typer.Typer(help="Zero-carbon programme: targets, the net balance, the annual report.",
+                            no_args_is_help=True)
+app.add_typer(programme_app, name="programme")
 
 
 @app.callback()
@@ -670,3 +675,89 @@ def periods_reopen(
 
 if __name__ == "__main__":
     app()
+
+
+def _programme_call(what: str, call: Callable[[Any], T]) -> T:
+    """Run one programme question, saying what it does; errors name the field and exit non-zero."""
+    from lingtan.core.carbon import ConversionError
+    from lingtan.core.programme_figures import FigureError
+    from lingtan.core.programme_schema import ProgrammeError
+    from lingtan.core.queries import NotFound
+    from lingtan.kernel.db import get_engine
+
+    typer.echo(f"{what} …", err=True)
+    try:
+        with get_engine(_database_url()).connect() as conn:
+            return call(conn)
+    except (ProgrammeError, FigureError) as exc:
+        typer.echo(f"{'.'.join(map(str, exc.loc))}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    except ConversionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except NotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+@programme_app.command("targets")
+def programme_targets(site_id: Annotated[str, typer.Argument(metavar="SITE")]) -> None:
+    """Every target of the site: base, current value, projection to the target year and status."""
+    from lingtan.core import programme_service
+
+    _, found = _programme_call(f"computing the targets of {site_id}",
+                               lambda conn: programme_service.targets(conn, site_id, clock.now()))
+    if not found:
+        typer.echo(f"{site_id} has no targets (the site file's targets: section)")
+    for t in found:
+        def shown(v: float | None, unit: str = t.unit) -> str:
+            return "—" if v is None else (f"{v:.1%}" if unit == "ratio" else f"{v:,.4g} {unit}")
+        projection = t.projection.value if t.projection else None
+        typer.echo(f"{t.id}: {t.status.replace('_', ' ')}: base {t.base_year} "
+                   f"{shown(t.base.value if t.base else None)}, target {t.target_year} "
+                   f"{shown(t.target_value)}, projection {shown(projection)}")
+        typer.echo(f"  {t.reason}")
+
+
+@programme_app.command("balance")
+def programme_balance(
+    site_id: Annotated[str, typer.Argument(metavar="SITE")],
+    year: Annotated[int, typer.Option(help="the calendar year (site-local)")],
+) -> None:
+    """The year's net balance: gross Scope 1 + 2, green instruments, offsets retired for it, net."""
+    from lingtan.core import programme_service
+
+    b = _programme_call(f"computing the {year} net balance of {site_id}",
+                        lambda conn: programme_service.neutrality(conn, site_id, year, clock.now()))
+    t = lambda v: "—" if v is None else f"{v:,.3f} tCO2e"  # noqa: E731
+    typer.echo(f"{site_id} {b.label} ({b.source}), rule {b.rule}")
+    typer.echo(f"  before instruments {t(b.before_instruments_t)}; instruments −{t(b.instruments_t)}; "
+               f"gross {t(b.gross_t)}")
+    typer.echo(f"  offsets −{t(b.offsets_t)} ({len(b.offsets)} retirement(s)); net {t(b.net_t)}")
+    typer.echo(f"  carbon-neutral: {'yes' if b.neutral else 'no'}: {b.reason}")
+
+
+@programme_app.command("report")
+def programme_report_cmd(
+    site_id: Annotated[str, typer.Argument(metavar="SITE")],
+    year: Annotated[int, typer.Option(help="the calendar year reported")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write (.pdf or .xlsx)")],
+    lang: Annotated[str, typer.Option(help="zh | en: the PDF's language")] = "zh",
+) -> None:
+    """Write the annual zero-carbon report (PDF or XLSX, by the file's suffix)."""
+    from lingtan.core import programme_report, report_formats
+
+    fmt = output.suffix.lower().lstrip(".")
+    if fmt not in ("pdf", "xlsx"):
+        typer.echo(f"--output: the file must end in .pdf or .xlsx (got {output.name!r})", err=True)
+        raise typer.Exit(2)
+    if lang not in ("zh", "en"):
+        typer.echo(f"--lang: zh or en (got {lang!r})", err=True)
+        raise typer.Exit(2)
+    r = _programme_call(f"computing the {year} zero-carbon report of {site_id}",
+                        lambda conn: programme_report.zero_carbon_report(conn, site_id, year, clock.now()))
+    head, sub = programme_report.title(r, lang)  # type: ignore[arg-type]
+    body, _ = report_formats.render(programme_report.report_tables(r), fmt, title=head, subtitle=sub,
+                                    lang=lang)  # type: ignore[arg-type]
+    output.write_bytes(body)
+    typer.echo(f"wrote {output} ({len(body):,} bytes, {fmt}, {lang})")

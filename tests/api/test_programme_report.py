@@ -4,7 +4,11 @@ numbers are the API's for the same year (read back from the file); the XLSX has 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
@@ -92,3 +96,31 @@ def test_report_requests_name_the_bad_field(zc: str, api_client: TestClient,  # 
     assert fmt.status_code == 422 and "format" in fmt.text
     assert lang.status_code == 422 and "lang" in lang.text
     assert future.status_code == 422 and "has not begun" in future.text
+
+
+def test_cli_prints_targets_and_balance_and_writes_the_report(zc: str, tmp_path: Path) -> None:  # noqa: F811
+    """The CLI answers with the same engine: the clock pinned by LINGTAN_CLOCK_START to NOW."""
+    env = {**os.environ, "LINGTAN_DATABASE_URL": zc, "LINGTAN_CLOCK_START": NOW.isoformat()}
+
+    def lingtan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "lingtan.cli", *args], env=env, capture_output=True,
+                              text=True, check=False)
+
+    targets = lingtan("programme", "targets", "zc-plant")
+    assert targets.returncode == 0, targets.stderr
+    assert "computing the targets of zc-plant" in targets.stderr
+    assert "emissions-2023: on track: base 2020 6,814 tCO2e, target 2023 2,726 tCO2e, projection 2,335" \
+        in targets.stdout
+    assert "green-90: off track" in targets.stdout
+    balance = lingtan("programme", "balance", "zc-plant", "--year", "2022")
+    assert balance.returncode == 0, balance.stderr
+    assert "offsets −3,000.000 tCO2e (2 retirement(s)); net 828.100 tCO2e" in balance.stdout
+    out = tmp_path / "zc-2022.pdf"
+    report = lingtan("programme", "report", "zc-plant", "--year", "2022", "-o", str(out), "--lang", "en")
+    assert report.returncode == 0, report.stderr
+    _, lines = _text(out.read_bytes())
+    assert format_number(828.1, TONNES) in lines
+    future = lingtan("programme", "balance", "zc-plant", "--year", "2031")
+    assert future.returncode == 2 and "query.date: 2031 has not begun" in future.stderr
+    wrong = lingtan("programme", "report", "zc-plant", "--year", "2022", "-o", str(tmp_path / "x.docx"))
+    assert wrong.returncode == 2 and "--output" in wrong.stderr
