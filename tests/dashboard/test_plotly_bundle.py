@@ -19,5 +19,5 @@ def test_bundle_matches_the_plotly_js_of_plotly_py() -> None:
     full = files("plotly").joinpath("package_data/plotly.min.js").read_text()[:300]
     ours = BUNDLE.read_text()[:300]
     assert _version(ours) == _version(full), "run scripts/build-plotly-bundle.sh after upgrading plotly"
-    assert "core, scatter, bar, sankey, indicator, treemap, sunburst" in ours
+    assert "core, scatter, bar, waterfall, sankey, indicator, treemap, sunburst" in ours
     assert BUNDLE.stat().st_size < 2_000_000  # the point of it: a fraction of the full 4.8 MB

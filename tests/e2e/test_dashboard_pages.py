@@ -40,6 +40,7 @@ READY = {
     "/air": "#air-body .card",
     "/heat": "#heat-body .card",
     "/structure": "#structure-body .card, #structure-none",
+    "/zero-carbon": "#zc-body .card",
     "/meters": "#meters-table",
     "/reports": "#reports-body table",
     "/alerts": "#alerts-body h2",
