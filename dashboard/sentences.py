@@ -24,7 +24,7 @@ CONTEXT = "programme"
 # matching them as "starts with a digit" splits "2022 (latest year with data) 3,828 tCO2e" where
 # the core joined its parts, not at the first space.
 NUMERIC = {"value", "line", "projection", "target", "gap", "margin", "offsets", "net", "gross", "n", "x",
-           "months", "drops", "he", "s2", "en2", "stars", "threshold", "year", "target_year"}
+           "months", "pct", "drops", "he", "s2", "en2", "stars", "threshold", "year", "target_year"}
 # Placeholders that hold a name the catalog translates (an indicator, a requirement)
 NAMES = {"indicator", "name"}
 
@@ -41,7 +41,9 @@ def _pattern(english: str) -> re.Pattern[str]:
     for literal, field, _, _ in string.Formatter().parse(english):
         parts.append(re.escape(literal))
         if field:
-            parts.append(rf"(?P<{field}>-?\d.*?)" if field in NUMERIC else rf"(?P<{field}>.+?)")
+            # a number the core formatted never holds a bracket or a semicolon: a phrase that
+            # does ("2022 (latest complete year; the last 12 months …)") is a label, not a value
+            parts.append(rf"(?P<{field}>-?\d[^()（）;；]*?)" if field in NUMERIC else rf"(?P<{field}>.+?)")
     return re.compile("".join(parts), re.DOTALL)
 
 

@@ -569,7 +569,8 @@ def period_detail(conn: sa.Connection, site_id: str, period: str, day: date, now
                         [from_json(Factor, f) for f in stored.factors], stored.coverage, restatement, history)
 
 
-def _first_data(conn: sa.Connection, site_id: str) -> datetime | None:
+def first_data(conn: sa.Connection, site_id: str) -> datetime | None:
+    """The first day bucket with a reading of any of the site's meters."""
     return conn.execute(sa.text(
         "SELECT min(r.bucket) FROM readings_1d r JOIN meters m ON m.id = r.meter_id WHERE m.site_id = :s"),
         {"s": site_id}).scalar_one()
@@ -597,7 +598,7 @@ def list_periods(conn: sa.Connection, site_id: str, period: str = "month",
             reopened[r[0]] = reopened.get(r[0], 0) + 1
     current = period_ref(period, clock.site_today(tz, now), tz)
     starts = {current.date, *in_force, *reopened}
-    first = _first_data(conn, site_id)
+    first = first_data(conn, site_id)
     if first is not None:
         day = period_ref(period, first.astimezone(ZoneInfo(tz)).date(), tz).date
         while day < current.date:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 import yaml
 from pydantic import Field, TypeAdapter
 
-from lingtan.core import cloud
+from lingtan.core import closings, cloud
 from lingtan.core import programme_figures as pf
 from lingtan.core.neutrality import NetBalance, net_balance
 from lingtan.core.programme_schema import ChecklistItem, StarLevel, ZeroCarbonProgramme
@@ -224,7 +224,11 @@ def cloud_grade(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, year:
         windows = pf.monthly_figures(conn, site_id, z, now, ev.periods, model)
         labels = [m.start.astimezone(ZoneInfo(tz)).strftime("%Y-%m") for m in windows]
     else:
-        years = [y for y in range(year - ev.periods + 1, year + 1) if pf.year_window(y, tz)[0] < now]
+        # years before metering count only when entered: a year with neither has no figures
+        first = closings.first_data(conn, site_id)
+        entered = {h.year for h in z.programme.history}
+        years = [y for y in range(year - ev.periods + 1, year + 1) if pf.year_window(y, tz)[0] < now
+                 and (y in entered or (first is not None and pf.year_window(y, tz)[1] > first))]
         every = [(y, pf.year_figures(conn, site_id, z, y, now, model)) for y in years]
         # a partly metered year is not a year's value (docs/domain.md): left out, and said so
         windows = [f for _, f in every if pf.complete(f)]
