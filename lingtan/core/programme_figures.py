@@ -22,6 +22,7 @@ from lingtan.core.amounts import Amount, SiteAmounts
 from lingtan.core.carbon import ConversionError
 from lingtan.core.factors import FactorError
 from lingtan.core.green import GreenAllocation
+from lingtan.core.located import LocatedError
 from lingtan.core.programme_schema import HistoryYear, ZeroCarbonProgramme
 from lingtan.core.site_model import SiteEnergyModel, load_site_model
 from lingtan.core.site_schema import GEC_KWH
@@ -36,13 +37,8 @@ SOURCES = {
 }
 
 
-class FigureError(ValueError):
+class FigureError(LocatedError):
     """An entered year that cannot be computed, at ``loc`` (from the top of the site file)."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-        self.message = message
 
 
 @dataclass

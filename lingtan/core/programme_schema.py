@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lingtan.core.located import LocatedError
 from lingtan.core.site_schema import ActivityCarrier, ActivityEntry, GreenPurchase
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -25,13 +26,8 @@ Evidence = Annotated[str, Field(min_length=1, max_length=300, examples=["2020 èƒ
 Source = Annotated[str, Field(min_length=1, max_length=500)]
 
 
-class ProgrammeError(ValueError):
+class ProgrammeError(LocatedError):
     """A programme problem at ``loc`` (a path from the top of the site file, e.g. ``("offsets", 2)``)."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-        self.message = message
 
 
 class _Strict(BaseModel):

@@ -17,7 +17,7 @@ from lingtan.core.evaluations import Evaluations, evaluations
 from lingtan.core.neutrality import NetBalance, net_balance
 from lingtan.core.programme import load_programme
 from lingtan.core.programme_schema import FIRST_YEAR, LAST_YEAR, ProgrammeError, ZeroCarbonProgramme
-from lingtan.core.site_model import load_site_model
+from lingtan.core.site_model import SiteEnergyModel, load_site_model
 from lingtan.core.targets import TargetStatus, target_statuses
 
 
@@ -32,31 +32,29 @@ def target_ids(conn: sa.Connection, site_id: str) -> list[str]:
     return [t.id for t in load_programme(conn, site_id).targets]
 
 
-def neutrality(conn: sa.Connection, site_id: str, year: int, now: datetime) -> NetBalance:
+def _begun(conn: sa.Connection, site_id: str, year: int, now: datetime, field: str
+           ) -> tuple[ZeroCarbonProgramme, SiteEnergyModel]:
+    """The programme and site model, once the year asked about (query ``field``) has begun."""
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ProgrammeError(("query", "date"), f"the year must be {FIRST_YEAR}–{LAST_YEAR}")
+        raise ProgrammeError(("query", field), f"the year must be {FIRST_YEAR}–{LAST_YEAR}")
     z = load_programme(conn, site_id)
     model = load_site_model(conn, site_id)
-    start, _ = pf.year_window(year, model.site.timezone)
-    if start >= now:
-        raise ProgrammeError(("query", "date"), f"{year} has not begun")
+    if pf.year_window(year, model.site.timezone)[0] >= now:
+        raise ProgrammeError(("query", field), f"{year} has not begun")
+    return z, model
+
+
+def neutrality(conn: sa.Connection, site_id: str, year: int, now: datetime) -> NetBalance:
+    z, model = _begun(conn, site_id, year, now, "date")
     return net_balance(conn, site_id, z, year, now, model)
 
 
 def evaluate(conn: sa.Connection, site_id: str, year: int, now: datetime) -> Evaluations:
-    z = load_programme(conn, site_id)
-    model = load_site_model(conn, site_id)
-    start, _ = pf.year_window(year, model.site.timezone)
-    if start >= now:
-        raise ProgrammeError(("query", "year"), f"{year} has not begun")
+    z, model = _begun(conn, site_id, year, now, "year")
     return evaluations(conn, site_id, z, year, now, model)
 
 
 def year(conn: sa.Connection, site_id: str, year: int, now: datetime) -> pf.WindowFigures:
     """The year's figures as the targets, the net balance and the evaluations read them."""
-    z = load_programme(conn, site_id)
-    model = load_site_model(conn, site_id)
-    start, _ = pf.year_window(year, model.site.timezone)
-    if start >= now:
-        raise ProgrammeError(("query", "year"), f"{year} has not begun")
+    z, model = _begun(conn, site_id, year, now, "year")
     return pf.year_figures(conn, site_id, z, year, now, model)

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lingtan.core.formula import FormulaError, Linear, parse
+from lingtan.core.located import LocatedError
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Carrier = Literal["electricity", "gas", "steam", "heat", "water"]
@@ -28,13 +29,8 @@ END_USES: tuple[str, ...] = ("production_process", "compressed_air", "steam_and_
                              "offices", "auxiliary")
 
 
-class StructureError(ValueError):
+class StructureError(LocatedError):
     """A structure problem at ``loc`` (a path inside the structure, e.g. ``("nodes", 3, "meters", 1)``)."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-        self.message = message
 
 
 class _Strict(BaseModel):
