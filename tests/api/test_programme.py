@@ -334,3 +334,23 @@ def test_metered_years_use_closed_figures_and_the_year_to_date(zc: str, api_clie
     assert em["last_12_months"]["label"] == (
         "2022 (latest complete year; the last 12 months have data for 0.1% of their time)")
     assert close(em["last_12_months"]["value"], 3828.1)
+
+
+def test_the_year_ends_at_local_midnight_not_utc(zc: str, api_client: TestClient, viewer: dict[str, str]
+                                                 ) -> None:
+    """1000 kWh from 22:00 to 23:00 on 31 December (Shanghai), nothing around midnight, 500 kWh from
+    00:30 to 01:30 on 1 January: in UTC all of it is on 31 December (14:00–17:30). 2023 holds
+    1000 kWh × 0.6096 / 1000 = 0.6096 t; 2024 to date 500 kWh = 0.3048 t."""
+    from tests.pipeline import store_readings
+
+    at = datetime(2023, 12, 31, 22, 0, tzinfo=ZoneInfo(TZ)).astimezone(UTC)
+    quiet = [Reading(at + timedelta(minutes=15 * i), "grid", "active_energy_import", 1000.0)
+             for i in range(5, 10)]  # 23:15 … 00:15 local: the counter stands still
+    store_readings(zc, [*ramp("grid", at, 1, 0.0, 1000.0), *quiet,
+                        *ramp("grid", at + timedelta(hours=2, minutes=30), 1, 1000.0, 500.0)])
+    with clock.frozen(datetime(2024, 1, 1, 9, 0, tzinfo=ZoneInfo(TZ))):  # 1 January 01:00 UTC
+        em = by_id(api_client.get(f"{SITE}/targets", headers=viewer).json()["targets"])["emissions-2023"]
+        y23 = api_client.get(f"{SITE}/neutrality", params={"date": "2023-12-31"}, headers=viewer).json()
+    assert em["year_to_date"]["label"] == "2024 to date"
+    assert close(em["year_to_date"]["value"], 0.3048)
+    assert y23["source"] == "provisional" and close(y23["gross_t"], 0.6096)
