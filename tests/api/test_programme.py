@@ -354,3 +354,23 @@ def test_the_year_ends_at_local_midnight_not_utc(zc: str, api_client: TestClient
     assert em["year_to_date"]["label"] == "2024 to date"
     assert close(em["year_to_date"]["value"], 0.3048)
     assert y23["source"] == "provisional" and close(y23["gross_t"], 0.6096)
+
+
+def test_the_programme_is_replaced_whole_over_the_api(zc: str, api_client: TestClient, viewer: dict[str, str],
+                                                      auth_headers: Callable[..., dict[str, str]]) -> None:
+    engineer = auth_headers("engineer")
+    z = api_client.get(f"{SITE}/programme", headers=viewer).json()
+    assert [t["id"] for t in z["targets"]] == ["emissions-2023", "green-85", "green-90"]
+    z["targets"] = z["targets"][:1]
+    z["offsets"].append({**z["offsets"][0], "id": "ccer-2", "serial_from": "CCER-2021-LN-001999",
+                         "serial_to": "CCER-2021-LN-002001", "quantity_t": 3, "period": 2021})
+    refused = api_client.put(f"{SITE}/programme", headers=engineer, json=z)
+    assert refused.status_code == 422 and "body.offsets.3.serial_from" in refused.text
+    assert "counts for one period only" in refused.text
+    assert len(api_client.get(f"{SITE}/programme", headers=viewer).json()["targets"]) == 3  # unchanged
+    z["offsets"].pop()
+    assert api_client.put(f"{SITE}/programme", headers=viewer, json=z).status_code == 403
+    ok = api_client.put(f"{SITE}/programme", headers=engineer, json=z)
+    assert ok.status_code == 200, ok.text
+    assert [t["id"] for t in api_client.get(f"{SITE}/programme", headers=viewer).json()["targets"]] == [
+        "emissions-2023"]
