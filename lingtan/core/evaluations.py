@@ -264,13 +264,15 @@ def cloud_grade(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, year:
 
 
 def evaluations(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, year: int,
-                now: datetime | None = None, model: SiteEnergyModel | None = None) -> Evaluations:
+                now: datetime | None = None, model: SiteEnergyModel | None = None,
+                f: pf.WindowFigures | None = None, nb: NetBalance | None = None) -> Evaluations:
     """The year's zero-carbon and green factory evaluations, and the cloud grade of the last months
-    or of the years up to ``year``."""
+    or of the years up to ``year``; ``f``, ``nb``: the year's figures and net balance when the
+    caller has them."""
     now = now or clock.now()
     model = model or load_site_model(conn, site_id)
-    f = pf.year_figures(conn, site_id, z, year, now, model)
-    nb = net_balance(conn, site_id, z, year, now, model, f)
+    f = f or pf.year_figures(conn, site_id, z, year, now, model)
+    nb = nb or net_balance(conn, site_id, z, year, now, model, f)
     notes = [] if f.source in ("closed", "entered") else [f"{year} is {pf.SOURCES[f.source]}"]
     unit = model.params.production_unit
     return Evaluations(site_id, year, zero_carbon(z, f, nb), green_factory(z, f, unit, year),

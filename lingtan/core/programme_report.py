@@ -37,10 +37,7 @@ class ZeroCarbonReport:
 
 
 def zero_carbon_report(conn: sa.Connection, site_id: str, year: int, now: datetime) -> ZeroCarbonReport:
-    _, targets = programme_service.targets(conn, site_id, now)
-    balance = programme_service.neutrality(conn, site_id, year, now)
-    ev = programme_service.evaluate(conn, site_id, year, now)
-    f = programme_service.year(conn, site_id, year, now)
+    targets, f, balance, ev = programme_service.annual(conn, site_id, year, now)
     return ZeroCarbonReport(site_id, get_site(conn, site_id).name, year, now, f, targets, balance, ev)
 
 

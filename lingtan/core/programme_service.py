@@ -18,7 +18,7 @@ from lingtan.core.neutrality import NetBalance, net_balance
 from lingtan.core.programme import load_programme
 from lingtan.core.programme_schema import FIRST_YEAR, LAST_YEAR, ProgrammeError, ZeroCarbonProgramme
 from lingtan.core.site_model import SiteEnergyModel, load_site_model
-from lingtan.core.targets import TargetStatus, target_statuses
+from lingtan.core.targets import TargetStatus, programme_figures, target_statuses
 
 
 def targets(conn: sa.Connection, site_id: str, now: datetime
@@ -54,7 +54,13 @@ def evaluate(conn: sa.Connection, site_id: str, year: int, now: datetime) -> Eva
     return evaluations(conn, site_id, z, year, now, model)
 
 
-def year(conn: sa.Connection, site_id: str, year: int, now: datetime) -> pf.WindowFigures:
-    """The year's figures as the targets, the net balance and the evaluations read them."""
+def annual(conn: sa.Connection, site_id: str, year: int, now: datetime
+           ) -> tuple[list[TargetStatus], pf.WindowFigures, NetBalance, Evaluations]:
+    """Everything the annual report shows, each year's figures computed once: the targets' years
+    include the one reported, and the net balance and evaluations read the same figures."""
     z, model = _begun(conn, site_id, year, now, "year")
-    return pf.year_figures(conn, site_id, z, year, now, model)
+    figs = programme_figures(conn, site_id, z, now, model)
+    f = figs.years.get(year) or pf.year_figures(conn, site_id, z, year, now, model)
+    nb = net_balance(conn, site_id, z, year, now, model, f)
+    return (target_statuses(conn, site_id, z, now, figs), f, nb,
+            evaluations(conn, site_id, z, year, now, model, f, nb))
