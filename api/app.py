@@ -21,6 +21,7 @@ from api.routes import (
     periods,
     programme,
     reports,
+    savings,
     site_model,
     sites,
     structure,
@@ -51,6 +52,10 @@ TAGS = [
         "Base year and entered history, targets with trajectory and projection, the offset register "
         "and the net balance, and the evaluations (zero-carbon factory, green factory, cloud-model "
         "grade). Writes need engineer.")},
+    {"name": "savings", "description": (
+        "Energy baselines and EnPIs (regression on production, degree days and named variables, with "
+        "adequacy rules), CUSUM, and retrofit projects' measured savings with their uncertainty "
+        "(IPMVP options B and C). Writes need engineer.")},
     {"name": "gateways", "description": "Field gateways: last heartbeat, per-device health, online state."},
     {"name": "carbon", "description": "Emission and standard-coal factors and the unit/carbon calculator."},
     {"name": "keys", "description": "API keys (admin role): list, create, revoke."},
@@ -109,7 +114,8 @@ def create_app() -> FastAPI:
     viewer = [Depends(require("viewer"))]
     app.include_router(health.router, prefix=PREFIX)
     for router in (sites.router, kpis.router, reports.router, periods.router, gateways.router,
-                   carbon.router, site_model.router, structure.router, programme.router, alerts.router):
+                   carbon.router, site_model.router, structure.router, programme.router,
+                   savings.router, alerts.router):
         app.include_router(router, prefix=PREFIX, dependencies=viewer, responses=problems.PROTECTED)
     app.include_router(keys.router, prefix=PREFIX, dependencies=[Depends(require("admin"))],
                        responses=problems.PROTECTED)

@@ -77,7 +77,7 @@ def db(database_url: str) -> Iterator[str]:
             "TRUNCATE readings, readings_1m, readings_15m, readings_1h, readings_1d, compressor_1h,"
             " series_cache, rollup_dirty, latest_readings, period_closings, meters, sites, green_purchases,"
             " factor_overrides, activity_data, site_structures, structure_day_cache, site_programmes,"
-            " api_keys, users,"
+            " site_savings, api_keys, users,"
             " alert_outbox, alert_silences, alert_events, alert_states, alert_rules"
         )
     yield database_url

@@ -14,6 +14,8 @@ set up through the API are validated by the same rules. Errors in a YAML file na
     targets: [...]             # Target
     offsets: [...]             # Offset: retired credits and removals, one period each
     evaluations: {...}         # Evaluations: zero-carbon factory, green factory, cloud model
+    energy_baselines: [...]    # EnergyBaseline: EnB and EnPI of the site, a node or meters
+    projects: [...]            # Project: a retrofit's measured savings (IPMVP option B or C)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from lingtan.core.programme_schema import (
     ZeroCarbonProgramme,
     check_programme,
 )
+from lingtan.core.savings_schema import EnergyBaseline, Project, Savings
 from lingtan.core.site_schema import ActivityEntry, GreenPurchase, MeterParams, Region, Role, SiteParams
 from lingtan.core.structure_schema import Structure, StructureError, check_structure
 from lingtan.kernel.yamlmarks import Loc, dotted, line_for, load_with_lines
@@ -150,6 +153,16 @@ class SiteFile(_Strict):
     targets: list[Target] | None = None
     offsets: list[Offset] | None = None
     evaluations: Evaluations | None = None
+    energy_baselines: list[EnergyBaseline] | None = None
+    projects: list[Project] | None = None
+
+    @property
+    def savings(self) -> Savings | None:
+        """Baselines and projects as one document; None when the file has neither (the stored one
+        is kept). A file with either replaces the stored document whole."""
+        if self.energy_baselines is None and self.projects is None:
+            return None
+        return Savings(energy_baselines=self.energy_baselines or [], projects=self.projects or [])
 
     @property
     def zero_carbon(self) -> ZeroCarbonProgramme | None:

@@ -134,6 +134,7 @@ class ImportResult(BaseModel):
     structure_nodes: int | None = None  # None: the file has no structure, the stored one is kept
     structure_changed: bool = False
     programme_changed: bool | None = None  # None: the file has no programme, the stored one is kept
+    savings_changed: bool | None = None  # None: no baselines or projects in the file, the stored kept
 
     def summary(self) -> str:
         created = ""
@@ -153,6 +154,8 @@ class ImportResult(BaseModel):
                 f"{'changed' if self.structure_changed else 'unchanged'}"]),
             *([] if self.programme_changed is None else [
                 f"  zero-carbon programme: {'changed' if self.programme_changed else 'unchanged'}"]),
+            *([] if self.savings_changed is None else [
+                f"  baselines and projects: {'changed' if self.savings_changed else 'unchanged'}"]),
         ])
 
 
@@ -262,12 +265,17 @@ def export_site_file(conn: sa.Connection, site_id: str) -> SiteFile:
 
 def _programme_sections(conn: sa.Connection, site_id: str) -> dict[str, Any]:
     from lingtan.core.programme import stored_programme  # it computes with this module's model
+    from lingtan.core.savings_service import stored_savings
 
+    out: dict[str, Any] = {}
     z = stored_programme(conn, site_id)
-    if z is None:
-        return {}
-    return {"programme": z.programme, "targets": z.targets, "offsets": z.offsets,
-            "evaluations": z.evaluations}
+    if z is not None:
+        out |= {"programme": z.programme, "targets": z.targets, "offsets": z.offsets,
+                "evaluations": z.evaluations}
+    s = stored_savings(conn, site_id)
+    if s is not None:
+        out |= {"energy_baselines": s.energy_baselines, "projects": s.projects}
+    return out
 
 
 def _activity_entries(conn: sa.Connection, site_id: str) -> list[ActivityEntry]:
@@ -523,6 +531,15 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], en
                                                    now or clock.now())
             except ProgrammeError as exc:
                 raise ModelError(exc.loc, exc.message) from None
+        savings_changed = None
+        if sf.savings is not None:
+            from lingtan.core.savings_schema import SavingsError
+            from lingtan.core.savings_service import save_savings  # it computes with this module's model
+
+            try:
+                savings_changed = save_savings(conn, site_id, sf.savings, entered_by, now or clock.now())
+            except SavingsError as exc:
+                raise ModelError(exc.loc, exc.message) from None
     return ImportResult(
         site_id=site_id, site_created=created, meters=len(sf.meters), meters_created=meters_created,
         green_purchases=len(sf.green_power), green_purchases_added=len(new),
@@ -531,7 +548,7 @@ def import_site_file(conn: sa.Connection, data: SiteFile | Mapping[str, Any], en
         factor_overrides_removed=len(gone_o),
         activity_data=len(sf.activity_data), activity_data_added=added_a, activity_data_removed=removed_a,
         structure_nodes=None if sf.structure is None else len(sf.structure.nodes), structure_changed=changed,
-        programme_changed=programme_changed,
+        programme_changed=programme_changed, savings_changed=savings_changed,
     )
 
 
