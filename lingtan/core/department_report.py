@@ -1,6 +1,7 @@
 """The department report: the structure's departments ranked by energy, carbon and cost for a month
 or year, against the same period last year and each department's own target (docs/domain.md,
-"Metering structure"). Every figure is a node figure of ``structure_kpis.structure_kpis``.
+"Metering structure"). Every figure is a node figure of ``structure_kpis.structure_kpis``; its
+savings section is each project's answer of ``savings_service.project_savings`` for the period.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import Field
 
+from lingtan.core import savings_service
 from lingtan.core.factors import Factor
 from lingtan.core.reports import Period, ReportPeriod, ReportSite
+from lingtan.core.savings_schema import SavingsError
+from lingtan.core.savings_service import ProjectSavings
 from lingtan.core.site_model import load_site_model
 from lingtan.core.structure import load_structure
 from lingtan.core.structure_kpis import NodeKpis, structure_kpis
@@ -69,6 +73,9 @@ class DepartmentReport:
     bands: Annotated[list[str], Field(description="the time-of-use bands in the rows, in order")]
     factors: list[Factor]
     notes: list[str]
+    savings: Annotated[list[ProjectSavings], Field(description=(
+        "each retrofit project's measured savings in the period's part of its reporting period"))] = field(
+        default_factory=list)
 
 
 def department_report(conn: sa.Connection, site_id: str, period: str = "month", day: date | None = None,
@@ -103,7 +110,21 @@ def department_report(conn: sa.Connection, site_id: str, period: str = "month", 
         site=ReportSite(model.site.id, model.site.name, tz, model.site.grid_region, model.factor_set),
         period=ReportPeriod(kind, label, start.astimezone(local), end.astimezone(local)),
         carbon_price_cny_per_tco2e=this.carbon_price_cny_per_tco2e, departments=rows, bands=bands,
-        factors=this.factors, notes=notes)
+        factors=this.factors, notes=notes, savings=_savings(conn, site_id, period, day, now))
+
+
+def _savings(conn: sa.Connection, site_id: str, period: str, day: date, now: datetime
+             ) -> list[ProjectSavings]:
+    """Each project's savings in the period, as ``GET …/projects/{id}/savings`` answers them; a project
+    whose reporting period does not reach into the period is left out."""
+    out = []
+    for p in savings_service.projects(conn, site_id):
+        try:
+            out.append(savings_service.project_savings(conn, site_id, p.id, now,
+                                                       "month" if period == "month" else "year", day))
+        except SavingsError:
+            continue
+    return out
 
 
 def _year_earlier(day: date) -> date:

@@ -29,6 +29,7 @@ from lingtan.core.reports import (
     ReportPeriod,
     ReportSite,
 )
+from lingtan.core.savings_service import ProjectSavings
 from lingtan.kernel.i18n import Lang
 
 Format = Literal["json", "csv", "xlsx"]
@@ -224,7 +225,28 @@ def department_tables(r: DepartmentReport) -> list[Table]:
         charts.append(Chart("Electricity cost by time-of-use band", 1,
                             list(range(first, first + len(r.bands))), stacked=True, y_title="CNY"))
     return [Table("Summary", SUMMARY_COLUMNS, summary), Table("Departments", columns, rows, charts),
-            _factors(r.factors), _notes(r.notes)]
+            savings_table(r.savings), _factors(r.factors), _notes(r.notes)]
+
+
+def savings_table(projects: list[ProjectSavings]) -> Table:
+    """Each project's measured savings in the period (docs/domain.md, "Baselines and savings")."""
+    cols = [Column("project"), Column("option"), Column("days counted"), Column("unit"),
+            Column("adjusted baseline", AMOUNT), Column("reporting energy", AMOUNT),
+            Column("avoided", AMOUNT), Column("± uncertainty", AMOUNT), Column("confidence", PERCENT),
+            Column("tce", TONNES), Column("tCO2e location-based", TONNES),
+            Column("tCO2e market-based", TONNES), Column("CNY", AMOUNT),
+            Column("claimed for the days", AMOUNT), Column("measured ÷ claimed", PERCENT), Column("model"),
+            Column("notes")]
+    rows: list[list[Cell]] = []
+    for p in projects:
+        c = p.converted
+        model = "—" if p.fit is None else (
+            "adequate" if p.fit.adequate else f"fails {', '.join(p.fit.failed)}")
+        rows.append([p.name, p.option, f"{p.period[0]} – {p.period[1]}", p.unit, p.adjusted_baseline,
+                     p.reporting_energy, p.avoided, p.uncertainty, p.confidence, c.tce if c else None,
+                     c.tco2e_location if c else None, c.tco2e_market if c else None, c.cny if c else None,
+                     p.claimed_for_period, p.measured_vs_claimed, model, "; ".join(p.notes)])
+    return Table("Savings", cols, rows)
 
 
 # --- writers ---------------------------------------------------------------------------------

@@ -212,3 +212,27 @@ def test_bad_input_names_the_field(plant: str, api_client: TestClient, viewer: d
     assert before.status_code == 422 and "outside the reporting period" in before.text
     assert missing.status_code == 404
 
+
+
+def test_the_monthly_report_carries_each_projects_savings(plant: str, api_client: TestClient,
+                                                          viewer: dict[str, str]) -> None:
+    """The department report's savings section is the project's answer for the same month."""
+    import io
+
+    from openpyxl import load_workbook
+
+    q = {"period": "month", "date": "2026-07-15"}
+    with clock.frozen(NOW):
+        report = api_client.get(f"{SITE}/reports/departments", params=q, headers=viewer).json()
+        july = api_client.get(f"{SITE}/projects/vfd/savings", params=q, headers=viewer).json()
+        xlsx = api_client.get(f"{SITE}/reports/departments", params={**q, "format": "xlsx"}, headers=viewer)
+        march = api_client.get(f"{SITE}/reports/departments",
+                               params={"period": "month", "date": "2026-03-15"}, headers=viewer).json()
+    (s,) = report["savings"]
+    assert s["period"] == ["2026-07-01", "2026-07-31"] and s["avoided"] == july["avoided"]
+    assert s["uncertainty"] == july["uncertainty"] and s["converted"] == july["converted"]
+    sheet = load_workbook(io.BytesIO(xlsx.content))["Savings"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header, row = rows[0], rows[1]
+    assert row[header.index("avoided")] == pytest.approx(july["avoided"], rel=1e-12)
+    assert march["savings"] == []  # March lies in the baseline period: no reporting days
