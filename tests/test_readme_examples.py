@@ -44,3 +44,12 @@ def test_the_programme_example_validates() -> None:
     assert z.programme.base_year == 2020 and [t.kind for t in z.targets] == [
         "emissions", "green_power_share", "intensity"]
     assert z.offsets[0].serials == ("CCER-2024-LN-", 1, 500)
+
+
+def test_the_savings_example_validates() -> None:
+    from lingtan.core.savings_schema import Savings
+
+    text = README.read_text()
+    block = text[text.index("energy_baselines:\n"):]
+    s = Savings.model_validate(yaml.safe_load(block[:block.index("```")]))
+    assert [p.option for p in s.projects] == ["B"] and s.energy_baselines[0].boundary.site
