@@ -67,6 +67,10 @@ _EXAMPLES = {
         "kind": "target_at_risk", "name": "Zero-carbon targets", "scope": {"site_id": "demo-plant"},
         "targets": ["emissions-2030"], "statuses": ["at_risk", "off_track"], "interval_s": 3600,
         "recipients": [{"email": "energy@example.com", "language": "zh"}]}},
+    "enpi_drift": {"summary": "energy above an energy baseline's expectation for days on end", "value": {
+        "kind": "enpi_drift", "name": "Compressed air over baseline", "scope": {"site_id": "demo-plant"},
+        "baseline": "air", "excess_pct": 10, "days": 3, "interval_s": 3600,
+        "recipients": [{"email": "energy@example.com", "language": "zh"}]}},
 }
 RuleBody = Annotated[Rule, Body(openapi_examples=_EXAMPLES)]  # type: ignore[valid-type]
 
@@ -96,7 +100,7 @@ def list_rules(conn: Conn, page: Paging) -> Page[RuleOut]:
 
 @router.post("/rules", status_code=201)
 def create_rule(body: RuleBody, conn: Conn, _: Engineer) -> RuleOut:
-    """A new rule. The site (and meter, gateway or programme target) it names must exist."""
+    """A new rule. The site (and meter, gateway, programme target or energy baseline) it names must exist."""
     try:
         rule_id = store.create_rule(conn, body)
     except RuleError as exc:

@@ -5,7 +5,8 @@ Measurements read rollups (1-minute buckets for windows up to a day, counter ene
 the coarsest rollups for budgets and baselines) or, for "offline", the newest reading of one meter,
 which the unique (meter, quantity, time) index answers without a scan; gateway rules read the
 gateway's latest heartbeat; the target rule reads the statuses of the programme's one engine
-(``programme_service.targets``).
+(``programme_service.targets``), the EnPI drift rule the daily points of an energy baseline
+(``savings_service.baseline``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from lingtan.core import amounts, compressors, frozen, gateways, kpi, programme_service, queries
+from lingtan.core import (
+    amounts,
+    compressors,
+    frozen,
+    gateways,
+    kpi,
+    programme_service,
+    queries,
+    savings_service,
+)
 from lingtan.core.alerts import outbox
 from lingtan.core.alerts.mail import Notification, Rendered, render, words
 from lingtan.core.alerts.rules import (
@@ -29,6 +39,7 @@ from lingtan.core.alerts.rules import (
     CounterResetRule,
     DeadLetterRule,
     DeviationRule,
+    EnpiDriftRule,
     FrozenRule,
     GatewayOfflineRule,
     OfflineRule,
@@ -520,6 +531,61 @@ def _targets(conn: sa.Connection, rule: TargetRule, s: Subject, now: datetime) -
                        details=details, headline=_both(headline))
 
 
+def _energy(v: float) -> str:
+    return f"{v:,.1f}"
+
+
+def _enpi_drift(conn: sa.Connection, rule: EnpiDriftRule, s: Subject, now: datetime) -> Measurement:
+    """The smallest excess (%) of actual over expected energy among the baseline's last ``days``
+    complete daily points, from the baseline service (savings_service.baseline: the points
+    GET /sites/{id}/baselines/{id} shows); above ``excess_pct`` means every one of those days exceeds."""
+    cond = Condition(">", rule.excess_pct)
+    window = _window("enpi_days", days=rule.days)
+    pct = f"{rule.excess_pct:g}"
+
+    def held(details: tuple[tuple[tuple[str, str], Text], ...], note: tuple[str, str],
+             name: str = rule.baseline) -> Measurement:
+        # Nothing to judge by: neither a breach nor a recovery, so the alert holds its state.
+        return Measurement(Observation(None, False, False), cond, "enpi_drift", "%", window,
+                           details=(*details, (_detail("note"), note)),
+                           headline=words("mail.headline.enpi_unjudged", baseline=name))
+
+    try:
+        b = savings_service.baseline(conn, s.site_id, rule.baseline, now)
+    except queries.NotFound:
+        # removed from the savings document after the rule was written: said, not guessed at
+        return held((), _note("enpi_baseline_gone", baseline=rule.baseline))
+    label = b.name if b.name == b.id else f"{b.name} ({b.id})"
+    base: tuple[tuple[tuple[str, str], Text], ...] = (
+        (_detail("energy_baseline"), label),
+        (_detail("baseline_period"), " – ".join(b.baseline_period)),
+    )
+    if b.resolution != "day":
+        return held(base, _note("enpi_not_daily", resolution=b.resolution), b.name)
+    if b.fit is None:
+        # the service says why no model could be fitted (too few points, a variable missing)
+        return held((*base, *((_detail("service_note"), n) for n in b.notes)), _note("enpi_no_model"), b.name)
+    if not b.fit.adequate:
+        return held(base, _note("enpi_inadequate", failed=", ".join(b.fit.failed)), b.name)
+    if len(b.since) < rule.days:
+        return held(base, _note("enpi_too_few_days", have=len(b.since), days=rule.days), b.name)
+    last = b.since[-rule.days:]
+    if any(p.expected <= 0 for p in last):
+        # an excess in per cent of nothing expected is no figure
+        return held(base, _note("enpi_nothing_expected"), b.name)
+    excess = [(p.actual / p.expected - 1.0) * 100.0 for p in last]
+    low = min(excess)
+    obs = cond.observe(low)
+    lines = tuple(((p.label, p.label), _note("enpi_day", actual=_energy(p.actual),
+                                             expected=_energy(p.expected), unit=b.unit, excess=f"{x:+.1f}"))
+                  for p, x in zip(last, excess, strict=True))
+    span = last[0].label if len(last) == 1 else f"{last[0].label} – {last[-1].label}"
+    key = "enpi_drift" if obs.breached else "enpi_within"
+    headline = words(f"mail.headline.{key}", baseline=b.name, days=rule.days, pct=pct, span=span)
+    return Measurement(obs, cond, "enpi_drift", "%", window, series=excess,
+                       details=(*base, *lines), headline=headline)
+
+
 def measure(conn: sa.Connection, rule: AnyRule, s: Subject, now: datetime,
             last: tuple[float | None, datetime | None] = (None, None)) -> Measurement:
     """The subject's measurement at ``now``; ``last`` is the subject's stored (last_value,
@@ -542,6 +608,8 @@ def measure(conn: sa.Connection, rule: AnyRule, s: Subject, now: datetime,
         return _dead_letters(conn, rule, s, now, last)
     if isinstance(rule, TargetRule):
         return _targets(conn, rule, s, now)
+    if isinstance(rule, EnpiDriftRule):
+        return _enpi_drift(conn, rule, s, now)
     return _budget(conn, rule, s, now)
 
 

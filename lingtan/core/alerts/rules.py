@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from lingtan.core import frozen, programme_service
+from lingtan.core import frozen, programme_service, savings_service
 from lingtan.core.site_schema import Role
 from lingtan.kernel.quantities import QUANTITIES
 
@@ -218,6 +218,32 @@ class TargetRule(_Rule):
         return scope
 
 
+class EnpiDriftRule(_Rule):
+    """Energy above what one of the site's energy baselines expects (docs/domain.md, "Baselines and
+    savings"): it fires while each of the last ``days`` complete daily points after the baseline
+    period has actual > expected × (1 + excess_pct/100), and resolves when one of them does not.
+    One alert per rule; the points come from the baseline service (GET /sites/{id}/baselines/{id})."""
+
+    kind: Literal["enpi_drift"]
+    # The points are whole days: hourly is often enough to see a day's point once it has ended.
+    interval_s: Annotated[int, Field(ge=3600, le=86_400, description=(
+        "evaluate every this many seconds; no more often than hourly"))] = 3600
+    baseline: Annotated[str, Field(min_length=1, max_length=100, pattern=_ID, description=(
+        "id of a daily energy baseline of the site (its savings document's energy_baselines)"))]
+    excess_pct: Annotated[float, Field(gt=0, le=1000, description=(
+        "fire when actual energy exceeds the model's expected energy by more than this many per cent"
+    ))] = 10.0
+    days: Annotated[int, Field(ge=1, le=366, description=(
+        "on each of this many most recent complete days"))] = 3
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, scope: Scope) -> Scope:
+        if scope.level != "site":
+            raise ValueError("an energy baseline is per site: give only site_id")
+        return scope
+
+
 def _quantity(q: str, *, counter: bool) -> str:
     known = sorted(n for n, x in QUANTITIES.items() if x.counter == counter)
     if q not in known:
@@ -322,9 +348,9 @@ class DeadLetterRule(_DataQuality, _GatewayScoped):
 
 
 AnyRule = (ThresholdRule | OfflineRule | CompressorRule | BudgetRule | DeviationRule | GatewayOfflineRule
-           | CounterResetRule | FrozenRule | DeadLetterRule | TargetRule)
+           | CounterResetRule | FrozenRule | DeadLetterRule | TargetRule | EnpiDriftRule)
 KINDS = ("threshold", "offline", "compressor_specific_power", "budget", "deviation", "gateway_offline",
-         "data_quality", "target_at_risk")
+         "data_quality", "target_at_risk", "enpi_drift")
 CHECKS = ("counter_reset", "frozen", "dead_letters")
 
 
@@ -347,7 +373,7 @@ Rule = Annotated[
     | Annotated[CounterResetRule, Tag("data_quality:counter_reset")]
     | Annotated[FrozenRule, Tag("data_quality:frozen")]
     | Annotated[DeadLetterRule, Tag("data_quality:dead_letters")]
-    | Annotated[TargetRule, Tag("target_at_risk")],
+    | Annotated[TargetRule, Tag("target_at_risk")] | Annotated[EnpiDriftRule, Tag("enpi_drift")],
     Discriminator(_tag, custom_error_type="rule_kind",
                   custom_error_message=f"'kind' must be one of {', '.join(KINDS)}, and a data_quality"
                                        f" rule's 'check' one of {', '.join(CHECKS)}"),
@@ -386,7 +412,8 @@ def parse_rule(data: Any) -> AnyRule:
 
 def check_rule(conn: sa.Connection, rule: AnyRule) -> None:
     """What the schema cannot know: the site and meter exist and the meter belongs to the site;
-    a gateway named or implied belongs to the site; a target named is in the site's programme."""
+    a gateway named or implied belongs to the site; a target named is in the site's programme; a
+    baseline named is a daily energy baseline of the site's savings document."""
     scope = rule.scope
     if conn.execute(sa.text("SELECT 1 FROM sites WHERE id = :s"), {"s": scope.site_id}).first() is None:
         raise RuleError("scope.site_id", f"site {scope.site_id!r} not found")
@@ -406,6 +433,23 @@ def check_rule(conn: sa.Connection, rule: AnyRule) -> None:
                 have = f"its targets: {', '.join(known)}" if known else "it has no targets"
                 raise RuleError(f"targets.{i}", f"target {target!r} is not in the programme of site "
                                                 f"{scope.site_id!r} ({have})")
+    if isinstance(rule, EnpiDriftRule):
+        _check_baseline(conn, rule)
+
+
+def _check_baseline(conn: sa.Connection, rule: EnpiDriftRule) -> None:
+    site = rule.scope.site_id
+    baselines = savings_service.load_savings(conn, site).energy_baselines
+    found = next((b for b in baselines if b.id == rule.baseline), None)
+    if found is None:
+        have = (f"its energy baselines: {', '.join(b.id for b in baselines)}" if baselines
+                else "it has no energy baselines")
+        raise RuleError("baseline", f"energy baseline {rule.baseline!r} is not defined for site {site!r} "
+                                    f"({have})")
+    if found.resolution != "day":
+        # the rule counts days; a weekly or monthly point would make "days" mean something else
+        raise RuleError("baseline", f"energy baseline {rule.baseline!r} has {found.resolution}ly points; "
+                                    "the rule counts days: name a baseline with resolution day")
 
 
 def _check_gateways(conn: sa.Connection, rule: GatewayOfflineRule | DeadLetterRule) -> None:
