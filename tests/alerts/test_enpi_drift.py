@@ -38,7 +38,7 @@ from lingtan.kernel.db import get_engine
 from lingtan.kernel.reading import Reading
 from lingtan.kernel.settings import Settings
 from tests.api.test_savings import DAYS, SITE_FILE, TZ, A, B, C, day, readings
-from tests.pipeline import store_readings
+from tests.pipeline import store_readings_once
 
 NOW = datetime(2026, 9, 1, 10, 0, tzinfo=ZoneInfo(TZ))  # 31 August has ended
 LATER = NOW + timedelta(days=1)  # 1 September has ended
@@ -89,8 +89,7 @@ def site_file() -> dict[str, Any]:
 def plant(api_db: str) -> str:
     with get_engine(api_db).begin() as conn:
         import_site_file(conn, site_file())
-    base = readings()
-    store_readings(api_db, base + extra_readings(base))
+    store_readings_once(api_db, "mv-plant-drift", lambda: (base := readings()) + extra_readings(base))
     return api_db
 
 

@@ -90,20 +90,22 @@ def readings() -> list[Reading]:
             if q > 0:  # 00:15 … 23:45 carry the day's energy; the 00:00 reading closes the day before
                 e += energy[i] / 95
                 p += production[i] / 95
-            out += [Reading(t, "comp1", "active_energy_import", e),
-                    Reading(t, "grid", "active_energy_import", e),
-                    Reading(t, "prod", "production_count", p), Reading(t, "outdoor", "temperature", temp[i])]
+            out += [Reading(t, "comp1", "active_energy_import", e), Reading(t, "prod", "production_count", p)]
+            if q % 4 == 0:  # a temperature is a level: hourly is plenty
+                out.append(Reading(t, "outdoor", "temperature", temp[i]))
+        # the grid incomer only prices the saving (its energy counted across a gap keeps the price)
+        out.append(Reading(midnight, "grid", "active_energy_import", e))
     return out
 
 
 @pytest.fixture
 def plant(api_db: str) -> str:
     from lingtan.core.site_model import import_site_file
-    from tests.pipeline import store_readings
+    from tests.pipeline import store_readings_once
 
     with get_engine(api_db).begin() as conn:
         import_site_file(conn, copy.deepcopy(SITE_FILE))
-    store_readings(api_db, readings())
+    store_readings_once(api_db, "mv-plant", readings)
     return api_db
 
 
