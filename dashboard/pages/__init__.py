@@ -18,7 +18,7 @@ from dashboard.data import Reader
 from dashboard.frame import banner, header, nav
 from dashboard.i18n import DEFAULT, Lang, pick, t
 from dashboard.page import LayoutContext, Page, PageQuery
-from dashboard.pages import air, alerts, heat, meters, overview, reports, structure, zero_carbon
+from dashboard.pages import air, alerts, heat, meters, overview, reports, savings, structure, zero_carbon
 from dashboard.refresh import ordered, output_keys, refresh
 from lingtan.core.queries import list_sites
 from lingtan.kernel import clock
@@ -31,6 +31,7 @@ PAGES: tuple[Page, ...] = (
     Page("/heat", heat, "nav.heat", ranged=True),
     Page("/structure", structure, "nav.structure", ranged=True),
     Page("/zero-carbon", zero_carbon, "nav.zero_carbon"),
+    Page("/savings", savings, "nav.savings"),
     Page("/meters", meters, "nav.meters"),
     Page("/reports", reports, "nav.reports"),
     Page("/alerts", alerts, "nav.alerts"),

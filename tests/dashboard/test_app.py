@@ -101,8 +101,8 @@ def test_layout_has_contract_ids(get: Get, post: Post) -> None:
         assert f'"id": "{tile_id}"' in page
 
 
-@pytest.mark.parametrize("path", ["/", "/air", "/heat", "/structure", "/zero-carbon", "/meters", "/reports",
-                                  "/alerts"])
+@pytest.mark.parametrize("path", ["/", "/air", "/heat", "/structure", "/zero-carbon", "/savings", "/meters",
+                                  "/reports", "/alerts"])
 def test_every_page_path_serves_the_app(get: Get, path: str) -> None:
     page = get(path)
     assert page.status_code == 200 and "_dash-config" in page.text

@@ -41,6 +41,7 @@ READY = {
     "/heat": "#heat-body .card",
     "/structure": "#structure-body .card, #structure-none",
     "/zero-carbon": "#zc-body .card",
+    "/savings": "#sv-body .card",
     "/meters": "#meters-table",
     "/reports": "#reports-body table",
     "/alerts": "#alerts-body h2",
