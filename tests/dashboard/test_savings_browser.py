@@ -24,7 +24,7 @@ from tests.dashboard.browser import (
     dashboard_server,
     save_screenshot,
 )
-from tests.pipeline import store_readings
+from tests.pipeline import store_readings_once
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -48,7 +48,7 @@ def _label(key: str, lang: str) -> str:
 def test_the_savings_page_in_both_languages(db: str, browser: Browser) -> None:
     with get_engine(db).begin() as conn:
         import_site_file(conn, copy.deepcopy(SITE_FILE))
-    store_readings(db, readings())
+    store_readings_once(db, "mv-plant", readings)
     env = {"LINGTAN_CLOCK_START": NOW.isoformat(), "LINGTAN_SITE_ID": "mv-plant"}
     with dashboard_server(db, free_port(), env=env) as base:
         for lang, locale in (("en", "en-US"), ("zh", "zh-CN")):

@@ -32,11 +32,11 @@ BODY = ("sv-body", "children")
 
 @pytest.fixture
 def plant(api_db: str) -> str:
-    from tests.pipeline import store_readings
+    from tests.pipeline import store_readings_once
 
     with get_engine(api_db).begin() as conn:
         import_site_file(conn, copy.deepcopy(SITE_FILE))
-    store_readings(api_db, readings())
+    store_readings_once(api_db, "mv-plant", readings)
     return api_db
 
 
