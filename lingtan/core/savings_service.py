@@ -311,12 +311,13 @@ def project_savings(conn: sa.Connection, site_id: str, project_id: str, now: dat
     if r.note:
         out.notes.append(r.note)
     out.points = _values(rep.labels, rep.energy, expected)
-    zone = ZoneInfo(tz)
-    a_t = datetime(first.year, first.month, first.day, tzinfo=zone)
-    z_t = datetime(end.year, end.month, end.day, tzinfo=zone)
-    k = kpi.window_kpis(conn, site_id, a_t, z_t, now)
-    out.converted = _converted(model, p.boundary.carrier, r.avoided_energy, first, end,
-                               (k.electricity.cost_cny.value, k.electricity.grid_import_kwh.value or 0.0))
+    cost: tuple[float | None, float] = (None, 0.0)
+    if p.boundary.carrier == "electricity":  # the site's average grid price over the reporting days
+        zone = ZoneInfo(tz)
+        k = kpi.window_kpis(conn, site_id, datetime(first.year, first.month, first.day, tzinfo=zone),
+                            datetime(end.year, end.month, end.day, tzinfo=zone), now)
+        cost = (k.electricity.cost_cny.value, k.electricity.grid_import_kwh.value or 0.0)
+    out.converted = _converted(model, p.boundary.carrier, r.avoided_energy, first, end, cost)
     if p.claimed is not None:
         counted = sum(rep.days)
         out.claimed_for_period = p.claimed.energy_per_year * counted / 365.0
