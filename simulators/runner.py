@@ -42,12 +42,15 @@ def run_simulators(
     seed: int,
     speed: float,
     state_file: Path | None,
+    retrofit: datetime | None = None,
 ) -> None:
     """Serve the demo plant until SIGINT/SIGTERM, then save state and return.
 
     Simulated time = start + speed × wall time elapsed. With ``state_file`` present the
     plant resumes from it and catches up to now, counting through the gap as real meters
     would (if an earlier run at speed > 1 left it ahead of the clock, it resumes there).
+    ``retrofit`` (compressor 1 to variable speed, ``SiteModel``) applies to a fresh plant only:
+    a resumed one keeps the retrofit it was started with.
     Errors the operator must fix (port taken, bad URL, unreadable state) exit with a
     message instead of a traceback.
     """
@@ -59,7 +62,7 @@ def run_simulators(
     try:
         _check_settings(speed, mqtt_url, mqtt_protocol)
         check_port_free(host, modbus_port)
-        model = _initial_model(seed, state_file)
+        model = _initial_model(seed, state_file, retrofit)
     except (ValueError, PortInUseError) as exc:
         raise SystemExit(str(exc)) from None
 
@@ -95,7 +98,7 @@ def _check_settings(speed: float, mqtt_url: str | None, mqtt_protocol: str) -> N
             raise ValueError(f"MQTT protocol must be one of {sorted(PROTOCOLS)}, got {mqtt_protocol!r}")
 
 
-def _initial_model(seed: int, state_file: Path | None) -> SiteModel:
+def _initial_model(seed: int, state_file: Path | None, retrofit: datetime | None = None) -> SiteModel:
     if state_file is not None and state_file.exists():
         model = statefile.load(state_file)
         log.info("resuming simulator state", extra={"state_file": str(state_file),
@@ -103,7 +106,7 @@ def _initial_model(seed: int, state_file: Path | None) -> SiteModel:
                                                     "seed": model.seed})
         return model
     now = datetime.now(UTC).replace(microsecond=0)
-    return SiteModel(seed, now)
+    return SiteModel(seed, now, retrofit=retrofit)
 
 
 async def catch_up(model: SiteModel, stop: asyncio.Event) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from simulators import snapshot
@@ -18,7 +19,7 @@ from simulators.models.boiler import (
     steam_demand_target,
     step_boiler,
 )
-from simulators.models.calendar import local_day_and_second
+from simulators.models.calendar import UTC_OFFSET_S, local_day_and_second
 from simulators.models.compressor import (
     AMBIENT_C,
     LOADED,
@@ -27,6 +28,7 @@ from simulators.models.compressor import (
     AirSystemState,
     CompressorSpec,
     CompressorState,
+    VfdSpec,
     step_air_system,
 )
 from simulators.models.distribution import (
@@ -76,6 +78,16 @@ COMPRESSORS = (
     CompressorSpec(COMPRESSOR_2, rated_kw=37.0, fad_m3min=6.0,
                    unload_bar=7.2, load_bar=6.2, restart_bar=6.0),
 )
+# From the retrofit on, compressor 1 runs on a variable-speed drive (docs/domain.md "Compressed
+# air", the VFD model). It stays the lead: its setpoint sits above the lag's unload pressure, so
+# the lag still loads only when compressor 1 at full speed cannot hold the pressure, and each
+# machine delivers about the air it did for the same demand. It stops at its old unload pressure.
+# The heat recovered from its oil cooler falls with its power, so the boiler burns a little more.
+VFD_1 = VfdSpec(setpoint_bar=7.3)
+COMPRESSORS_RETROFITTED = (replace(COMPRESSORS[0], vfd=VFD_1), COMPRESSORS[1])
+# What the retrofit's savings are measured on: compressor 1's energy against the production that
+# drives the air demand (the plant has no outdoor temperature to add).
+RETROFIT_SERIES = frozenset({(COMPRESSOR_1, "active_energy_import"), (LINE, "production_count")})
 
 # Line 2 (sub-assembly, beside line 1 in workshop A) and line 3 (presses, workshop B, one shift)
 # report no production of their own: line 1's counter is the finished product.
@@ -85,7 +97,8 @@ LINE_3 = LineSpec(idle_kw=12.0, running_kw=110.0, shift_end_s=16 * 3600.0,
 
 _US = 1_000_000
 # 2: the feeders and their sub-meters, lines 2 and 3. A version-1 snapshot resumes with them new.
-SNAPSHOT_VERSION = 2
+# 3: compressor 1's retrofit instant (none in older snapshots: it stays fixed speed).
+SNAPSHOT_VERSION = 3
 
 
 def _to_us(t: datetime) -> int:
@@ -99,6 +112,16 @@ def _from_us(us: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 
+def local_midnight(day: date) -> datetime:
+    """The start of a local day at the plant (Asia/Shanghai, UTC+8 all year)."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(seconds=UTC_OFFSET_S)
+
+
+def local_day(t: datetime) -> date:
+    """The plant's local date at instant ``t`` (timezone-aware)."""
+    return (_from_us(_to_us(t)) + timedelta(seconds=UTC_OFFSET_S)).date()
+
+
 def _stream(seed: int, name: str) -> random.Random:
     # String seeds are hashed with SHA-512, so streams do not depend on PYTHONHASHSEED.
     return random.Random(f"lingtan/{seed}/{name}")
@@ -108,13 +131,18 @@ class SiteModel:
     """The demo plant's true state, advanced in whole simulated seconds.
 
     With the default ``max_step=1`` the state at ``start + n`` seconds does not depend on
-    how ``advance_to`` calls were spaced: same seed and start, same trajectory.
+    how ``advance_to`` calls were spaced: same seed, start and retrofit, same trajectory.
+
+    ``retrofit``: from this instant compressor 1 runs at variable speed (``COMPRESSORS_RETROFITTED``);
+    None keeps it at fixed speed. The retrofit draws nothing from the random streams, so the line,
+    the air demand and everything upstream of the compressors are the same with or without it.
     """
 
-    def __init__(self, seed: int, start: datetime) -> None:
+    def __init__(self, seed: int, start: datetime, *, retrofit: datetime | None = None) -> None:
         self.seed = seed
         self.start_us = _to_us(start)
         self.t_us = self.start_us
+        self.retrofit_us = _retrofit_us(retrofit)
         init = _stream(seed, "init")
         weekday, second = local_day_and_second(self.t_us / _US)
         on_shift = scheduled(weekday, second)
@@ -161,6 +189,16 @@ class SiteModel:
     def start(self) -> datetime:
         return _from_us(self.start_us)
 
+    @property
+    def retrofit(self) -> datetime | None:
+        return None if self.retrofit_us is None else _from_us(self.retrofit_us)
+
+    @property
+    def compressor_specs(self) -> tuple[CompressorSpec, ...]:
+        """The compressors as they are now: compressor 1 at variable speed from the retrofit on."""
+        r = self.retrofit_us
+        return COMPRESSORS if r is None or self.t_us < r else COMPRESSORS_RETROFITTED
+
     def advance_to(self, t: datetime, *, max_step: int = 1) -> int:
         """Step whole seconds up to ``t`` (a remainder under 1 s waits for the next call).
 
@@ -176,10 +214,17 @@ class SiteModel:
         remaining = (target - self.t_us) // _US
         steps = 0
         step = self._step
+        # A step never straddles the retrofit: the compressors switch at that second whatever
+        # the step size.
+        r = self.retrofit_us
+        before = -1 if r is None or r <= self.t_us else -(-(r - self.t_us) // _US)
         while remaining > 0:
             dt = max_step if remaining > max_step else remaining
+            if 0 < before < dt:
+                dt = before
             step(dt)
             remaining -= dt
+            before -= dt
             steps += 1
         return steps
 
@@ -192,7 +237,7 @@ class SiteModel:
         step_line(line_3, weekday, second, dt, LINE_3)
         pv = self.pv
         step_pv(PV_SPEC, pv, epoch_s, dt)
-        step_air_system(COMPRESSORS, self.compressors, self.air, line.running, dt)
+        step_air_system(self.compressor_specs, self.compressors, self.air, line.running, dt)
         c1, c2 = self.compressors
         step_heat_recovery(self.heat_recovery, c1.power_kw, dt)
         step_boiler(self.boiler, line.running, self.heat_recovery.heat_kw, dt)
@@ -206,8 +251,9 @@ class SiteModel:
         step_grid(self.grid, load_kw(dist), pv.power_kw, dt)
         self.t_us += dt * _US
 
-    def truth(self) -> dict[tuple[str, str], float]:
-        """Current true values by (device id, quantity), in canonical units."""
+    def truth(self, *, sub_meters: bool = True) -> dict[tuple[str, str], float]:
+        """Current true values by (device id, quantity), in canonical units; without the
+        sub-meters' when ``sub_meters`` is False (they are most of the cost)."""
         g, pv, b, hr, ln = self.grid, self.pv, self.boiler, self.heat_recovery, self.line
         out: dict[tuple[str, str], float] = {
             (GRID, "active_power"): g.power_kw,
@@ -242,9 +288,10 @@ class SiteModel:
             out[(d, "loaded_hours")] = c.loaded_h
             out[(d, "active_energy_import")] = c.energy_kwh
             out[(d, "temperature")] = c.temperature_c
-        for meter, (kw, kwh) in self.submeters().items():
-            out[(meter, "active_power")] = kw
-            out[(meter, "active_energy_import")] = kwh
+        if sub_meters:
+            for meter, (kw, kwh) in self.submeters().items():
+                out[(meter, "active_power")] = kw
+                out[(meter, "active_energy_import")] = kwh
         return out
 
     def submeters(self) -> dict[str, tuple[float, float]]:
@@ -273,6 +320,7 @@ class SiteModel:
             "seed": self.seed,
             "start_us": self.start_us,
             "t_us": self.t_us,
+            "retrofit_us": self.retrofit_us,
             "line": snapshot.dump(self.line),
             "pv": snapshot.dump(self.pv),
             "compressors": [snapshot.dump(c) for c in self.compressors],
@@ -288,7 +336,7 @@ class SiteModel:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SiteModel:
         version = data.get("version")
-        if version not in (1, SNAPSHOT_VERSION) or data.get("site") != SITE_ID:
+        if version not in (1, 2, SNAPSHOT_VERSION) or data.get("site") != SITE_ID:
             raise ValueError(
                 f"not a {SITE_ID} snapshot of version 1 to {SNAPSHOT_VERSION}: "
                 f"site={data.get('site')!r} version={data.get('version')!r}"
@@ -297,6 +345,8 @@ class SiteModel:
         model.seed = int(data["seed"])
         model.start_us = int(data["start_us"])
         model.t_us = int(data["t_us"])
+        retrofit_us = data.get("retrofit_us")
+        model.retrofit_us = None if retrofit_us is None else int(retrofit_us)
         model.line = snapshot.load(LineState, data["line"])
         model.pv = snapshot.load(PvState, data["pv"])
         model.compressors = tuple(snapshot.load(CompressorState, c) for c in data["compressors"])
@@ -318,6 +368,14 @@ class SiteModel:
                 raise ValueError(f"snapshot has {len(model.distribution.start_kwh)} sub-meters, "
                                  f"expected {len(SUBMETERS)}")
         return model
+
+
+def _retrofit_us(retrofit: datetime | None) -> int | None:
+    if retrofit is None:
+        return None
+    if retrofit.tzinfo is None or retrofit.utcoffset() is None:
+        raise ValueError(f"retrofit must be timezone-aware, got {retrofit!r}")
+    return _to_us(retrofit)
 
 
 def _new_compressor(spec: CompressorSpec, init: random.Random, *, lead: bool,

@@ -157,6 +157,7 @@ def simulate(
 ) -> None:
     """Run the simulated demo plant: Modbus TCP meters and MQTT telemetry."""
     from simulators.runner import run_simulators
+    from simulators.site import local_midnight
 
     _setup_logging()
     s = get_settings()
@@ -169,6 +170,7 @@ def simulate(
         seed=s.sim_seed if seed is None else seed,
         speed=s.sim_speed if speed is None else speed,
         state_file=state,
+        retrofit=None if s.sim_retrofit_date is None else local_midnight(s.sim_retrofit_date),
     )
 
 

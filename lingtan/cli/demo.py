@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -225,37 +227,72 @@ def gateway_config(settings: Settings, demo_dir: Path) -> dict:
 # The past day is stepped 5 s at a time: the same plant (its noise is exact for any step, the
 # compressors' control resolves 10-s substeps anyway) at a third of the cost of 1-s steps.
 BACKFILL_STEP_S = 5
+# Compressor 1 goes to variable speed this many days before the first start (unless
+# LINGTAN_SIM_RETROFIT_DATE names the day), and the history reaches BASELINE_DAYS before that:
+# eight weeks of daily energy against production for the retrofit's baseline, four after it
+# (docs/domain.md "Compressed air").
+RETROFIT_DAYS_AGO = 28
+BASELINE_DAYS = 56
+MAX_RETROFIT_DAYS_AGO = 365  # a year and eight weeks of history is as long as a first start may take
+# Before the last day the history holds only the series the retrofit's savings are measured on,
+# sampled every 15 min (the longest gap whose energy is still placed in time, rule 3 of
+# lingtan/core/energy.py) and stepped 5 min at a time: 12 weeks in about 2 s. The coarse steps
+# round the line's short stoppages up to whole steps, about 1 % less production than the last
+# day's 5-s steps; before and after the retrofit alike.
+OLDER_SAMPLE_S = 900
+OLDER_STEP_S = 300
+
+
+def retrofit_day(settings: Settings, now: datetime) -> date:
+    """The local day compressor 1 goes to variable speed: the configured one, or RETROFIT_DAYS_AGO
+    before ``now``'s local day."""
+    from simulators.site import local_day
+
+    if settings.sim_retrofit_date is not None:
+        return settings.sim_retrofit_date
+    return local_day(now) - timedelta(days=RETROFIT_DAYS_AGO)
 
 
 def backfill_history(settings: Settings, config: dict, state_file: Path,
-                     hours: float = 24.0) -> int:
-    """On the first start, give the plant a past: the last ``hours`` of the same simulated
-    trajectory, one sample a minute, queued in the gateway's own buffer (so it reaches the
-    database through the one writer path), and the model state for the live simulator to
-    continue from — its counters carry on without a jump. Sub-meters (no role) get their
-    counters only, which is what the structure sums: their power is live, and the live readings
-    queue behind the backfill, so a third of the readings less is seconds sooner to first data."""
-    from datetime import timedelta
-
+                     hours: float = 24.0, now: datetime | None = None) -> int:
+    """On the first start, give the plant a past, queued in the gateway's own buffer (so it reaches
+    the database through the one writer path), and the model state for the live simulator to
+    continue from — its counters carry on without a jump. One simulated trajectory, compressor 1's
+    retrofit in it, from BASELINE_DAYS before the retrofit day to ``now`` (default: the clock): the
+    last ``hours`` one sample a minute, before that only the series the savings are measured on
+    (``RETROFIT_SERIES``) every 15 minutes. Sub-meters (no role) get their counters only, which is
+    what the structure sums: their power is live, and the live readings queue behind the backfill,
+    so a third of the readings less is seconds sooner to first data."""
     from gateway.buffer import DiskBuffer
     from gateway.config import parse_config
     from lingtan.kernel.reading import Reading
     from simulators import history, statefile
-    from simulators.site import SiteModel
+    from simulators.site import RETROFIT_SERIES, SiteModel, local_day, local_midnight
 
     if state_file.exists():
         return 0
     cfg = parse_config(yaml.safe_dump(config), "demo gateway config")
     wanted = {(d.id, p.quantity) for d in cfg.devices for p in d.points if d.role is not None or p.counter}
-    end = clock.now().replace(microsecond=0)
-    model = SiteModel(settings.sim_seed, end - timedelta(hours=hours))
+    older_wanted = wanted & RETROFIT_SERIES
+    end = (clock.now() if now is None else now).replace(microsecond=0)
+    recent = end - timedelta(hours=hours)
+    day = retrofit_day(settings, end)
+    if (local_day(end) - day).days > MAX_RETROFIT_DAYS_AGO:
+        raise DemoError(f"LINGTAN_SIM_RETROFIT_DATE {day} is more than {MAX_RETROFIT_DAYS_AGO} days before"
+                        " today: the first start would simulate all the time since; choose a later day")
+    start = min(local_midnight(day - timedelta(days=BASELINE_DAYS)), recent)
+    model = SiteModel(settings.sim_seed, start, retrofit=local_midnight(day))
     buffer = DiskBuffer(cfg.buffer.path, cfg.buffer.max_bytes)
     batch: list[Reading] = []
     written = 0
+    older = (row for row in history.sample(model, recent, OLDER_SAMPLE_S, max_step=OLDER_STEP_S,
+                                                sub_meters=False)
+             if row[0] < recent and (row[1], row[2]) in older_wanted)
+    last_day = (row for row in history.sample(model, end, 60.0, max_step=BACKFILL_STEP_S)
+                if (row[1], row[2]) in wanted)
     try:
-        for t, device, quantity, value in history.sample(model, end, 60.0, max_step=BACKFILL_STEP_S):
-            if (device, quantity) in wanted:
-                batch.append(Reading(t, device, quantity, value))
+        for t, device, quantity, value in itertools.chain(older, last_day):
+            batch.append(Reading(t, device, quantity, value))
             if len(batch) >= 10_000:
                 buffer.append(batch)
                 written, batch = written + len(batch), []
@@ -363,7 +400,7 @@ def has_readings(database_url: str) -> bool:
 
 def history_ready(database_url: str, backfilled: int) -> bool:
     """The backfill is stored and its rollups refreshed (older marks cleared), so the first
-    page load shows the whole day."""
+    page load shows the whole day and the retrofit's weeks are there in days."""
     with psycopg.connect(libpq_url(database_url), connect_timeout=3) as conn:
         stored = conn.execute("SELECT count(*) FROM readings").fetchone()
         stale = conn.execute(
@@ -427,8 +464,12 @@ def run_demo(settings: Settings) -> int:
         state_file = demo_dir / "sim-state.json"
         backfilled = 0
         if not state_file.exists():
-            backfilled = int(step("first start: simulating the plant's last 24 hours",
-                                  lambda: backfill_history(settings, config, state_file)))
+            now = clock.now()
+            day = retrofit_day(settings, now)
+            backfilled = int(step(
+                f"first start: simulating the plant's last 24 hours, and compressor 1 and production"
+                f" since {day - timedelta(days=BASELINE_DAYS)} (variable speed from {day})",
+                lambda: backfill_history(settings, config, state_file, now=now)))
             say(f"    {backfilled:,} readings queued for the database")
 
         env = dict(os.environ)
@@ -456,7 +497,7 @@ def run_demo(settings: Settings) -> int:
         step("waiting for the first meter readings", lambda: wait_for(
             lambda: has_readings(database_url), 60, "meter readings", supervisor))
         if backfilled:
-            step("storing the last 24 hours and their rollups", lambda: wait_for(
+            step("storing the history and its rollups", lambda: wait_for(
                 lambda: history_ready(database_url, backfilled), 120, "the history", supervisor))
 
         say("")

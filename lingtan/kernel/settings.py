@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     sim_modbus_port: int = Field(default=5020, ge=1, le=65535)
     sim_seed: int = 42
     sim_speed: float = Field(default=1.0, gt=0)
+    sim_retrofit_date: date | None = Field(
+        default=None,
+        description="the local day (YYYY-MM-DD) from whose midnight the simulated plant's compressor 1"
+                    " runs at variable speed; unset: `lingtan demo` puts it 28 days before its first"
+                    " start, and `lingtan simulate` without a state file has no retrofit",
+    )
     embedded_mqtt_port: int = Field(default=11883, ge=1, le=65535)
     gateway_metrics_port: int = Field(default=9108, ge=1, le=65535)
 

@@ -1,4 +1,5 @@
-"""Oil-injected screw compressors with load/unload control on one shared receiver."""
+"""Oil-injected screw compressors on one shared receiver: fixed speed with load/unload control,
+or variable speed (a drive matching speed to demand), docs/domain.md "Compressed air"."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from simulators.models.ou import clamp, ou_step, relax
+from simulators.models.ou import clamp, ou_step
 
 OFF = 0
 UNLOADED = 1
@@ -21,6 +22,25 @@ MAX_SUBSTEP_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
+class VfdSpec:
+    """A variable-speed drive on a screw compressor (docs/domain.md "Compressed air", the VFD model).
+
+    Running, the drive delivers the flow that holds ``setpoint_bar``, between ``min_speed`` and
+    full speed, at ``rated_kw × pressure correction × (speed_independent_share + (1 −
+    speed_independent_share) × speed) ÷ drive_efficiency``. Below its minimum speed it runs at
+    minimum speed up to the machine's ``unload_bar`` and stops, restarting when the pressure
+    falls back below the setpoint: it never runs unloaded.
+    """
+
+    setpoint_bar: float
+    min_speed: float = 0.2  # of full speed
+    # Power that does not fall with speed (motor magnetising and drive losses, the cooling fan,
+    # leakage past the rotors): what makes specific power rise at low speed.
+    speed_independent_share: float = 0.10
+    drive_efficiency: float = 0.97  # the inverter's own losses, paid at every speed
+
+
+@dataclass(frozen=True, slots=True)
 class CompressorSpec:
     device_id: str
     rated_kw: float
@@ -30,6 +50,7 @@ class CompressorSpec:
     restart_bar: float  # restart a stopped motor below this pressure
     unloaded_share: float = 0.27  # unloaded power / rated power
     idle_stop_s: float = 600.0  # stop the motor after this long unloaded
+    vfd: VfdSpec | None = None  # None: fixed speed, load/unload control
 
 
 @dataclass(slots=True)
@@ -60,6 +81,33 @@ def loaded_power_kw(spec: CompressorSpec, pressure_bar: float) -> float:
     return spec.rated_kw * (1.0 + 0.06 * (pressure_bar - 7.0))
 
 
+def vfd_power_kw(spec: CompressorSpec, vfd: VfdSpec, pressure_bar: float, flow_m3min: float) -> float:
+    """Electrical power of a variable-speed machine delivering ``flow_m3min`` (speed ∝ flow)."""
+    k0 = vfd.speed_independent_share
+    speed = flow_m3min / spec.fad_m3min
+    return loaded_power_kw(spec, pressure_bar) * (k0 + (1.0 - k0) * speed) / vfd.drive_efficiency
+
+
+def _vfd_flow(spec: CompressorSpec, vfd: VfdSpec, c: CompressorState, p: float, net_m3min: float,
+              h: float) -> float:
+    """The flow a variable-speed machine delivers over a substep of ``h`` seconds, m³/min, and its
+    state: running (LOADED, at whatever speed) or stopped (OFF). ``net_m3min`` is the demand left
+    after the fixed-speed machines' delivery in the same substep."""
+    if c.state in (OFF, FAULT) and p >= vfd.setpoint_bar:
+        return 0.0  # stopped until the pressure falls below the setpoint
+    c.state = LOADED  # a running drive never idles unloaded
+    # The speed that brings the receiver back to the setpoint within the substep: the drive's
+    # pressure loop is far faster than the receiver, so it holds the setpoint.
+    want = net_m3min
+    if h > 0.0:
+        want += (vfd.setpoint_bar - p) * RECEIVER_M3 / P_ATM_BAR * 60.0 / h
+    q_min = vfd.min_speed * spec.fad_m3min
+    if want < q_min and p >= spec.unload_bar:
+        c.state = OFF
+        return 0.0
+    return clamp(want, q_min, spec.fad_m3min)
+
+
 def _control(spec: CompressorSpec, c: CompressorState, p: float) -> None:
     s = c.state
     if s == LOADED:
@@ -75,8 +123,11 @@ def _control(spec: CompressorSpec, c: CompressorState, p: float) -> None:
         c.state = LOADED
 
 
+TEMPERATURE_TAUS_S = (90.0, 180.0, 1200.0)
+
+
 def _temperature_target(state: int, p: float) -> tuple[float, float]:
-    """(target °C, time constant s) of the discharge temperature."""
+    """(target °C, time constant s, one of TEMPERATURE_TAUS_S) of the discharge temperature."""
     if state == LOADED:
         return 84.0 + 2.0 * (p - 7.0), 90.0
     if state == UNLOADED:
@@ -105,9 +156,15 @@ def step_air_system(
     p = air.pressure_bar
     energy = [0.0] * len(comps)
     delivered = [0.0] * len(comps)
+    if len(specs) != len(comps):
+        raise ValueError(f"{len(specs)} compressor specs for {len(comps)} compressor states")
+    fixed = [(i, spec, comps[i]) for i, spec in enumerate(specs) if spec.vfd is None]
+    vfds = [(i, spec, spec.vfd, comps[i]) for i, spec in enumerate(specs) if spec.vfd is not None]
+    # relax()'s factor for each time constant, once per call rather than per machine and substep
+    decay = {tau: math.exp(-h / tau) for tau in TEMPERATURE_TAUS_S}
     for _ in range(n):
         supply = 0.0
-        for i, (spec, c) in enumerate(zip(specs, comps, strict=True)):
+        for i, spec, c in fixed:
             _control(spec, c, p)
             state = c.state
             if state == LOADED:
@@ -128,7 +185,25 @@ def step_air_system(
             delivered[i] += flow * h
             supply += flow
             target, tau = _temperature_target(state, p)
-            c.temperature_c = relax(c.temperature_c, target, tau, h)
+            c.temperature_c = target + (c.temperature_c - target) * decay[tau]
+            if dt == 0.0:
+                c.power_kw, c.air_flow_m3min = kw, flow
+        # Variable-speed machines trim what the fixed-speed ones leave, seeing their delivery.
+        for i, spec, vfd, c in vfds:
+            flow = _vfd_flow(spec, vfd, c, p, demand - supply, h)
+            if c.state == LOADED:
+                kw = vfd_power_kw(spec, vfd, p, flow)
+                c.loaded_h += h_hours
+                c.running_h += h_hours
+            else:
+                kw = 0.0
+            c.unloaded_s = 0.0
+            c.energy_kwh += kw * h_hours
+            energy[i] += kw * h
+            delivered[i] += flow * h
+            supply += flow
+            target, tau = _temperature_target(c.state, p)
+            c.temperature_c = target + (c.temperature_c - target) * decay[tau]
             if dt == 0.0:
                 c.power_kw, c.air_flow_m3min = kw, flow
         # Free air (at atmospheric pressure) in minus out, spread over the receiver volume.
