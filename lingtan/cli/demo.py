@@ -29,6 +29,7 @@ import psycopg
 import yaml
 
 from lingtan.cli.embedded import EmbeddedBroker, EmbeddedPostgres
+from lingtan.core.savings_schema import Savings
 from lingtan.kernel import clock
 from lingtan.kernel.db import libpq_url
 from lingtan.kernel.migrate import upgrade
@@ -227,6 +228,7 @@ def gateway_config(settings: Settings, demo_dir: Path) -> dict:
 # The past day is stepped 5 s at a time: the same plant (its noise is exact for any step, the
 # compressors' control resolves 10-s substeps anyway) at a third of the cost of 1-s steps.
 BACKFILL_STEP_S = 5
+COMPRESSOR_1_METER = "compressor-1"  # the demo site file's meter of the lead compressor
 # Compressor 1 goes to variable speed this many days before the first start (unless
 # LINGTAN_SIM_RETROFIT_DATE names the day), and the history reaches BASELINE_DAYS before that:
 # eight weeks of daily energy against production for the retrofit's baseline, four after it
@@ -251,6 +253,37 @@ def retrofit_day(settings: Settings, now: datetime) -> date:
     if settings.sim_retrofit_date is not None:
         return settings.sim_retrofit_date
     return local_day(now) - timedelta(days=RETROFIT_DAYS_AGO)
+
+
+def record_savings(database_url: str, s: Savings) -> None:
+    from lingtan.core.savings_service import save_savings
+    from lingtan.kernel.db import get_engine
+
+    with get_engine(database_url).begin() as conn:
+        save_savings(conn, DEMO_SITE["id"], s, "lingtan demo", clock.now())
+
+
+def demo_savings(day: date) -> Savings:
+    """The demo's retrofit project and compressor 1's energy baseline, dated around the retrofit day
+    (docs/domain.md "Baselines and savings"): the eight weeks before it are the baseline, the day
+    before it and the day itself the installation, the days after it the reporting period; option B,
+    compressor 1's own meter, regressed on the line's production."""
+    variables = [{"name": "production", "source": "production"}]
+    baseline = {"start": day - timedelta(days=BASELINE_DAYS), "end": day - timedelta(days=2)}
+    return Savings.model_validate({
+        "energy_baselines": [{
+            "id": "compressor-1-energy", "name": "Compressor 1 energy against production",
+            "boundary": {"meters": [COMPRESSOR_1_METER]}, "baseline": baseline, "variables": variables}],
+        "projects": [{
+            "id": "compressor-1-vfd", "name": "Compressor 1 variable-speed drive", "option": "B",
+            "boundary": {"meters": [COMPRESSOR_1_METER]}, "baseline": baseline,
+            "installation": {"start": day - timedelta(days=1), "end": day},
+            "reporting": {"start": day + timedelta(days=1)}, "variables": variables, "confidence": 0.9,
+            "static_factors": ["discharge pressure band 6.5–7.5 bar; drive setpoint 7.3 bar",
+                               "compressor 2 unchanged (fixed speed, lag)"],
+            "claimed": {"energy_per_year": 20000.0,
+                        "source": "illustrative supplier's estimate for the demo plant"}}],
+    })
 
 
 def backfill_history(settings: Settings, config: dict, state_file: Path,
@@ -471,6 +504,10 @@ def run_demo(settings: Settings) -> int:
                 f" since {day - timedelta(days=BASELINE_DAYS)} (variable speed from {day})",
                 lambda: backfill_history(settings, config, state_file, now=now)))
             say(f"    {backfilled:,} readings queued for the database")
+            if DEMO_SITE_FILE.exists():  # compressor 1 and the line are the site file's meters
+                step(f"recording the compressor 1 retrofit project (baseline to {day - timedelta(days=2)},"
+                     f" reporting from {day + timedelta(days=1)})",
+                     lambda: record_savings(database_url, demo_savings(day)))
 
         env = dict(os.environ)
         env.update({

@@ -176,6 +176,12 @@ def test_demo_runs_shows_live_numbers_stops_cleanly_and_reuses_its_data(demo_env
         while not live_rollups(demo_env["LINGTAN_DATA_DIR"]) and time.monotonic() < deadline:
             time.sleep(1)
         assert live_rollups(demo_env["LINGTAN_DATA_DIR"])
+        # the retrofit 28 days ago is measured on the backfilled weeks: an adequate baseline and a
+        # saving with its uncertainty (tests/simulators/test_retrofit_savings.py checks it against
+        # the simulator's own change)
+        vfd = get_json(f"{api}/sites/demo-plant/projects/compressor-1-vfd/savings", key)
+        assert vfd["fit"]["adequate"], vfd["fit"]["failed"]
+        assert vfd["avoided"] > 0 and vfd["uncertainty"] is not None and vfd["uncertainty_below_half"], vfd
     finally:
         code = demo.ctrl_c()
     assert code == 0, "".join(demo.output)
