@@ -23,6 +23,7 @@ from lingtan.core.site_schema import SiteParams, Tariff, TariffBand
 from lingtan.kernel.timegrid import ceil_time, floor_time
 
 QUARTER = timedelta(minutes=15)
+HOUR = timedelta(hours=1)
 NO_BAND = "flat (no band)"
 UNPLACED = "counted across a gap (time unknown)"
 
@@ -48,15 +49,32 @@ def minute_of_day(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
-def quarter_aligned(tariff: Tariff, tz: ZoneInfo, a: datetime, b: datetime) -> bool:
-    """Every band edge on the quarter hour, and the zone's offset too at ``a`` and ``b``."""
+def aligned(tariff: Tariff, tz: ZoneInfo, a: datetime, b: datetime, width: timedelta = QUARTER) -> bool:
+    """Every band edge on a multiple of ``width`` (the quarter hour, the hour), and the zone's offset
+    too at ``a`` and ``b``: then a rollup bucket of that width lies in one band."""
+    step = int(width.total_seconds() // 60)
     edges = [minute_of_day(t) for band in tariff.bands for t in (band.start, band.end)]
     offsets = [t.astimezone(tz).utcoffset() or timedelta() for t in (a, b)]
-    return all(m % 15 == 0 for m in edges) and all(o % QUARTER == timedelta() for o in offsets)
+    return all(m % step == 0 for m in edges) and all(o % width == timedelta() for o in offsets)
 
 
-def _step(tariff: Tariff, tz: ZoneInfo, a: datetime, b: datetime) -> timedelta:
-    return QUARTER if quarter_aligned(tariff, tz, a, b) else MINUTE
+def quarter_aligned(tariff: Tariff, tz: ZoneInfo, a: datetime, b: datetime) -> bool:
+    """Every band edge on the quarter hour, and the zone's offset too at ``a`` and ``b``."""
+    return aligned(tariff, tz, a, b, QUARTER)
+
+
+def _parts(tariff: Tariff, tz: ZoneInfo, a1: datetime, b1: datetime) -> list[tuple[str, datetime, datetime]]:
+    """[a1, b1) as rollup pieces, the coarsest the band edges allow: hours in the middle where every
+    edge is on the hour (a quarter of the rows of quarter hours, which a year of them makes count),
+    quarter hours around them, minutes at the ragged ends."""
+    if not aligned(tariff, tz, a1, b1, QUARTER) or ceil_time(a1, QUARTER) >= floor_time(b1, QUARTER):
+        return [("readings_1m", a1, b1)] if a1 < b1 else []
+    q0, q1 = ceil_time(a1, QUARTER), floor_time(b1, QUARTER)
+    if not aligned(tariff, tz, a1, b1, HOUR) or ceil_time(q0, HOUR) >= floor_time(q1, HOUR):
+        return [("readings_1m", a1, q0), ("readings_15m", q0, q1), ("readings_1m", q1, b1)]
+    h0, h1 = ceil_time(q0, HOUR), floor_time(q1, HOUR)
+    return [("readings_1m", a1, q0), ("readings_15m", q0, h0), ("readings_1h", h0, h1),
+            ("readings_15m", h1, q1), ("readings_1m", q1, b1)]
 
 
 def tariffs_in(params: SiteParams, timezone: str, a: datetime, b: datetime
@@ -97,13 +115,7 @@ def day_profiles(conn: sa.Connection, meters: list[str], windows: Sequence[tuple
     branches = []
     for k, (a, b, tariff) in enumerate(windows):
         a1, b1 = ceil_time(a, MINUTE), ceil_time(b, MINUTE)
-        parts: list[tuple[str, datetime, datetime]] = []
-        if _step(tariff, tz, a1, b1) == QUARTER and ceil_time(a1, QUARTER) < floor_time(b1, QUARTER):
-            q0, q1 = ceil_time(a1, QUARTER), floor_time(b1, QUARTER)
-            parts = [("readings_1m", a1, q0), ("readings_15m", q0, q1), ("readings_1m", q1, b1)]
-        elif a1 < b1:
-            parts = [("readings_1m", a1, b1)]
-        for i, (table, lo, hi) in enumerate(parts):
+        for i, (table, lo, hi) in enumerate(_parts(tariff, tz, a1, b1)):
             if lo >= hi:
                 continue
             params[f"a{k}_{i}"], params[f"b{k}_{i}"] = lo, hi
@@ -159,7 +171,7 @@ def node_profiles(conn: sa.Connection, forms: Sequence[Mapping[tuple[str, str], 
     tz = ZoneInfo(timezone)
     a1, b1 = ceil_time(a, MINUTE), ceil_time(b, MINUTE)
     q0, q1 = ceil_time(a1, QUARTER), floor_time(b1, QUARTER)
-    fine = _step(tariff, tz, a1, b1) == MINUTE or q0 >= q1
+    fine = not quarter_aligned(tariff, tz, a1, b1) or q0 >= q1
     parts = [("readings_1m", a1, b1)] if fine else [
         ("readings_1m", a1, q0), ("readings_15m", q0, q1), ("readings_1m", q1, b1)]
     params: dict[str, object] = {**form_columns(forms), "tz": timezone, "q0": q0, "q1": q1}
