@@ -98,15 +98,20 @@ def readings() -> list[Reading]:
     return out
 
 
-@pytest.fixture
-def plant(api_db: str) -> str:
+def seed_plant(url: str) -> str:
+    """The synthetic plant: its site file and its 180 days of readings (stored once a session)."""
     from lingtan.core.site_model import import_site_file
     from tests.pipeline import store_readings_once
 
-    with get_engine(api_db).begin() as conn:
+    with get_engine(url).begin() as conn:
         import_site_file(conn, copy.deepcopy(SITE_FILE))
-    store_readings_once(api_db, "mv-plant", readings)
-    return api_db
+    store_readings_once(url, "mv-plant", readings)
+    return url
+
+
+@pytest.fixture
+def plant(api_db: str) -> str:
+    return seed_plant(api_db)
 
 
 @pytest.fixture

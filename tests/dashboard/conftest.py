@@ -1,12 +1,27 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import pytest
 
 from lingtan.core.users import create_user
 from lingtan.kernel.db import get_engine
 from tests.dashboard.seed import Seeded, seed_demo_plant
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 DASHBOARD_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for a module's browser tests."""
+    from tests.dashboard.browser import chromium
+
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

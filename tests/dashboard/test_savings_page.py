@@ -7,13 +7,11 @@ now = 28 August 2026, Shanghai): what the page shows is what GET /projects/{id}/
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from plotly.utils import PlotlyJSONEncoder
 
 from dashboard.controls import view_of
 from dashboard.data import make_reader
@@ -24,7 +22,16 @@ from dashboard.refresh import refresh
 from lingtan.core.site_model import import_site_file
 from lingtan.kernel import clock
 from lingtan.kernel.db import get_engine
-from tests.api.test_savings import DAYS, NOW, SITE, SITE_FILE, STEP, day, readings
+from tests.api.test_savings import (
+    DAYS,
+    NOW,
+    SITE,
+    SITE_FILE,
+    STEP,
+    day,
+    seed_plant,
+    )
+from tests.dashboard.tree import by_id, text, walk
 
 PAGE = BY_PATH["/savings"]
 BODY = ("sv-body", "children")
@@ -32,12 +39,7 @@ BODY = ("sv-body", "children")
 
 @pytest.fixture
 def plant(api_db: str) -> str:
-    from tests.pipeline import store_readings_once
-
-    with get_engine(api_db).begin() as conn:
-        import_site_file(conn, copy.deepcopy(SITE_FILE))
-    store_readings_once(api_db, "mv-plant", readings)
-    return api_db
+    return seed_plant(api_db)
 
 
 @pytest.fixture
@@ -61,33 +63,8 @@ def _refresh(url: str, lang: str = "en", project: Any = None, site: str = "mv-pl
     return out
 
 
-def _json(node: Any) -> Any:
-    return json.loads(json.dumps(node, cls=PlotlyJSONEncoder, ensure_ascii=False))
-
-
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
-
-
-def _by_id(body: Any, component_id: str) -> dict:
-    found = [n for n in _walk(_json(body)) if n.get("props", {}).get("id") == component_id]
-    assert len(found) == 1, (component_id, len(found))
-    return found[0]
-
-
-def _text(node: Any) -> str:
-    return " ".join(s for n in _walk(_json(node)) for s in ([n["props"]["children"]] if isinstance(
-        n.get("props", {}).get("children"), str) else []))
-
-
 def _traces(body: Any, graph_id: str) -> dict[str, dict]:
-    graph = next(n for n in _walk(_by_id(body, graph_id)) if "figure" in n.get("props", {}))
+    graph = next(n for n in walk(by_id(body, graph_id)) if "figure" in n.get("props", {}))
     return {tr["name"]: tr for tr in graph["props"]["figure"]["data"]}
 
 
@@ -116,31 +93,31 @@ def test_the_page_shows_the_api_savings_of_the_project(plant: str, api: Callable
     # the true saving, 70 × 120 kWh, lies inside the band the page draws
     assert abs(total["y"][0] - 70 * STEP) <= total["error_y"]["array"][0]
     assert _traces(body, "sv-cusum")["CUSUM"]["y"] == [p["cusum"] for p in s["points"]]
-    assert "falling = savings" in _text(_by_id(body, "sv-cusum-card"))
+    assert "falling = savings" in text(by_id(body, "sv-cusum-card"))
     # the totals card words the API's numbers
-    assert _by_id(body, "sv-avoided")["props"]["children"] == \
+    assert by_id(body, "sv-avoided")["props"]["children"] == \
         f"{format_number(s['avoided'], 0)} kWh ± {format_number(s['uncertainty'], 0)}"
     c = s["converted"]
-    assert _by_id(body, "sv-tce")["props"]["children"] == format_number(c["tce"], 2)
-    assert _by_id(body, "sv-co2-location")["props"]["children"] == format_number(c["tco2e_location"], 2)
-    assert _by_id(body, "sv-co2-market")["props"]["children"] == format_number(c["tco2e_market"], 2)
-    assert _by_id(body, "sv-cny")["props"]["children"] == format_number(c["cny"], 0)
-    assert _by_id(body, "sv-claimed")["props"]["children"] == "7,000 kWh"
-    assert _by_id(body, "sv-vs-claimed")["props"]["children"] == \
+    assert by_id(body, "sv-tce")["props"]["children"] == format_number(c["tce"], 2)
+    assert by_id(body, "sv-co2-location")["props"]["children"] == format_number(c["tco2e_location"], 2)
+    assert by_id(body, "sv-co2-market")["props"]["children"] == format_number(c["tco2e_market"], 2)
+    assert by_id(body, "sv-cny")["props"]["children"] == format_number(c["cny"], 0)
+    assert by_id(body, "sv-claimed")["props"]["children"] == "7,000 kWh"
+    assert by_id(body, "sv-vs-claimed")["props"]["children"] == \
         f"{format_number(s['measured_vs_claimed'] * 100, 1)} %"
     adjusted = f"{format_number(s['adjusted_baseline'], 0)} kWh"
-    assert _by_id(body, "sv-adjusted")["props"]["children"] == adjusted
-    assert "Adequate: every rule passed" in _text(_by_id(body, "sv-adequacy"))
-    rules = _text(_by_id(body, "sv-adequacy-rules"))
+    assert by_id(body, "sv-adjusted")["props"]["children"] == adjusted
+    assert "Adequate: every rule passed" in text(by_id(body, "sv-adequacy"))
+    rules = text(by_id(body, "sv-adequacy-rules"))
     assert all(c["name"] in rules for c in s["fit"]["criteria"])
-    assert "static factor: discharge pressure 0.7 MPa" in _text(_by_id(body, "sv-notes"))
-    assert "reporting days 2026-06-19 – 2026-08-27" in _text(_by_id(body, "sv-project-section"))
+    assert "static factor: discharge pressure 0.7 MPa" in text(by_id(body, "sv-notes"))
+    assert "reporting days 2026-06-19 – 2026-08-27" in text(by_id(body, "sv-project-section"))
 
 
 def test_the_enpi_is_the_api_baseline(plant: str, api: Callable) -> None:
     body = _refresh(plant)[BODY]
     b = api("baselines/air")
-    assert _by_id(body, "sv-enpi-ratio")["props"]["children"] == format_number(b["enpi_ratio"], 3)
+    assert by_id(body, "sv-enpi-ratio")["props"]["children"] == format_number(b["enpi_ratio"], 3)
     assert b["enpi_ratio"] < 1
     traces = _traces(body, "sv-enpi")
     assert traces["Actual"]["x"] == [p["label"] for p in b["since"]] and len(b["since"]) == 80
@@ -165,12 +142,12 @@ def test_a_model_that_fails_names_the_rules_and_states_no_saving(plant: str, api
     s = api("projects/vfd/savings")
     assert s["fit"]["adequate"] is False and s["avoided"] is None
     body = _refresh(plant)[BODY]
-    verdict = _text(_by_id(body, "sv-adequacy"))
+    verdict = text(by_id(body, "sv-adequacy"))
     assert "Not adequate" in verdict and all(f in verdict for f in s["fit"]["failed"])
-    assert _by_id(body, "sv-avoided")["props"]["children"] == "—"
+    assert by_id(body, "sv-avoided")["props"]["children"] == "—"
     # no point is stated from a model that fails: the charts say there is nothing to draw, the notes why
-    assert s["points"] == [] and _by_id(body, "sv-cumulative")["props"]["children"] == "no data"
-    assert any(n in _text(_by_id(body, "sv-notes")) for n in s["notes"] if "fails" in n)
+    assert s["points"] == [] and by_id(body, "sv-cumulative")["props"]["children"] == "no data"
+    assert any(n in text(by_id(body, "sv-notes")) for n in s["notes"] if "fails" in n)
 
 
 def test_the_chinese_page_keeps_the_numbers(plant: str, api: Callable) -> None:
@@ -179,16 +156,16 @@ def test_the_chinese_page_keeps_the_numbers(plant: str, api: Callable) -> None:
     cumulative = _traces(body, "sv-cumulative")
     assert cumulative["累计节能量"]["y"] == [-p["cusum"] for p in s["points"]]
     assert cumulative["避免能耗 ± 不确定度（置信度 90 %）"]["error_y"]["array"] == [s["uncertainty"]]
-    assert _by_id(body, "sv-tce")["props"]["children"] == format_number(s["converted"]["tce"], 2, "zh")
-    assert "下降为节能" in _text(_by_id(body, "sv-cusum-card"))
-    assert "合格" in _text(_by_id(body, "sv-adequacy"))
+    assert by_id(body, "sv-tce")["props"]["children"] == format_number(s["converted"]["tce"], 2, "zh")
+    assert "下降为节能" in text(by_id(body, "sv-cusum-card"))
+    assert "合格" in text(by_id(body, "sv-adequacy"))
     # the core's rule names and factor basis in Chinese, with the core's own numbers
-    rules = _text(_by_id(body, "sv-adequacy-rules"))
+    rules = text(by_id(body, "sv-adequacy-rules"))
     assert "F 检验 p < 0.10" in rules and "CV(RMSE) ≤ 20 %（报告期数据不足 12 个月）" in rules
     ranges = [c["name"] for c in s["fit"]["criteria"] if "within the modelled range" in c["name"]]
     assert len(ranges) == 2 and all(r.replace(" within the modelled range", " 在建模范围") + " 之内" in rules
                                     for r in ranges)
-    basis = _by_id(body, "sv-basis")["props"]["children"]
+    basis = by_id(body, "sv-basis")["props"]["children"]
     assert basis.startswith("2026 年因子") and "0.1229 kgce/kWh" in basis and "平均电网电价" in basis
 
 
@@ -197,8 +174,8 @@ def test_a_site_without_baselines_or_projects_says_how_to_add_them(api_db: str) 
     with get_engine(api_db).begin() as conn:
         import_site_file(conn, bare)
     out = _refresh(api_db)
-    text = _text(_by_id(out[BODY], "sv-none"))
-    assert "No energy baseline or savings project" in text
-    assert "energy_baselines:" in text and "projects:" in text and "/api/v1/sites/mv-plant/savings" in text
+    shown = text(by_id(out[BODY], "sv-none"))
+    assert "No energy baseline or savings project" in shown
+    assert "energy_baselines:" in shown and "projects:" in shown and "/api/v1/sites/mv-plant/savings" in shown
     assert out[("sv-project", "options")] == [] and out[("sv-project", "value")] is None
-    assert "energy_baselines:" in _text(_by_id(_refresh(api_db, "zh")[BODY], "sv-none"))
+    assert "energy_baselines:" in text(by_id(_refresh(api_db, "zh")[BODY], "sv-none"))

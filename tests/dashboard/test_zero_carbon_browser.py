@@ -5,7 +5,6 @@ tests/artifacts)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,7 +17,6 @@ from tests.conftest import free_port
 from tests.dashboard.browser import (
     WALL_SCREEN,
     add_session_cookie,
-    chromium,
     chromium_available,
     collect_console_errors,
     dashboard_server,
@@ -32,12 +30,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not chromium_available(), reason="needs Chromium (apt-get install chromium)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 def _label(key: str, lang: str) -> str:

@@ -11,13 +11,11 @@ Hand-worked (tests/api/test_programme.py): 2022 gross before instruments 4999.3 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from plotly.utils import PlotlyJSONEncoder
 
 from dashboard.controls import view_of
 from dashboard.data import make_reader
@@ -32,6 +30,7 @@ from lingtan.kernel import clock
 from lingtan.kernel.db import get_engine
 from lingtan.kernel.i18n import catalog
 from tests.api.test_programme import NOW, SITE, SITE_FILE
+from tests.dashboard.tree import by_id, text, walk
 
 PAGE = BY_PATH["/zero-carbon"]
 BODY = ("zc-body", "children")
@@ -65,34 +64,8 @@ def _refresh(url: str, lang: str = "en", year: Any = None, site: str = "zc-plant
     return out
 
 
-def _json(node: Any) -> Any:
-    return json.loads(json.dumps(node, cls=PlotlyJSONEncoder, ensure_ascii=False))
-
-
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
-
-
-def _by_id(body: Any, component_id: str) -> dict:
-    found = [n for n in _walk(_json(body)) if n.get("props", {}).get("id") == component_id]
-    assert len(found) == 1, (component_id, len(found))
-    return found[0]
-
-
-def _text(node: Any) -> str:
-    """Every string under a component, joined."""
-    return " ".join(s for n in _walk(_json(node)) for s in ([n["props"]["children"]] if isinstance(
-        n.get("props", {}).get("children"), str) else []))
-
-
 def _waterfall(body: Any) -> dict[str, float]:
-    graph = next(n for n in _walk(_by_id(body, "zc-waterfall")) if "figure" in n.get("props", {}))
+    graph = next(n for n in walk(by_id(body, "zc-waterfall")) if "figure" in n.get("props", {}))
     (trace,) = graph["props"]["figure"]["data"]
     assert trace["type"] == "waterfall"
     return dict(zip(trace["x"], trace["y"], strict=True))
@@ -111,7 +84,7 @@ def test_the_waterfall_shows_the_api_net_balance_of_the_latest_complete_year(pla
     assert shown["Green certificates"] == -nb["instruments"][0]["tco2e"] == pytest.approx(-1171.2)
     assert shown["Residual"] == nb["gross_t"]
     assert shown["CCER"] == -nb["offsets_by_type"]["ccer"] and shown["Forestry sink"] == -1000.0
-    neutral = _text(_by_id(out[BODY], "zc-neutral"))
+    neutral = text(by_id(out[BODY], "zc-neutral"))
     assert "2022 is not carbon-neutral under ISO 14068-1, Scope 1 + 2 market-based" in neutral
     assert nb["reason"] in neutral
 
@@ -128,11 +101,11 @@ def test_a_chosen_year_and_a_year_without_data(plant: str, api: Callable) -> Non
 def test_each_target_shows_the_api_status_trajectory_and_projection(plant: str, api: Callable) -> None:
     body = _refresh(plant)[BODY]
     for target in api("targets")["targets"]:
-        card = _by_id(body, f"zc-target-{target['id']}")
-        badge = _by_id(card, f"zc-status-{target['id']}")
+        card = by_id(body, f"zc-target-{target['id']}")
+        badge = by_id(card, f"zc-status-{target['id']}")
         assert badge["props"]["className"] == f"zc-badge zc-badge-{target['status']}"
-        assert _by_id(card, f"zc-reason-{target['id']}")["props"]["children"] == target["reason"]
-        (graph,) = [n for n in _walk(card) if "figure" in n.get("props", {})]
+        assert by_id(card, f"zc-reason-{target['id']}")["props"]["children"] == target["reason"]
+        (graph,) = [n for n in walk(card) if "figure" in n.get("props", {})]
         traces = {tr["name"]: tr for tr in graph["props"]["figure"]["data"]}
         line = traces["Straight line"]
         assert line["x"] == [p["year"] for p in target["trajectory"]]
@@ -141,7 +114,7 @@ def test_each_target_shows_the_api_status_trajectory_and_projection(plant: str, 
         assert traces["Projection"]["x"] == [2022.0, target["target_year"]]  # the last 12 months: 2022
         assert traces["Projection"]["y"] == [target["last_12_months"]["value"], target["projection"]["value"]]
         assert traces["Target"]["y"] == [target["target_value"]]
-    statuses = [_by_id(body, f"zc-status-{i}")["props"]["children"] for i in ("emissions-2023", "green-85",
+    statuses = [by_id(body, f"zc-status-{i}")["props"]["children"] for i in ("emissions-2023", "green-85",
                                                                               "green-90")]
     assert statuses == ["On track", "At risk", "Off track"]
 
@@ -149,28 +122,28 @@ def test_each_target_shows_the_api_status_trajectory_and_projection(plant: str, 
 def test_the_evaluations_are_the_api_evaluations(plant: str, api: Callable) -> None:
     body = _refresh(plant)[BODY]
     ev = api("evaluations", year=2022)
-    assert _by_id(body, "zc-level")["props"]["children"] == "No level reached"
-    blockers = _by_id(body, "zc-blockers")["props"]["children"]
+    assert by_id(body, "zc-level")["props"]["children"] == "No level reached"
+    blockers = by_id(body, "zc-blockers")["props"]["children"]
     assert [b["props"]["children"] for b in blockers] == ev["zero_carbon"]["blockers"]
     # the 3★ stand-in thresholds are flagged as unverified
     assert [b["props"]["className"] for b in blockers] == ["", "zc-unverified"]
-    assert _by_id(body, "zc-gf-score")["props"]["children"] == "35.8"
+    assert by_id(body, "zc-gf-score")["props"]["children"] == "35.8"
     assert round(ev["green_factory"]["score"], 1) == 35.8
     # the cloud grade over the entered years 2020–2022, as the API answers it (hand-worked in
     # tests/api/test_programme.py: grade B)
-    assert _by_id(body, "zc-cloud-grade")["props"]["children"] == ev["cloud"]["grade"] == "B"
-    checklists = _text(_by_id(body, "zc-checklists"))
+    assert by_id(body, "zc-cloud-grade")["props"]["children"] == ev["cloud"]["grade"] == "B"
+    checklists = text(by_id(body, "zc-checklists"))
     assert "2 items · met 1 · not met 1" in checklists and "no items" in checklists
 
 
 def test_the_chinese_page_words_every_core_sentence_and_keeps_its_numbers(plant: str, api: Callable) -> None:
     out = _refresh(plant, "zh")
     body = out[BODY]
-    assert _by_id(body, "zc-status-green-85")["props"]["children"] == "有风险"
-    reason = _by_id(body, "zc-reason-green-85")["props"]["children"]
+    assert by_id(body, "zc-status-green-85")["props"]["children"] == "有风险"
+    reason = by_id(body, "zc-reason-green-85")["props"]["children"]
     assert reason == ("2022 年（最近的完整年份；最近 12 个月没有计量数据）：40.0%，直线轨迹上应为 42.5%；"
                       "按此速度 2024 年将达到 80.0%，目标 85.0%：差距为所需变化的 6%（10% 以内为有风险）")
-    assert "按ISO 14068-1（范围一和二，基于市场），2022 年未实现碳中和" in _text(_by_id(body, "zc-neutral"))
+    assert "按ISO 14068-1（范围一和二，基于市场），2022 年未实现碳中和" in text(by_id(body, "zc-neutral"))
     assert _waterfall(body)["净排放"] == api("neutrality", date="2022-06-30")["net_t"]
     # every sentence the core wrote for this site has its Chinese: none is left in English
     targets = api("targets")["targets"]
@@ -189,8 +162,8 @@ def test_a_site_without_a_programme_says_how_to_add_one(api_db: str) -> None:
     with get_engine(api_db).begin() as conn:
         import_site_file(conn, bare)
     out = _refresh(api_db)
-    text = _text(_by_id(out[BODY], "zc-none"))
-    assert "No zero-carbon programme" in text and "targets:" in text and "offsets:" in text
+    shown = text(by_id(out[BODY], "zc-none"))
+    assert "No zero-carbon programme" in shown and "targets:" in shown and "offsets:" in shown
     assert out[("zc-year", "options")] == [] and out[("zc-year", "value")] is None
 
 
@@ -213,10 +186,10 @@ def test_a_cloud_grade_without_enough_months_shows_the_core_note(api_db: str, ap
     assert cloud["grade"] is None and cloud["notes"] == [
         "green_power_share: 0 month(s) with a value; at least 2 are needed"]
     en, zh = _refresh(api_db)[BODY], _refresh(api_db, "zh")[BODY]
-    assert _by_id(en, "zc-cloud-grade")["props"]["children"] == "Not enough data for a grade"
-    assert cloud["notes"][0] in _text(_by_id(en, "zc-cloud"))
-    assert "绿电占比：仅 0 个月有数值，至少需要 2 个月" in _text(_by_id(zh, "zc-cloud"))
-    assert "6 months: 2022-07 – 2022-12" in _text(_by_id(en, "zc-cloud"))
+    assert by_id(en, "zc-cloud-grade")["props"]["children"] == "Not enough data for a grade"
+    assert cloud["notes"][0] in text(by_id(en, "zc-cloud"))
+    assert "绿电占比：仅 0 个月有数值，至少需要 2 个月" in text(by_id(zh, "zc-cloud"))
+    assert "6 months: 2022-07 – 2022-12" in text(by_id(en, "zc-cloud"))
 
 
 def test_a_cloud_grade_shows_u_per_grade_and_the_weights() -> None:
@@ -233,12 +206,12 @@ def test_a_cloud_grade_shows_u_per_grade_and_the_weights() -> None:
     cr = CloudResult("month", ["2022-11", "2022-12"], ["I", "II"], [share, per_tce], [0.597, 0.194],
                      [0.7547, 0.2453], "I", [], method, "test")
     en = cloud_card(cr, "en")
-    assert _by_id(en, "zc-cloud-grade")["props"]["children"] == "I"
-    u = _text(_by_id(en, "zc-cloud-u"))
+    assert by_id(en, "zc-cloud-grade")["props"]["children"] == "I"
+    u = text(by_id(en, "zc-cloud-u"))
     assert "0.597" in u and "0.194" in u and "75.5 %" in u
-    weights = _text(_by_id(en, "zc-cloud-weights"))
+    weights = text(by_id(en, "zc-cloud-weights"))
     assert "Green power share 0.70 62.0 %" in weights and "Carbon per tce 0.30 1.200 tCO2e/tce" in weights
-    assert "每项指标以 2 个月的数据生成逆向云" in _text(cloud_card(cr, "zh"))
+    assert "每项指标以 2 个月的数据生成逆向云" in text(cloud_card(cr, "zh"))
 
 
 def test_a_programme_the_engine_cannot_compute_names_the_field(plant: str) -> None:
@@ -249,5 +222,5 @@ def test_a_programme_the_engine_cannot_compute_names_the_field(plant: str) -> No
     with get_engine(plant).begin() as conn:
         conn.execute(sa.text("UPDATE site_programmes SET programme = jsonb_set(programme,"
                              " '{programme,history,0,year}', '2019')"))
-    problem = _text(_by_id(_refresh(plant)[BODY], "zc-problem"))
+    problem = text(by_id(_refresh(plant)[BODY], "zc-problem"))
     assert problem.startswith("The programme cannot be computed: programme.history.0.year: 2019 cannot be")
