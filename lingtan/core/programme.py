@@ -6,15 +6,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from lingtan.core import queries
+from lingtan.core import documents, queries
 from lingtan.core.programme_figures import FigureError, entered_kpis
 from lingtan.core.programme_schema import ProgrammeError, ZeroCarbonProgramme, check_programme
 from lingtan.core.site_model import list_purchases, load_site_model
 
 
 def stored_programme(conn: sa.Connection, site_id: str) -> ZeroCarbonProgramme | None:
-    doc = conn.execute(sa.text("SELECT programme FROM site_programmes WHERE site_id = :s"),
-                       {"s": site_id}).scalar_one_or_none()
+    doc = documents.read(conn, "site_programmes", site_id)
     return ZeroCarbonProgramme.model_validate(doc) if doc is not None else None
 
 
@@ -41,12 +40,5 @@ def save_programme(conn: sa.Connection, site_id: str, z: ZeroCarbonProgramme, by
     the site's green power and factor overrides are written); a refused programme writes nothing."""
     queries.get_site(conn, site_id)
     check_against_site(conn, site_id, z)
-    changed = conn.execute(sa.text(
-        "INSERT INTO site_programmes (site_id, programme, updated_by, updated_at)"
-        " VALUES (:s, CAST(:doc AS jsonb), :by, :now)"
-        " ON CONFLICT (site_id) DO UPDATE SET programme = EXCLUDED.programme,"
-        " updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at"
-        " WHERE site_programmes.programme IS DISTINCT FROM EXCLUDED.programme"
-        " RETURNING 1"), {"s": site_id, "doc": z.model_dump_json(exclude_defaults=True), "by": by,
-                          "now": now}).first()
-    return changed is not None
+    doc = z.model_dump_json(exclude_defaults=True)
+    return documents.store(conn, "site_programmes", site_id, doc, by, now)

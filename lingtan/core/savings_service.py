@@ -13,7 +13,7 @@ import numpy as np
 import sqlalchemy as sa
 from pydantic import Field
 
-from lingtan.core import kpi, queries
+from lingtan.core import documents, kpi, queries
 from lingtan.core.baseline_model import Baseline, Criterion, adequacy, adequate, fit, predict
 from lingtan.core.factors import factor
 from lingtan.core.figures import unit_rates
@@ -30,8 +30,7 @@ UNITS = {"electricity": "kWh", "gas": "m3", "steam": "t", "heat": "GJ"}
 
 
 def stored_savings(conn: sa.Connection, site_id: str) -> Savings | None:
-    doc = conn.execute(sa.text("SELECT savings FROM site_savings WHERE site_id = :s"), {"s": site_id}
-                       ).scalar_one_or_none()
+    doc = documents.read(conn, "site_savings", site_id)
     return Savings.model_validate(doc) if doc is not None else None
 
 
@@ -67,15 +66,8 @@ def check_against_site(conn: sa.Connection, site_id: str, s: Savings) -> None:
 def save_savings(conn: sa.Connection, site_id: str, s: Savings, by: str, now: datetime) -> bool:
     queries.get_site(conn, site_id)
     check_against_site(conn, site_id, s)
-    changed = conn.execute(sa.text(
-        "INSERT INTO site_savings (site_id, savings, updated_by, updated_at)"
-        " VALUES (:s, CAST(:doc AS jsonb), :by, :now)"
-        " ON CONFLICT (site_id) DO UPDATE SET savings = EXCLUDED.savings,"
-        " updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at"
-        " WHERE site_savings.savings IS DISTINCT FROM EXCLUDED.savings"
-        " RETURNING 1"), {"s": site_id, "doc": s.model_dump_json(exclude_defaults=True), "by": by,
-                          "now": now}).first()
-    return changed is not None
+    doc = s.model_dump_json(exclude_defaults=True)
+    return documents.store(conn, "site_savings", site_id, doc, by, now)
 
 
 # --- answers ------------------------------------------------------------------------------------------

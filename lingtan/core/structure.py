@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from lingtan.core import queries
+from lingtan.core import documents, queries
 from lingtan.core.structure_schema import (
     Node,
     Structure,
@@ -135,8 +135,7 @@ def load_structure(conn: sa.Connection, site_id: str) -> Structure:
 
 def stored_structure(conn: sa.Connection, site_id: str) -> Structure | None:
     """The site's structure as stored, None when it has none."""
-    doc = conn.execute(sa.text("SELECT structure FROM site_structures WHERE site_id = :s"),
-                       {"s": site_id}).scalar_one_or_none()
+    doc = documents.read(conn, "site_structures", site_id)
     return Structure.model_validate(doc) if doc is not None else None
 
 
@@ -150,11 +149,4 @@ def save_structure(conn: sa.Connection, site_id: str, s: Structure, by: str, now
     own = {r.id for r in rows if r.site_id == site_id}
     check_meters(s, own, {r.id: r.site_id for r in rows if r.site_id != site_id})
     doc = s.model_dump_json(exclude_defaults=True)
-    changed = conn.execute(sa.text(
-        "INSERT INTO site_structures (site_id, structure, updated_by, updated_at)"
-        " VALUES (:s, CAST(:doc AS jsonb), :by, :now)"
-        " ON CONFLICT (site_id) DO UPDATE SET structure = EXCLUDED.structure,"
-        " updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at"
-        " WHERE site_structures.structure IS DISTINCT FROM EXCLUDED.structure"
-        " RETURNING 1"), {"s": site_id, "doc": doc, "by": by, "now": now}).first()
-    return changed is not None
+    return documents.store(conn, "site_structures", site_id, doc, by, now)
