@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -462,6 +463,20 @@ def run_demo(settings: Settings) -> int:
         check_ports(settings)
         demo_dir.mkdir(parents=True, exist_ok=True)
         log_dir.mkdir(parents=True, exist_ok=True)
+        config = gateway_config(settings, demo_dir)
+        state_file = demo_dir / "sim-state.json"
+        # A first start's history needs nothing from the database or the broker: it is computed
+        # while they start, and waited for where it used to be computed.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-history")
+        past: Future[int] | None = None
+        past_label = ""
+        if not state_file.exists():
+            now = clock.now()
+            day = retrofit_day(settings, now)
+            past_label = ("first start: simulating the plant's last 24 hours, and compressor 1 and"
+                          f" production since {day - timedelta(days=BASELINE_DAYS)}"
+                          f" (variable speed from {day})")
+            past = pool.submit(backfill_history, settings, config, state_file, now=now)
 
         if settings.database_url:
             server_url = settings.database_url
@@ -491,23 +506,17 @@ def run_demo(settings: Settings) -> int:
                  broker.start)
             mqtt_url, protocol = f"mqtt://127.0.0.1:{settings.embedded_mqtt_port}", "3.1.1"
 
-        config = gateway_config(settings, demo_dir)
         config_path = demo_dir / "gateway.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        state_file = demo_dir / "sim-state.json"
         backfilled = 0
-        if not state_file.exists():
-            now = clock.now()
-            day = retrofit_day(settings, now)
-            backfilled = int(step(
-                f"first start: simulating the plant's last 24 hours, and compressor 1 and production"
-                f" since {day - timedelta(days=BASELINE_DAYS)} (variable speed from {day})",
-                lambda: backfill_history(settings, config, state_file, now=now)))
+        if past is not None:
+            backfilled = int(step(past_label, past.result))
             say(f"    {backfilled:,} readings queued for the database")
             if DEMO_SITE_FILE.exists():  # compressor 1 and the line are the site file's meters
                 step(f"recording the compressor 1 retrofit project (baseline to {day - timedelta(days=2)},"
                      f" reporting from {day + timedelta(days=1)})",
                      lambda: record_savings(database_url, demo_savings(day)))
+        pool.shutdown()  # its thread ends before the children are forked
 
         env = dict(os.environ)
         env.update({
