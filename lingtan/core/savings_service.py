@@ -13,8 +13,9 @@ import numpy as np
 import sqlalchemy as sa
 from pydantic import Field
 
-from lingtan.core import documents, kpi, queries
+from lingtan.core import documents, gas, kpi, queries
 from lingtan.core.baseline_model import Baseline, Criterion, adequacy, adequate, fit, predict
+from lingtan.core.carbon import convert
 from lingtan.core.factors import factor
 from lingtan.core.figures import unit_rates
 from lingtan.core.savings_data import Points, days_of, points
@@ -254,11 +255,22 @@ def _converted(model: SiteEnergyModel, carrier: str, avoided: float, first: date
                          f"{rates.grid_location_t_per_kwh * 1000:.4f} and market "
                          f"{rates.grid_market_t_per_kwh * 1000:.4f} kgCO2/kWh; the site's average grid price "
                          f"over the reporting days")
+    # Gas, steam and heat as the KPI engine converts them (figures.piece): gas in Nm³ at the site's
+    # one heating value, steam by the site's convention. No price is held for them: no CNY.
+    p, kw = model.params, {"factor_set": model.factor_set, "year": year}
     if carrier == "gas":
-        t = avoided * rates.natural_gas_t_per_m3
-        return Converted(None, t, t, None, f"{year} natural gas factor at the site's heating value; no gas "
-                                           "price is held, so no CNY")
-    return Converted(None, None, None, None, f"{carrier}: converted figures are not computed yet")
+        site_gas = {**overrides, **gas.factors(p, model.site.id, model.factor_set, year, overrides)}
+        c = convert("natural_gas", gas.gas_basis(p).nm3(abs(avoided)), "m3", overrides=site_gas, **kw)
+        basis = f"{year} natural gas factors at the site's heating value"
+    else:
+        unit = "t" if carrier == "steam" else "GJ"
+        c = convert(carrier, abs(avoided), unit, overrides=overrides, steam_convention=p.steam_convention,
+                    **kw)
+        basis = f"{year} purchased {carrier} factors ({p.steam_convention} convention for steam)"
+    sign = -1.0 if avoided < 0 else 1.0
+    tce = sign * c.tce if c.tce is not None else None
+    t = sign * c.tco2e if c.tco2e is not None else None
+    return Converted(tce, t, t, None, f"{basis}; no {carrier} price is held, so no CNY")
 
 
 def project_savings(conn: sa.Connection, site_id: str, project_id: str, now: datetime,

@@ -243,3 +243,24 @@ def test_the_monthly_report_carries_each_projects_savings(plant: str, api_client
     header, row = rows[0], rows[1]
     assert row[header.index("avoided")] == pytest.approx(july["avoided"], rel=1e-12)
     assert march["savings"] == []  # March lies in the baseline period: no reporting days
+
+
+def test_avoided_gas_steam_and_heat_are_converted_as_the_engine_converts_them(plant: str) -> None:
+    """Hand-worked with the library defaults (docs/domain.md): 100 Nm³ of gas at 389.31 GJ/10⁴ Nm³ is
+    0.2162 tCO2 (21.62 t/10⁴ Nm³) and 100 × 38.931 ÷ 29.3076 ÷ 1000 = 0.132835 tce; 10 t of steam by
+    the enthalpy convention is 26.796 GJ: 2.94756 tCO2 (0.11 t/GJ) and 0.914280 tce (0.03412 tce/GJ);
+    10 GJ of heat is 1.1 tCO2 and 0.3412 tce. No price is held for them: no CNY."""
+    from lingtan.core.savings_service import _converted
+    from lingtan.core.site_model import load_site_model
+
+    with get_engine(plant).connect() as conn:
+        model = load_site_model(conn, "mv-plant")
+    d = date(2026, 7, 1)
+    g = _converted(model, "gas", 100.0, d, d, (None, 0.0))
+    assert g.tco2e_location == pytest.approx(0.2162, rel=1e-9) and g.tco2e_market == g.tco2e_location
+    assert g.tce == pytest.approx(100 * 38.931 / 29.3076 / 1000, rel=1e-9) and g.cny is None
+    st = _converted(model, "steam", 10.0, d, d, (None, 0.0))
+    assert st.tco2e_location == pytest.approx(2.94756, rel=1e-6)
+    assert st.tce == pytest.approx(0.914280, rel=1e-6)
+    h = _converted(model, "heat", -10.0, d, d, (None, 0.0))  # a negative saving stays negative
+    assert h.tco2e_location == pytest.approx(-1.1, rel=1e-9) and h.tce == pytest.approx(-0.3412, rel=1e-9)
