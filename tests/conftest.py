@@ -156,8 +156,8 @@ def api_client(auth_headers: Callable[..., dict[str, str]]) -> TestClient:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The month published over MQTT through an in-process gateway runs first: alone, or first, it
-    stores every reading; after the rest of the suite has run in the same process it has lost a few
-    dozen (a cause in the test process's state, not yet found), while the product runs its gateway
-    as a process of its own."""
+    """The month published over MQTT through an in-process gateway runs first: after the rest of the
+    suite it has lost a few dozen readings to the broker's queue limit (the cause, state left in the
+    test process or the broker, is not found yet); the product runs its gateway as a process of its
+    own, with the broker settings of deploy/mosquitto."""
     items.sort(key=lambda item: 0 if item.nodeid.startswith("tests/e2e/test_closed_month.py") else 1)

@@ -287,8 +287,8 @@ def messages(prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 READINGS_PER_INSTANT = 6  # 2 grid + 1 PV + 2 boiler + 1 line
 # Mosquitto queues at most 1,000 QoS 1 messages per subscriber by default and drops the rest:
-# the publisher stays at most this far ahead of what the gateway has taken.
-AHEAD = 400
+# the publisher stays at most this far ahead of what the gateway has taken, well inside that.
+AHEAD = 100
 
 
 def empty_database(url: str) -> None:
