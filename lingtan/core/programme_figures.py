@@ -214,7 +214,6 @@ UNITS = {
     "pv_self_consumption": "ratio", "intensity_product": "kgCO2e/{unit}",
     "intensity_output_value": "tCO2e/10⁴ CNY", "intensity_floor_area": "kgCO2e/m²",
 }
-LOWER_IS_BETTER = {"green_power_share": False, "pv_self_consumption": False}
 
 
 def unit_of(name: str, production_unit: str) -> str:
