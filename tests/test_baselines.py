@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lingtan.core.baseline_model import adequacy, adequate, cv_limit, cv_rmse, fit, nmbe, predict
+from lingtan.core.baseline_model import (
+    adequacy,
+    adequate,
+    cv_limit,
+    cv_rmse,
+    fit,
+    nmbe,
+    points_outside,
+    predict,
+)
 from lingtan.core.degree_days import daily_degree_days, degree_days, mean_temperature
 from lingtan.core.savings_math import (
     cusum,
@@ -122,8 +131,8 @@ def test_every_rule_is_listed_with_its_limit() -> None:
     assert names[:5] == ["F-test p < 0.10", "production p < 0.20", "hdd p < 0.20",
                          "at least one variable p < 0.10", "R² ≥ 0.5"]
     assert names[5] == "CV(RMSE) ≤ 25 % (12–60 months of reporting data)"
-    assert names[6].startswith("production within the modelled range [")
-    assert names[7].startswith("hdd within the modelled range [")
+    assert names[6].startswith("production reporting mean within the baseline's range or mean ± 3σ [")
+    assert names[7].startswith("hdd reporting mean within the baseline's range or mean ± 3σ [")
 
 
 @pytest.mark.parametrize(("months", "limit"), [(None, 20.0), (6, 20.0), (11.9, 20.0), (12, 25.0),
@@ -132,18 +141,35 @@ def test_cv_limit_by_reporting_length(months: float | None, limit: float) -> Non
     assert cv_limit(months)[0] == limit
 
 
-def test_a_reporting_value_outside_the_modelled_range_fails_that_variable() -> None:
+def test_the_reporting_mean_must_lie_within_the_baseline_range_or_three_sigma() -> None:
+    # hand-worked: baseline x = 1..5 gives min 1, max 5, mean 3, s = √2.5 = 1.58114, so the EnPI
+    # tool accepts a reporting mean in [min(1, 3 − 4.74342), max(5, 3 + 4.74342)] = [−1.74342, 7.74342]
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    b = fit(10.0 + 2.0 * x + np.array([0.1, -0.1, 0.05, -0.05, 0.0]), {"x": x})
+    edge = 3.0 + 3.0 * math.sqrt(2.5)
+    inside = {c.name: c for c in adequacy(b, 12, {"x": [7.0, 8.0]})}
+    low = 3.0 - 3.0 * math.sqrt(2.5)
+    rule = f"x reporting mean within the baseline's range or mean ± 3σ [{low:g}, {edge:g}]"
+    assert inside[rule].passed and inside[rule].value == 7.5 and inside[rule].limit == pytest.approx(edge)
+    # both days lie outside [1, 5]: counted, but their mean is accepted
+    assert points_outside(b, {"x": [7.0, 8.0]}) == {"x": 2}
+    outside = {c.name: c for c in adequacy(b, 12, {"x": [8.0, 8.0]})}
+    assert not outside[rule].passed and outside[rule].value == 8.0
+    assert "EnPI tool" in outside[rule].source
+    assert not adequate(b, 12, {"x": [8.0, 8.0]}) and points_outside(b, {"x": [3.0, 4.0]}) == {"x": 0}
+    below = {c.name: c for c in adequacy(b, 12, {"x": [-2.0, -1.6]})}
+    assert not below[rule].passed and below[rule].limit == pytest.approx(low)
+
+
+def test_one_variable_out_of_range_fails_that_variable_only() -> None:
     d = plant(np.random.default_rng(11), DAYS)
     b = fit(d["energy"], variables(d))
     r = b.ranges["production"]
-    reporting = {"production": np.array([r.mean, r.max + 1.0, r.min - 1.0]),
-                 "hdd": np.array([0.0, 5.0, 10.0])}
-    by_name = {c.name.split(" within")[0]: c for c in adequacy(b, 12, reporting)}
-    assert not by_name["production"].passed and by_name["production"].value == 2.0
+    far = r.max + 3 * r.std + r.mean
+    reporting = {"production": np.array([far, far, far]), "hdd": np.array([0.0, 5.0, 10.0])}
+    by_name = {c.name.split(" reporting")[0]: c for c in adequacy(b, 12, reporting)}
+    assert not by_name["production"].passed and by_name["production"].value == pytest.approx(far)
     assert by_name["hdd"].passed
-    # a point just outside [min, max] is well within mean ± 3σ of a uniform 80..120 (σ ≈ 11.5)
-    sigma3 = {c.name.split(" within")[0]: c for c in adequacy(b, 12, reporting, range_rule="3sigma")}
-    assert sigma3["production"].passed and "mean ± 3σ" in sigma3["production"].name
 
 
 # --- refused input ---------------------------------------------------------------------------------

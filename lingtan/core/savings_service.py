@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from lingtan.core import documents, gas, kpi, queries
-from lingtan.core.baseline_model import Baseline, Criterion, adequacy, adequate, fit, predict
+from lingtan.core.baseline_model import Baseline, Criterion, adequacy, fit, points_outside, predict
 from lingtan.core.carbon import convert
 from lingtan.core.factors import factor
 from lingtan.core.figures import unit_rates
@@ -125,11 +125,15 @@ def _fit(pts: Points, names: list[str], reporting_months: float | None,
     except ValueError as exc:
         return None, None, [f"no baseline model: {exc}"]
     crit = adequacy(b, reporting_months, reporting)
-    ok = adequate(b, reporting_months, reporting)
+    ok = all(c.passed for c in crit)
     coefficients = {k: {"estimate": t.estimate, "std_error": t.std_error, "t": t.t, "p_value": t.p_value}
                     for k, t in b.terms.items()}
+    notes = [] if reporting is None else [
+        f"{n} of {len(reporting[name])} reporting points of {name} lie outside the baseline's range "
+        f"[{b.ranges[name].min:g}, {b.ranges[name].max:g}]: the model is extrapolated on them"
+        for name, n in points_outside(b, reporting).items() if n]
     return b, Fit(b.n, b.p, coefficients, b.r2, b.adj_r2, b.f_pvalue, b.cv_rmse_pct, b.nmbe_pct, b.rho,
-                  crit, ok, [c.name for c in crit if not c.passed]), []
+                  crit, ok, [c.name for c in crit if not c.passed]), notes
 
 
 def _values(labels: list[str], actual: np.ndarray, expected: np.ndarray) -> list[PointValue]:

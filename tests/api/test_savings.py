@@ -197,6 +197,47 @@ def test_a_model_that_fails_is_said_to_fail_and_states_no_saving(plant: str, api
     assert r["avoided"] is None and any("fails" in n and "R² ≥ 0.5" in n for n in r["notes"])
 
 
+def _with_entered_production(production: np.ndarray) -> dict[str, Any]:
+    doc = {k: copy.deepcopy(SITE_FILE[k]) for k in ("energy_baselines", "projects")}
+    doc["projects"][0]["variables"][0] = {
+        "name": "production", "source": "entered",
+        "values": [{"date": day(i).isoformat(), "value": float(production[i])} for i in range(DAYS)]}
+    return doc
+
+
+def test_reporting_days_beyond_the_baseline_range_are_named_and_their_mean_decides(
+        plant: str, api_client: TestClient, viewer: dict[str, str],
+        auth_headers: Callable[..., dict[str, str]]) -> None:
+    """The EnPI tool's rule: two busy reporting days above the busiest baseline day leave the model
+    adequate (the reporting mean is inside) and are counted in a note; a reporting period whose mean
+    is beyond the baseline's range and mean + 3σ fails the rule by name and states no saving."""
+    _, production, _ = truth()
+    top = production[:100].max()
+    busy = production.copy()
+    busy[[120, 121]] = top * 1.02
+    engineer = auth_headers("engineer")
+    with clock.frozen(NOW):
+        assert api_client.put(f"{SITE}/savings", headers=engineer,
+                              json=_with_entered_production(busy)).status_code == 200
+        r = api_client.get(f"{SITE}/projects/vfd/savings", headers=viewer).json()
+    assert r["fit"]["adequate"] is True and r["avoided"] is not None
+    n_reporting = len(r["points"])
+    assert f"2 of {n_reporting} reporting points of production lie outside the baseline's range" in " ".join(
+        r["notes"])
+    rule = next(c for c in r["fit"]["criteria"] if c["name"].startswith("production reporting mean"))
+    assert rule["passed"] and rule["value"] == pytest.approx(float(np.mean(busy[110:])), rel=1e-9)
+    base = busy[:100]
+    far = busy.copy()
+    far[100:] = base.mean() + 3.5 * base.std(ddof=1) + (top - base.min())
+    with clock.frozen(NOW):
+        assert api_client.put(f"{SITE}/savings", headers=engineer,
+                              json=_with_entered_production(far)).status_code == 200
+        bad = api_client.get(f"{SITE}/projects/vfd/savings", headers=viewer).json()
+    assert bad["fit"]["adequate"] is False and bad["avoided"] is None
+    assert any(f.startswith("production reporting mean within the baseline's range or mean ± 3σ [")
+               for f in bad["fit"]["failed"])
+
+
 def test_bad_input_names_the_field(plant: str, api_client: TestClient, viewer: dict[str, str],
                                    auth_headers: Callable[..., dict[str, str]]) -> None:
     engineer = auth_headers("engineer")
