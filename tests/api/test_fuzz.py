@@ -58,6 +58,11 @@ def _seed(url: str) -> None:
 def fuzz_db(database_url: str) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LINGTAN_DATABASE_URL", database_url)
+        # every operation's answers are under test here, not the API process's background work
+        # (tests/alerts, tests/test_rollup_worker): starting and stopping it around each
+        # operation's cases cost seconds each
+        mp.setenv("LINGTAN_ALERTS_SCHEDULER", "false")
+        mp.setenv("LINGTAN_ROLLUPS_REFRESHER", "false")
         get_settings.cache_clear()
         _seed(database_url)
         yield database_url
