@@ -35,11 +35,10 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 INTERCEPT = "intercept"
 
@@ -102,7 +101,7 @@ class Baseline:
             raise ValueError(f"name: {name!r} is not a term of this baseline ({', '.join(self.terms)})")
         check_confidence(confidence)
         term = self.terms[name]
-        half = float(stats.t.ppf(0.5 + confidence / 2, self.df_resid)) * term.std_error
+        half = t_quantile(0.5 + confidence / 2, self.df_resid) * term.std_error
         return term.estimate - half, term.estimate + half
 
 
@@ -116,6 +115,21 @@ class Criterion:
     limit: float
     passed: bool
     source: str
+
+
+# statsmodels and scipy are imported where they are used: together they take seconds to import, and
+# every CLI command and API process reaches this module through the reports, most never fitting.
+def _ols(energy: NDArray[np.float64], design: NDArray[np.float64]) -> Any:
+    import statsmodels.api as sm
+
+    return sm.OLS(energy, design).fit()
+
+
+def t_quantile(q: float, df: float) -> float:
+    """Student's t quantile (scipy)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(q, df))
 
 
 def cv_rmse(y: ArrayLike, y_hat: ArrayLike, p: int) -> float:
@@ -177,7 +191,7 @@ def fit(y: ArrayLike, variables: Mapping[str, ArrayLike], names: Sequence[str] |
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         # a perfect fit (SSE = 0) divides by zero in the t and F statistics: p-values become 0 or nan
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = sm.OLS(energy, design).fit()
+        result = _ols(energy, design)
         params, bse = np.asarray(result.params), np.asarray(result.bse)
         tvalues, pvalues = np.asarray(result.tvalues), np.asarray(result.pvalues)
         f_pvalue = float(result.f_pvalue)

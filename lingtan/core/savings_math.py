@@ -34,9 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
-from lingtan.core.baseline_model import Baseline, as_series, check_confidence, predict
+from lingtan.core.baseline_model import Baseline, as_series, check_confidence, predict, t_quantile
 
 GL14_A = 1.26
 GL14_CONFIDENCE = 0.68
@@ -82,7 +81,7 @@ def fractional_uncertainty(cv: float, fraction: float, n: int, m: int, p: int, r
     if n_eff <= p:
         raise ValueError(f"rho: n' = {n_eff:.1f} effective points for p = {p} parameters leaves no "
                          "degrees of freedom for an uncertainty")
-    t = float(stats.t.ppf(0.5 + confidence / 2, n_eff - p))
+    t = t_quantile(0.5 + confidence / 2, n_eff - p)
     return t * a * cv * math.sqrt((n / n_eff) * (1.0 + 2.0 / n_eff) / m) / abs(fraction)
 
 
@@ -117,7 +116,7 @@ def savings(baseline: Baseline, reporting_energy: ArrayLike, reporting_variables
         note = (f"n' = {n_eff:.1f} effective points (ρ = {rho:.2f}) for p = {p} parameters: "
                 "no degrees of freedom left for an uncertainty")
     else:
-        t = float(stats.t.ppf(0.5 + confidence / 2, n_eff - p))
+        t = t_quantile(0.5 + confidence / 2, n_eff - p)
         # ΔE_save = (ΔE_save/E_save)·E_save = t·a·CV·√(…)·E_adj: defined even when E_save is 0
         spread = math.sqrt((n / n_eff) * (1.0 + 2.0 / n_eff) / m)
         absolute = t * a * (baseline.cv_rmse_pct / 100.0) * spread * e_adj
