@@ -23,6 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from scipy import stats
 
+from dashboard.sentences import says
 from lingtan.kernel import clock
 from lingtan.kernel.db import get_engine
 from lingtan.kernel.reading import Reading
@@ -222,8 +223,10 @@ def test_reporting_days_beyond_the_baseline_range_are_named_and_their_mean_decid
         r = api_client.get(f"{SITE}/projects/vfd/savings", headers=viewer).json()
     assert r["fit"]["adequate"] is True and r["avoided"] is not None
     n_reporting = len(r["points"])
-    assert f"2 of {n_reporting} reporting points of production lie outside the baseline's range" in " ".join(
-        r["notes"])
+    (note,) = [n for n in r["notes"] if "lie outside the baseline's range" in n]
+    assert note.startswith(f"2 of {n_reporting} reporting points of production")
+    # the Savings page words it in Chinese, with the core's numbers
+    assert says(note, "zh").startswith(f"production 的 {n_reporting} 个报告期数据点中有 2 个超出基准期范围 [")
     rule = next(c for c in r["fit"]["criteria"] if c["name"].startswith("production reporting mean"))
     assert rule["passed"] and rule["value"] == pytest.approx(float(np.mean(busy[110:])), rel=1e-9)
     base = busy[:100]
